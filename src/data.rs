@@ -1,0 +1,242 @@
+//! Preference data: the reference model's target rows, the preference pairs,
+//! and the paper's four built-in scenarios.
+
+use crate::error::{Error, Result};
+
+/// One preference triple `(x, a+, a-)`, 0-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pair {
+    pub prompt: usize,
+    pub chosen: usize,
+    pub rejected: usize,
+}
+
+/// A toy data set: target rows of the SFT step (one per prompt), the pairs,
+/// and optionally each prompt's optimal response (for Figure 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    pub n_prompts: usize,
+    pub n_responses: usize,
+    /// `targets[x][a]`: the probability the reference should give `a` at `x`.
+    pub targets: Vec<Vec<f64>>,
+    pub pairs: Vec<Pair>,
+    /// `optimal[x]`: the optimal response for prompt `x`, when known.
+    pub optimal: Option<Vec<usize>>,
+}
+
+/// Names of the built-in scenarios, in the paper's order.
+pub const SCENARIOS: [&str; 4] = ["scenario1", "scenario2", "scenario3", "scenario4"];
+
+/// The paper's four pairs, 0-based: 0 ≻ 4, 1 ≻ 6, 2 ≻ 7, 3 ≻ 5.
+pub const PAPER_PAIRS: [(usize, usize, usize); 4] = [(0, 0, 4), (1, 1, 6), (2, 2, 7), (3, 3, 5)];
+
+/// One-line description of a built-in scenario (for figure titles).
+pub fn scenario_title(name: &str) -> &'static str {
+    match name {
+        "scenario1" => "Scenario 1: chosen on-policy, rejected on-policy",
+        "scenario2" => "Scenario 2: chosen off-policy, rejected on-policy",
+        "scenario3" => "Scenario 3: chosen on-policy, rejected off-policy",
+        "scenario4" => "Scenario 4: chosen off-policy, rejected off-policy",
+        _ => "custom data",
+    }
+}
+
+/// The paper's target row, the same for every prompt: responses 0-3 get
+/// `chosen`, 4-7 get `rejected`, 8 and 9 share the rest as `tail`.
+fn paper_row(chosen: f64, rejected: f64, r8: f64, r9: f64) -> Vec<f64> {
+    let mut row = vec![chosen; 4];
+    row.extend([rejected; 4]);
+    row.extend([r8, r9]);
+    row
+}
+
+impl Dataset {
+    /// A built-in scenario of the paper's section 3.2 (`scenario1`..`scenario4`).
+    pub fn scenario(name: &str) -> Result<Self> {
+        let row = match name {
+            "scenario1" => paper_row(0.12, 0.12, 0.03, 0.01),
+            "scenario2" => paper_row(0.02, 0.12, 0.40, 0.04),
+            "scenario3" => paper_row(0.12, 0.02, 0.40, 0.04),
+            "scenario4" => paper_row(0.02, 0.02, 0.80, 0.04),
+            other => {
+                return Err(Error::config(
+                    "data.scenario",
+                    format!(
+                        "unknown scenario `{other}`; allowed: {}",
+                        SCENARIOS.join(", ")
+                    ),
+                ))
+            }
+        };
+        Ok(Self::paper_layout(row))
+    }
+
+    /// The paper's layout (4 prompts, 10 responses, its 4 pairs) with one
+    /// target row shared by every prompt.
+    pub fn paper_layout(row: Vec<f64>) -> Self {
+        let pairs = PAPER_PAIRS
+            .iter()
+            .map(|&(prompt, chosen, rejected)| Pair {
+                prompt,
+                chosen,
+                rejected,
+            })
+            .collect();
+        Dataset {
+            n_prompts: 4,
+            n_responses: row.len(),
+            targets: vec![row; 4],
+            pairs,
+            optimal: Some(vec![0, 1, 2, 3]),
+        }
+    }
+
+    /// Builds and validates a data set from explicit rows and pairs.
+    pub fn custom(
+        targets: Vec<Vec<f64>>,
+        pairs: Vec<[usize; 3]>,
+        optimal: Option<Vec<usize>>,
+    ) -> Result<Self> {
+        let n_prompts = targets.len();
+        let n_responses = targets.first().map_or(0, |r| r.len());
+        let ds = Dataset {
+            n_prompts,
+            n_responses,
+            targets,
+            pairs: pairs
+                .into_iter()
+                .map(|[prompt, chosen, rejected]| Pair {
+                    prompt,
+                    chosen,
+                    rejected,
+                })
+                .collect(),
+            optimal,
+        };
+        ds.validate()?;
+        Ok(ds)
+    }
+
+    /// Checks shapes, that each target row is a distribution with positive
+    /// entries (the reference's log-probabilities must be finite), and that
+    /// every pair names real, distinct responses.
+    pub fn validate(&self) -> Result<()> {
+        if self.n_prompts == 0 {
+            return Err(Error::config(
+                "data.targets",
+                "needs at least one row (one per prompt)",
+            ));
+        }
+        if self.n_responses < 2 {
+            return Err(Error::config(
+                "data.targets",
+                "rows need at least 2 responses",
+            ));
+        }
+        for (x, row) in self.targets.iter().enumerate() {
+            if row.len() != self.n_responses {
+                return Err(Error::config(
+                    format!("data.targets[{x}]"),
+                    format!(
+                        "has {} entries; every row must have {}",
+                        row.len(),
+                        self.n_responses
+                    ),
+                ));
+            }
+            for (a, &p) in row.iter().enumerate() {
+                if !(p.is_finite() && p > 0.0) {
+                    return Err(Error::config(
+                        format!("data.targets[{x}][{a}]"),
+                        format!("is {p}; entries must be finite and > 0 (the reference log-probability must be finite)"),
+                    ));
+                }
+            }
+            let s: f64 = row.iter().sum();
+            if (s - 1.0).abs() > 1e-9 {
+                return Err(Error::config(
+                    format!("data.targets[{x}]"),
+                    format!("sums to {s}; a row must sum to 1 within 1e-9"),
+                ));
+            }
+        }
+        if self.pairs.is_empty() {
+            return Err(Error::config(
+                "data.pairs",
+                "needs at least one [prompt, chosen, rejected] triple",
+            ));
+        }
+        for (i, p) in self.pairs.iter().enumerate() {
+            let f = format!("data.pairs[{i}]");
+            if p.prompt >= self.n_prompts {
+                return Err(Error::config(
+                    f,
+                    format!(
+                        "prompt {} is out of range 0..={}",
+                        p.prompt,
+                        self.n_prompts - 1
+                    ),
+                ));
+            }
+            for (what, a) in [("chosen", p.chosen), ("rejected", p.rejected)] {
+                if a >= self.n_responses {
+                    return Err(Error::config(
+                        f,
+                        format!(
+                            "{what} response {a} is out of range 0..={}",
+                            self.n_responses - 1
+                        ),
+                    ));
+                }
+            }
+            if p.chosen == p.rejected {
+                return Err(Error::config(
+                    f,
+                    format!(
+                        "chosen and rejected are both {}; they must differ",
+                        p.chosen
+                    ),
+                ));
+            }
+        }
+        if let Some(opt) = &self.optimal {
+            if opt.len() != self.n_prompts {
+                return Err(Error::config(
+                    "data.optimal",
+                    format!("needs one entry per prompt ({})", self.n_prompts),
+                ));
+            }
+            if let Some(&a) = opt.iter().find(|&&a| a >= self.n_responses) {
+                return Err(Error::config(
+                    "data.optimal",
+                    format!("response {a} is out of range 0..={}", self.n_responses - 1),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `in_pair[a]` is true when response `a` appears in some pair (of any prompt).
+    pub fn seen_anywhere(&self) -> Vec<bool> {
+        let mut seen = vec![false; self.n_responses];
+        for p in &self.pairs {
+            seen[p.chosen] = true;
+            seen[p.rejected] = true;
+        }
+        seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_rows_are_distributions() {
+        for s in SCENARIOS {
+            let d = Dataset::scenario(s).unwrap();
+            d.validate().unwrap();
+            assert_eq!(d.pairs.len(), 4);
+        }
+    }
+}

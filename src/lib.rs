@@ -1,0 +1,24 @@
+//! dpo-lab: the training dynamics of DPO and its relatives on toy policies,
+//! after Yan et al., "3D-Properties: Identifying Challenges in DPO and
+//! Charting a Path Forward" (ICLR 2025).
+//!
+//! A [`policy::Policy`] maps parameters to logits; a [`loss::PairLoss`] gives
+//! a value and two partial derivatives per preference triple;
+//! [`train::train`] joins them over a [`data::Dataset`] with an
+//! [`optim::Optimizer`], recording [`metrics`]. [`config`] reads a run from
+//! TOML, [`output`] writes its CSVs, [`plots`] draws the figures.
+
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod loss;
+pub mod metrics;
+pub mod numerics;
+pub mod optim;
+pub mod output;
+pub mod plots;
+pub mod policy;
+pub mod reference;
+pub mod train;
+
+pub use error::{Error, Result};

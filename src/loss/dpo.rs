@@ -1,0 +1,35 @@
+//! DPO (Rafailov et al. 2023): `f = -log σ(βΔ)`, `Δ = r+ - r-`.
+//! `f+ = -β σ(-βΔ) = -f-`, so the softmax terms of the logit gradient cancel.
+
+use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use crate::numerics::{log_sigmoid, sigmoid};
+
+/// Direct Preference Optimization with temperature `beta`.
+#[derive(Debug, Clone, Copy)]
+pub struct Dpo {
+    pub beta: f64,
+}
+
+impl PairLoss for Dpo {
+    fn eval(&self, lp: &LogProbs) -> LossEval {
+        let u = self.beta * lp.delta();
+        let g = self.beta * sigmoid(-u);
+        LossEval {
+            value: -log_sigmoid(u),
+            d_plus: -g,
+            d_minus: g,
+        }
+    }
+}
+
+/// Config entry: `name = "dpo"`, `beta` (default 0.1).
+pub const SPEC: LossSpec = LossSpec {
+    name: "dpo",
+    params: &[ParamSpec {
+        name: "beta",
+        default: Some(0.1),
+        domain: Domain::Positive,
+    }],
+    uses_reference: true,
+    build: |p| Box::new(Dpo { beta: p[0] }),
+};

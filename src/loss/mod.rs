@@ -1,0 +1,215 @@
+//! Pairwise preference losses. Each loss is a function `f(l+, l-)` of the
+//! policy log-probabilities of the chosen and rejected responses (the
+//! reference's `l0+`, `l0-` are constants), given with its two partial
+//! derivatives in closed form. [`accumulate_logit_grad`] is the one routine
+//! that turns those partials into logit gradients, for every loss.
+//!
+//! Adding a loss: write `src/loss/NAME.rs` with a struct implementing
+//! [`PairLoss`] and a `pub const SPEC: LossSpec`, and list it in [`LOSSES`].
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+pub mod dpo;
+pub mod flex_dpo;
+pub mod ipo;
+pub mod sft_dpo;
+pub mod slic;
+
+/// The four log-probabilities a pairwise loss sees for one triple.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogProbs {
+    /// `log π_θ(a+|x)`
+    pub l_plus: f64,
+    /// `log π_θ(a-|x)`
+    pub l_minus: f64,
+    /// `log π_0(a+|x)`
+    pub l0_plus: f64,
+    /// `log π_0(a-|x)`
+    pub l0_minus: f64,
+}
+
+impl LogProbs {
+    /// `r+ = l+ - l0+`, the chosen log-ratio.
+    pub fn r_plus(&self) -> f64 {
+        self.l_plus - self.l0_plus
+    }
+    /// `r- = l- - l0-`, the rejected log-ratio.
+    pub fn r_minus(&self) -> f64 {
+        self.l_minus - self.l0_minus
+    }
+    /// `Δ = r+ - r-`, the implicit reward margin (before β).
+    pub fn delta(&self) -> f64 {
+        self.r_plus() - self.r_minus()
+    }
+}
+
+/// A loss value and its partial derivatives in `l+` and `l-`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossEval {
+    pub value: f64,
+    /// `∂f/∂l+`
+    pub d_plus: f64,
+    /// `∂f/∂l-`
+    pub d_minus: f64,
+}
+
+/// A per-triple preference loss `f(l+, l-)`.
+pub trait PairLoss: Send + Sync + Debug {
+    /// Value and partials at one triple.
+    fn eval(&self, lp: &LogProbs) -> LossEval;
+}
+
+/// The allowed values of a numeric loss parameter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Domain {
+    /// Finite and `> 0`.
+    Positive,
+    /// Finite and `≥ 0`.
+    NonNegative,
+    /// Any finite number.
+    Finite,
+    /// Finite, `lo ≤ v < hi`.
+    HalfOpen(f64, f64),
+}
+
+impl Domain {
+    /// Whether `v` is allowed.
+    pub fn contains(self, v: f64) -> bool {
+        v.is_finite()
+            && match self {
+                Domain::Positive => v > 0.0,
+                Domain::NonNegative => v >= 0.0,
+                Domain::Finite => true,
+                Domain::HalfOpen(lo, hi) => lo <= v && v < hi,
+            }
+    }
+
+    /// Human-readable statement of the domain, for error messages.
+    pub fn describe(self) -> String {
+        match self {
+            Domain::Positive => "a finite number > 0".into(),
+            Domain::NonNegative => "a finite number >= 0".into(),
+            Domain::Finite => "a finite number".into(),
+            Domain::HalfOpen(lo, hi) => format!("a number in [{lo}, {hi})"),
+        }
+    }
+}
+
+/// A named numeric parameter of a loss.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    /// Used when the config omits the parameter; `None` makes it required.
+    pub default: Option<f64>,
+    pub domain: Domain,
+}
+
+/// Everything the config layer needs to know about one loss.
+pub struct LossSpec {
+    /// The name used in configs (`loss.name`).
+    pub name: &'static str,
+    /// Its parameters, in the order `build` receives them.
+    pub params: &'static [ParamSpec],
+    /// Whether the loss reads the reference log-probabilities.
+    pub uses_reference: bool,
+    /// Builds the loss from validated parameter values (in `params` order).
+    pub build: fn(&[f64]) -> Box<dyn PairLoss>,
+}
+
+/// Every loss the lab knows, by config name.
+pub const LOSSES: &[&LossSpec] = &[
+    &dpo::SPEC,
+    &flex_dpo::SPEC,
+    &sft_dpo::SPEC,
+    &ipo::SPEC,
+    &slic::SPEC,
+];
+
+/// Looks a loss up by its config name.
+pub fn spec(name: &str) -> Result<&'static LossSpec> {
+    LOSSES
+        .iter()
+        .copied()
+        .find(|s| s.name == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = LOSSES.iter().map(|s| s.name).collect();
+            Error::config(
+                "loss.name",
+                format!("unknown loss `{name}`; allowed: {}", names.join(", ")),
+            )
+        })
+}
+
+/// Resolves a loss's parameters from `given`: fills defaults, rejects unknown
+/// names and out-of-domain values. Returns the values in spec order.
+pub fn resolve_params(spec: &LossSpec, given: &BTreeMap<String, f64>) -> Result<Vec<f64>> {
+    for k in given.keys() {
+        if !spec.params.iter().any(|p| p.name == k) {
+            let allowed: Vec<_> = spec.params.iter().map(|p| p.name).collect();
+            return Err(Error::config(
+                format!("loss.{k}"),
+                format!(
+                    "is not a parameter of loss `{}`; allowed: {}",
+                    spec.name,
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    spec.params
+        .iter()
+        .map(|p| {
+            let v = match (given.get(p.name), p.default) {
+                (Some(&v), _) => v,
+                (None, Some(d)) => d,
+                (None, None) => {
+                    return Err(Error::config(
+                        format!("loss.{}", p.name),
+                        format!(
+                            "is required by loss `{}` ({})",
+                            spec.name,
+                            p.domain.describe()
+                        ),
+                    ))
+                }
+            };
+            if !p.domain.contains(v) {
+                return Err(Error::config(
+                    format!("loss.{}", p.name),
+                    format!("= {v} is out of range; must be {}", p.domain.describe()),
+                ));
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+/// Adds `scale · [f+ (e_{a+} - π) + f- (e_{a-} - π)]` to the logit gradient
+/// `dlogits` of one prompt, where `π = exp(logp)` is that prompt's row.
+/// This is the chain rule through log-softmax; it holds for every loss.
+#[inline]
+pub fn accumulate_logit_grad(
+    eval: &LossEval,
+    chosen: usize,
+    rejected: usize,
+    logp: &[f64],
+    scale: f64,
+    dlogits: &mut [f64],
+) {
+    let fp = scale * eval.d_plus;
+    let fm = scale * eval.d_minus;
+    let total = fp + fm;
+    if total != 0.0 {
+        for (g, &l) in dlogits.iter_mut().zip(logp) {
+            *g -= total * l.exp();
+        }
+    }
+    dlogits[chosen] += fp;
+    dlogits[rejected] += fm;
+}

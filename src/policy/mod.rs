@@ -1,0 +1,39 @@
+//! Policies: maps from a flat parameter vector to the logits of every prompt,
+//! and back-propagation of logit gradients to parameter gradients. The
+//! training loop sees only this interface.
+//!
+//! Adding a policy: write `src/policy/NAME.rs` implementing [`Policy`], and
+//! give it a `kind` in `config::PolicyConfig::build`.
+
+use std::fmt::Debug;
+
+pub mod mlp;
+pub mod tabular;
+
+pub use mlp::{Activation, Mlp};
+pub use tabular::Tabular;
+
+/// A softmax policy over `n_responses` responses for each of `n_prompts` prompts.
+pub trait Policy: Send + Sync + Debug {
+    /// Number of prompts `X`.
+    fn n_prompts(&self) -> usize;
+    /// Number of responses `Y`.
+    fn n_responses(&self) -> usize;
+    /// Length of the flat parameter vector.
+    fn n_params(&self) -> usize;
+    /// Length of the scratch buffer `forward` fills and `backward` reads.
+    fn scratch_len(&self) -> usize;
+    /// Initial parameters, a deterministic function of `seed`.
+    fn init_params(&self, seed: u64) -> Vec<f64>;
+    /// Writes the `X × Y` row-major logits; caches what `backward` needs in `scratch`.
+    fn forward(&self, params: &[f64], scratch: &mut [f64], logits: &mut [f64]);
+    /// Overwrites `grad` with `∂L/∂params` given `dlogits = ∂L/∂logits`, for the
+    /// parameters and scratch of the last `forward`.
+    fn backward(&self, params: &[f64], scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]);
+    /// Parameters whose logits are exactly `logits` (row-major `X × Y`), when
+    /// the policy can represent any logit table; `None` otherwise (the
+    /// reference step then fits by gradient descent).
+    fn exact_params(&self, _logits: &[f64]) -> Option<Vec<f64>> {
+        None
+    }
+}

@@ -1,0 +1,185 @@
+//! The training loop: full batch over the pairs, any policy, any loss. It
+//! knows neither by name: a policy gives logits, a loss gives two partials
+//! per triple, and [`crate::loss::accumulate_logit_grad`] joins them.
+
+use crate::config::{Reduction, RunSpec};
+use crate::loss::{accumulate_logit_grad, LogProbs, LossEval};
+use crate::metrics::{self, MetricsRow, ProbRow, Summary, SummaryTracker};
+use crate::numerics::log_softmax_into;
+use crate::optim::Optimizer;
+use crate::policy::Policy;
+use crate::reference::{fit_reference, ReferenceFit};
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub n_prompts: usize,
+    pub n_responses: usize,
+    /// One row per recorded epoch (every `record_every`-th and the last).
+    pub metrics: Vec<MetricsRow>,
+    /// `(epoch, log π_θ)` at each recorded epoch, row-major `X × Y`.
+    pub snapshots: Vec<(usize, Vec<f64>)>,
+    /// The reference's log-probabilities, row-major `X × Y`.
+    pub ref_logp: Vec<f64>,
+    pub reference: ReferenceFit,
+    pub summary: Summary,
+}
+
+impl RunResult {
+    /// `probs.csv` rows, in (epoch, prompt, response) order.
+    pub fn prob_rows(&self) -> Vec<ProbRow> {
+        let y = self.n_responses;
+        self.snapshots
+            .iter()
+            .flat_map(|(epoch, logp)| {
+                logp.iter().enumerate().map(move |(i, &l)| ProbRow {
+                    epoch: *epoch,
+                    prompt: i / y,
+                    response: i % y,
+                    prob: l.exp(),
+                    logprob: l,
+                })
+            })
+            .collect()
+    }
+
+    /// The snapshot recorded at `epoch`, if any.
+    pub fn snapshot(&self, epoch: usize) -> Option<&[f64]> {
+        self.snapshots
+            .iter()
+            .find(|(e, _)| *e == epoch)
+            .map(|(_, l)| l.as_slice())
+    }
+}
+
+/// Row-wise log-softmax of the policy's logits at `params`.
+pub fn log_probs(policy: &dyn Policy, params: &[f64]) -> Vec<f64> {
+    let (x, y) = (policy.n_prompts(), policy.n_responses());
+    let mut scratch = vec![0.0; policy.scratch_len()];
+    let mut logits = vec![0.0; x * y];
+    policy.forward(params, &mut scratch, &mut logits);
+    let mut logp = vec![0.0; x * y];
+    for r in 0..x {
+        log_softmax_into(&logits[r * y..(r + 1) * y], &mut logp[r * y..(r + 1) * y]);
+    }
+    logp
+}
+
+/// What to keep besides the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    /// Keep `metrics.csv` rows at the recorded epochs.
+    pub metrics: bool,
+    /// Keep probability snapshots at the recorded epochs.
+    pub snapshots: bool,
+}
+
+impl Keep {
+    /// Keep everything (`dpo-lab run`).
+    pub const ALL: Keep = Keep {
+        metrics: true,
+        snapshots: true,
+    };
+}
+
+/// Fits the reference, then trains for `spec.epochs` updates.
+///
+/// Epoch `e` is the state after `e` updates; epoch 0 is the reference. If a
+/// logit, the loss or a gradient becomes non-finite at epoch `e`, training
+/// stops there and the summary reports `diverged_epoch = e`; nothing
+/// non-finite is recorded.
+pub fn train(spec: &RunSpec, keep: Keep) -> RunResult {
+    let policy = spec.policy.as_ref();
+    let data = &spec.data;
+    let (x, y) = (data.n_prompts, data.n_responses);
+    let targets: Vec<f64> = data.targets.iter().flatten().copied().collect();
+    let mut params = policy.init_params(spec.seed);
+    let reference = fit_reference(policy, &mut params, &targets, &spec.reference);
+    let ref_logp = log_probs(policy, &params);
+
+    let mut opt = Optimizer::new(spec.optimizer, spec.lr, params.len());
+    let scale = match spec.reduction {
+        Reduction::Sum => 1.0,
+        Reduction::Mean => 1.0 / data.pairs.len() as f64,
+    };
+    let mut scratch = vec![0.0; policy.scratch_len()];
+    let mut logits = vec![0.0; x * y];
+    let mut logp = vec![0.0; x * y];
+    let mut dlogits = vec![0.0; x * y];
+    let mut grad = vec![0.0; params.len()];
+    let mut evals = vec![
+        LossEval {
+            value: 0.0,
+            d_plus: 0.0,
+            d_minus: 0.0
+        };
+        data.pairs.len()
+    ];
+    let mut tracker = SummaryTracker::default();
+    let mut metrics_rows = Vec::new();
+    let mut snapshots = Vec::new();
+    let mut diverged = None;
+
+    for epoch in 0..=spec.epochs {
+        policy.forward(&params, &mut scratch, &mut logits);
+        for r in 0..x {
+            log_softmax_into(&logits[r * y..(r + 1) * y], &mut logp[r * y..(r + 1) * y]);
+        }
+        dlogits.fill(0.0);
+        let mut loss = 0.0;
+        for (p, ev) in data.pairs.iter().zip(evals.iter_mut()) {
+            let row = p.prompt * y..(p.prompt + 1) * y;
+            let lp = LogProbs {
+                l_plus: logp[row.start + p.chosen],
+                l_minus: logp[row.start + p.rejected],
+                l0_plus: ref_logp[row.start + p.chosen],
+                l0_minus: ref_logp[row.start + p.rejected],
+            };
+            *ev = spec.loss.eval(&lp);
+            loss += scale * ev.value;
+            accumulate_logit_grad(
+                ev,
+                p.chosen,
+                p.rejected,
+                &logp[row.clone()],
+                scale,
+                &mut dlogits[row],
+            );
+        }
+        if !(loss.is_finite()
+            && logits.iter().all(|z| z.is_finite())
+            && dlogits.iter().all(|g| g.is_finite()))
+        {
+            diverged = Some(epoch);
+            break;
+        }
+        let core = metrics::core(data, &logp);
+        tracker.update(epoch, &core, loss);
+        if epoch % spec.record_every == 0 || epoch == spec.epochs {
+            if keep.metrics {
+                metrics_rows.push(metrics::row(
+                    epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core,
+                ));
+            }
+            if keep.snapshots {
+                snapshots.push((epoch, logp.clone()));
+            }
+        }
+        if epoch == spec.epochs {
+            break;
+        }
+        policy.backward(&params, &mut scratch, &dlogits, &mut grad);
+        opt.step(&mut params, &grad);
+    }
+
+    let summary = tracker.finish(diverged, reference.max_abs_err, reference.steps);
+    RunResult {
+        n_prompts: x,
+        n_responses: y,
+        metrics: metrics_rows,
+        snapshots,
+        ref_logp,
+        reference,
+        summary,
+    }
+}
