@@ -59,6 +59,11 @@ pub struct DataConfig {
     pub pairs: Option<Vec<Vec<i64>>>,
     /// The optimal response of each prompt (only used by Figure 1).
     pub optimal: Option<Vec<i64>>,
+    /// The paper's layout with a continuous data distribution: every chosen
+    /// response (0-3) starts at this likelihood (0.12 "on-policy", 0.02 "off-policy").
+    pub chosen_start: Option<f64>,
+    /// Likewise for the rejected responses (4-7).
+    pub rejected_start: Option<f64>,
 }
 
 /// `[reference]`: the SFT step that makes `π_0` (ignored by the tabular
@@ -347,8 +352,21 @@ fn index(field: String, v: i64) -> Result<usize> {
 impl DataConfig {
     /// The data set this config names, validated.
     pub fn build(&self) -> Result<Dataset> {
+        let knobs = self.chosen_start.is_some() || self.rejected_start.is_some();
         match (&self.scenario, &self.targets, &self.pairs) {
-            (Some(name), None, None) => {
+            (None, None, None) if knobs => {
+                if self.optimal.is_some() {
+                    return Err(Error::config("data.optimal", "only applies to explicit targets and pairs"));
+                }
+                let (Some(c), Some(r)) = (self.chosen_start, self.rejected_start) else {
+                    return Err(Error::config(
+                        if self.chosen_start.is_none() { "data.chosen_start" } else { "data.rejected_start" },
+                        "is needed too: `chosen_start` and `rejected_start` go together",
+                    ));
+                };
+                Dataset::from_start_likelihoods(c, r)
+            }
+            (Some(name), None, None) if !knobs => {
                 if self.optimal.is_some() {
                     return Err(Error::config(
                         "data.optimal",
@@ -357,7 +375,7 @@ impl DataConfig {
                 }
                 Dataset::scenario(name)
             }
-            (None, Some(targets), Some(pairs)) => {
+            (None, Some(targets), Some(pairs)) if !knobs => {
                 let mut triples = Vec::with_capacity(pairs.len());
                 for (i, p) in pairs.iter().enumerate() {
                     if p.len() != 3 {
@@ -383,7 +401,7 @@ impl DataConfig {
             _ => Err(Error::config(
                 "data",
                 format!(
-                    "needs either `scenario` (one of {}) or both `targets` and `pairs`, not a mix",
+                    "needs exactly one of: `scenario` (one of {}); `chosen_start` and `rejected_start`; `targets` and `pairs`",
                     crate::data::SCENARIOS.join(", ")
                 ),
             )),

@@ -71,6 +71,31 @@ impl Dataset {
         Ok(Self::paper_layout(row))
     }
 
+    /// The paper's layout with every chosen response at `chosen` and every
+    /// rejected one at `rejected`; the rest of the row goes to responses 8 and
+    /// 9 in the ratio 10 : 1 (that of the paper's scenarios 2 and 3), so
+    /// `(0.12, 0.02)` and `(0.02, 0.12)` give exactly scenarios 3 and 2.
+    pub fn from_start_likelihoods(chosen: f64, rejected: f64) -> Result<Self> {
+        for (f, v) in [("data.chosen_start", chosen), ("data.rejected_start", rejected)] {
+            if !(v.is_finite() && v > 0.0 && v < 0.25) {
+                return Err(Error::config(f, format!("= {v} is out of range; must be in (0, 0.25)")));
+            }
+        }
+        let rest = 1.0 - 4.0 * (chosen + rejected);
+        if rest <= 0.0 {
+            return Err(Error::config(
+                "data.chosen_start",
+                format!(
+                    "+ data.rejected_start = {} leaves no mass for responses 8-9; 4 * (chosen_start + rejected_start) must be < 1",
+                    chosen + rejected
+                ),
+            ));
+        }
+        let ds = Self::paper_layout(paper_row(chosen, rejected, rest * 10.0 / 11.0, rest / 11.0));
+        ds.validate()?;
+        Ok(ds)
+    }
+
     /// The paper's layout (4 prompts, 10 responses, its 4 pairs) with one
     /// target row shared by every prompt.
     pub fn paper_layout(row: Vec<f64>) -> Self {

@@ -19,6 +19,7 @@ pub mod output;
 pub mod plots;
 pub mod policy;
 pub mod reference;
+pub mod sweep;
 pub mod train;
 
 pub use error::{Error, Result};

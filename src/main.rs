@@ -3,6 +3,7 @@
 use dpo_lab::config::Config;
 use dpo_lab::error::{Error, Result};
 use dpo_lab::output::write_run;
+use dpo_lab::sweep::{merge, run_sweep, Shard, Sweep, SweepOptions, DEFAULT_MAX_RUNS};
 use dpo_lab::train::{train, Keep};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,11 @@ dpo-lab: training dynamics of DPO and its relatives on toy policies
 USAGE:
     dpo-lab run CONFIG.toml --out DIR     train one run; write metrics.csv, probs.csv,
                                           summary.csv and the resolved config.toml to DIR
+    dpo-lab sweep SWEEP.toml --out DIR [--shard K/N] [--force] [--quiet]
+                                          run a grid of runs in parallel (rayon); resumable:
+                                          rerunning the same command runs only what is missing;
+                                          writes DIR/runs.csv and DIR/curves.csv
+    dpo-lab merge --out DIR SHARD_DIR...  join the shards of one sweep into DIR/runs.csv, curves.csv
     dpo-lab help                          this text
 
 Exit codes: 0 success, 2 bad input (the message names the field and what is allowed).";
@@ -63,10 +69,56 @@ fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+fn sweep(args: &[String]) -> Result<()> {
+    let (mut file, mut out, mut shard, mut force, mut quiet) = (None, None, Shard::ALL, false, false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" | "-o" => out = Some(PathBuf::from(it.next().ok_or_else(|| Error::Usage("--out needs a directory".into()))?)),
+            "--shard" => shard = Shard::parse(it.next().ok_or_else(|| Error::Usage("--shard needs K/N".into()))?)?,
+            "--force" => force = true,
+            "--quiet" | "-q" => quiet = true,
+            s if s.starts_with('-') => return Err(Error::Usage(format!("unknown option `{s}`\n\n{USAGE}"))),
+            s if file.is_none() => file = Some(PathBuf::from(s)),
+            s => return Err(Error::Usage(format!("unexpected argument `{s}`\n\n{USAGE}"))),
+        }
+    }
+    let file = file.ok_or_else(|| Error::Usage(format!("`sweep` needs a SWEEP file\n\n{USAGE}")))?;
+    let out = out.ok_or_else(|| Error::Usage(format!("`sweep` needs --out DIR\n\n{USAGE}")))?;
+    let sw = Sweep::load(&file)?;
+    let opts = SweepOptions {
+        shard,
+        max_runs: if force { None } else { Some(DEFAULT_MAX_RUNS) },
+        quiet,
+    };
+    let t = std::time::Instant::now();
+    let ran = run_sweep(&sw, &out, opts)?;
+    if !quiet {
+        eprintln!("sweep: ran {ran} runs in {:.1}s; wrote {}/runs.csv", t.elapsed().as_secs_f64(), out.display());
+    }
+    Ok(())
+}
+
+fn merge_cmd(args: &[String]) -> Result<()> {
+    let (mut out, mut dirs) = (None, Vec::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" | "-o" => out = Some(PathBuf::from(it.next().ok_or_else(|| Error::Usage("--out needs a directory".into()))?)),
+            s if s.starts_with('-') => return Err(Error::Usage(format!("unknown option `{s}`\n\n{USAGE}"))),
+            s => dirs.push(PathBuf::from(s)),
+        }
+    }
+    let out = out.ok_or_else(|| Error::Usage(format!("`merge` needs --out DIR\n\n{USAGE}")))?;
+    merge(&dirs, &out)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let res = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
+        Some("sweep") => sweep(&args[1..]),
+        Some("merge") => merge_cmd(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

@@ -16,7 +16,7 @@ use std::f64::consts::LN_10;
 /// scenario 1). `avg_unseen_strict` is the mean over responses that appear in
 /// no pair at all (responses 8-9 in the paper), averaged over the prompts that
 /// have pairs; empty when every response appears in some pair.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MetricsRow {
     pub epoch: usize,
     /// Total loss (sum or mean over triples, as configured).
@@ -77,7 +77,7 @@ pub struct Core {
 ///   back to responses outside the pairs after the unseen curve's low point.
 ///
 /// "end"/"final" is the last epoch run (the last finite one if the run diverged).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub drop: f64,
     pub degradation: f64,
