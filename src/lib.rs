@@ -19,6 +19,7 @@ pub mod output;
 pub mod plots;
 pub mod policy;
 pub mod reference;
+pub mod report;
 pub mod sweep;
 pub mod train;
 

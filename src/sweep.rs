@@ -71,13 +71,23 @@ impl Shard {
 
     /// Parses `K/N` with `1 <= K <= N`.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = || Error::Usage(format!("--shard `{s}` must be K/N with 1 <= K <= N, e.g. 2/8"));
+        let bad = || {
+            Error::Usage(format!(
+                "--shard `{s}` must be K/N with 1 <= K <= N, e.g. 2/8"
+            ))
+        };
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
-        let (k, n): (usize, usize) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        let (k, n): (usize, usize) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
         if k == 0 || n == 0 || k > n {
             return Err(bad());
         }
-        Ok(Shard { index: k - 1, count: n })
+        Ok(Shard {
+            index: k - 1,
+            count: n,
+        })
     }
 
     fn contains(self, id: usize) -> bool {
@@ -115,8 +125,19 @@ fn num(field: &str, key: &str, t: &Table) -> Result<Option<f64>> {
         None => Ok(None),
         Some(Value::Float(f)) => Ok(Some(*f)),
         Some(Value::Integer(i)) => Ok(Some(*i as f64)),
-        Some(v) => Err(Error::config(format!("{field}.{key}"), format!("= {v} must be a number"))),
+        Some(v) => Err(Error::config(
+            format!("{field}.{key}"),
+            format!("= {v} must be a number"),
+        )),
     }
+}
+
+/// Rounds to 12 significant digits, so that grid points such as 0.09 or
+/// 10^-2 are their decimal values rather than accumulated rounding error.
+fn round12(v: f64) -> f64 {
+    format!("{v:.11e}")
+        .parse()
+        .expect("a formatted float parses")
 }
 
 /// Expands a `range = {start, stop, step}` (linear) or
@@ -140,27 +161,49 @@ fn expand_range(field: &str, t: &Table) -> Result<Vec<f64>> {
     let scale = match t.get("scale") {
         None => "linear",
         Some(Value::String(s)) if s == "linear" || s == "log" => s.as_str(),
-        Some(v) => return Err(Error::config(format!("{field}.scale"), format!("= {v}; allowed: \"linear\", \"log\""))),
+        Some(v) => {
+            return Err(Error::config(
+                format!("{field}.scale"),
+                format!("= {v}; allowed: \"linear\", \"log\""),
+            ))
+        }
     };
     let step = num(field, "step", t)?;
     let n = num(field, "num", t)?;
     match (scale, step, n) {
         ("linear", Some(step), None) => {
             if !(step.is_finite() && step > 0.0) {
-                return Err(Error::config(format!("{field}.step"), format!("= {step} must be > 0")));
+                return Err(Error::config(
+                    format!("{field}.step"),
+                    format!("= {step} must be > 0"),
+                ));
             }
             if stop < start {
-                return Err(Error::config(field, "stop must be >= start for a stepped range"));
+                return Err(Error::config(
+                    field,
+                    "stop must be >= start for a stepped range",
+                ));
             }
             let count = ((stop - start) / step + 1e-9).floor() as usize + 1;
-            Ok((0..count).map(|i| start + i as f64 * step).collect())
+            Ok((0..count)
+                .map(|i| round12(start + i as f64 * step))
+                .collect())
         }
         (_, None, Some(n)) => {
             if !(n >= 1.0 && n.fract() == 0.0) {
-                return Err(Error::config(format!("{field}.num"), format!("= {n} must be an integer >= 1")));
+                return Err(Error::config(
+                    format!("{field}.num"),
+                    format!("= {n} must be an integer >= 1"),
+                ));
             }
             let n = n as usize;
-            let at = |i: usize| if n == 1 { 0.0 } else { i as f64 / (n - 1) as f64 };
+            let at = |i: usize| {
+                if n == 1 {
+                    0.0
+                } else {
+                    i as f64 / (n - 1) as f64
+                }
+            };
             if scale == "log" {
                 if !(start > 0.0 && stop > 0.0 || start < 0.0 && stop < 0.0) {
                     return Err(Error::config(
@@ -168,25 +211,35 @@ fn expand_range(field: &str, t: &Table) -> Result<Vec<f64>> {
                         format!("log range from {start} to {stop} crosses or touches zero; both ends must be nonzero and of one sign"),
                     ));
                 }
-                // Rounded to 12 significant digits so that 10^k lands on its decimal value.
-                let round = |v: f64| format!("{v:.11e}").parse::<f64>().expect("formatted float");
-                Ok((0..n).map(|i| round(start * (stop / start).powf(at(i)))).collect())
+                Ok((0..n)
+                    .map(|i| round12(start * (stop / start).powf(at(i))))
+                    .collect())
             } else {
-                Ok((0..n).map(|i| start + (stop - start) * at(i)).collect())
+                Ok((0..n)
+                    .map(|i| round12(start + (stop - start) * at(i)))
+                    .collect())
             }
         }
         ("log", Some(_), _) => Err(Error::config(field, "a log range takes `num`, not `step`")),
-        _ => Err(Error::config(field, "a range needs exactly one of `step` or `num`")),
+        _ => Err(Error::config(
+            field,
+            "a range needs exactly one of `step` or `num`",
+        )),
     }
 }
 
 /// Sets a dotted `path` in a TOML table, creating intermediate tables.
 fn set_path(root: &mut Table, path: &str, v: Value) -> Result<()> {
     let mut parts: Vec<&str> = path.split('.').collect();
-    let last = parts.pop().filter(|s| !s.is_empty()).ok_or_else(|| Error::config("axis.field", "is empty"))?;
+    let last = parts
+        .pop()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::config("axis.field", "is empty"))?;
     let mut t = root;
     for p in parts {
-        let entry = t.entry(p.to_string()).or_insert_with(|| Value::Table(Table::new()));
+        let entry = t
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Table(Table::new()));
         t = entry
             .as_table_mut()
             .ok_or_else(|| Error::config(path, format!("cannot be set: `{p}` is not a table")))?;
@@ -195,17 +248,33 @@ fn set_path(root: &mut Table, path: &str, v: Value) -> Result<()> {
     Ok(())
 }
 
+/// Removes a dotted `path` from a TOML table; `Err` if it is not there.
+fn unset_path(root: &mut Table, path: &str) -> std::result::Result<(), ()> {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let last = parts.pop().ok_or(())?;
+    let mut t = root;
+    for p in parts {
+        t = t.get_mut(p).and_then(Value::as_table_mut).ok_or(())?;
+    }
+    t.remove(last).map(|_| ()).ok_or(())
+}
+
 impl Sweep {
     /// Parses a sweep file; `base = "run.toml"` is resolved next to it.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = fs::read_to_string(path).map_err(|e| Error::io(path, format!("cannot read sweep: {e}")))?;
+        let text = fs::read_to_string(path)
+            .map_err(|e| Error::io(path, format!("cannot read sweep: {e}")))?;
         Self::from_toml_str(&text, path.parent().unwrap_or(Path::new(".")))
     }
 
     /// Parses sweep TOML; relative `base` paths are resolved against `dir`.
     pub fn from_toml_str(text: &str, dir: &Path) -> Result<Self> {
-        let doc: Table = toml::from_str(text)
-            .map_err(|e| Error::config("<sweep>", format!("is not valid TOML: {}", e.to_string().trim_end())))?;
+        let doc: Table = toml::from_str(text).map_err(|e| {
+            Error::config(
+                "<sweep>",
+                format!("is not valid TOML: {}", e.to_string().trim_end()),
+            )
+        })?;
         for k in doc.keys() {
             if !["sweep", "base", "axis"].contains(&k.as_str()) {
                 return Err(Error::config(k, "is not a sweep section; allowed: [sweep], [base] (or base = \"file\"), [[axis]]"));
@@ -215,11 +284,21 @@ impl Sweep {
             Some(Value::Table(t)) => t.clone(),
             Some(Value::String(p)) => {
                 let path = dir.join(p);
-                let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, format!("cannot read base config: {e}")))?;
-                toml::from_str(&text)
-                    .map_err(|e| Error::config("base", format!("{}: {}", path.display(), e.to_string().trim_end())))?
+                let text = fs::read_to_string(&path)
+                    .map_err(|e| Error::io(&path, format!("cannot read base config: {e}")))?;
+                toml::from_str(&text).map_err(|e| {
+                    Error::config(
+                        "base",
+                        format!("{}: {}", path.display(), e.to_string().trim_end()),
+                    )
+                })?
             }
-            _ => return Err(Error::config("base", "is required: a [base] run config table or base = \"run.toml\"")),
+            _ => {
+                return Err(Error::config(
+                    "base",
+                    "is required: a [base] run config table or base = \"run.toml\"",
+                ))
+            }
         };
         let settings = match doc.get("sweep") {
             None => Table::new(),
@@ -227,15 +306,46 @@ impl Sweep {
             Some(_) => return Err(Error::config("sweep", "must be a table")),
         };
         for k in settings.keys() {
-            if !["seed", "curve_every"].contains(&k.as_str()) {
-                return Err(Error::config(format!("sweep.{k}"), "is not a sweep setting; allowed: seed, curve_every"));
+            if !["seed", "curve_every", "unset"].contains(&k.as_str()) {
+                return Err(Error::config(
+                    format!("sweep.{k}"),
+                    "is not a sweep setting; allowed: seed, curve_every, unset",
+                ));
+            }
+        }
+        let mut base = base;
+        // `unset` removes base fields that would clash with an axis (e.g. the base's
+        // `data.scenario` when the axes set `data.chosen_start`).
+        match settings.get("unset") {
+            None => {}
+            Some(Value::Array(a)) => {
+                for v in a {
+                    let path = v.as_str().ok_or_else(|| {
+                        Error::config("sweep.unset", "must list dotted field names")
+                    })?;
+                    unset_path(&mut base, path).map_err(|_| {
+                        Error::config(
+                            "sweep.unset",
+                            format!("`{path}` is not a field of the base config"),
+                        )
+                    })?;
+                }
+            }
+            Some(_) => {
+                return Err(Error::config(
+                    "sweep.unset",
+                    "must be an array of dotted field names",
+                ))
             }
         }
         let int = |k: &str, d: i64| -> Result<i64> {
             match settings.get(k) {
                 None => Ok(d),
                 Some(Value::Integer(i)) if *i >= 0 => Ok(*i),
-                Some(v) => Err(Error::config(format!("sweep.{k}"), format!("= {v} must be an integer >= 0"))),
+                Some(v) => Err(Error::config(
+                    format!("sweep.{k}"),
+                    format!("= {v} must be an integer >= 0"),
+                )),
             }
         };
         let seed = int("seed", 0)? as u64;
@@ -243,20 +353,35 @@ impl Sweep {
         let raw_axes = match doc.get("axis") {
             None => vec![],
             Some(Value::Array(a)) => a.clone(),
-            Some(_) => return Err(Error::config("axis", "must be an array of tables ([[axis]])")),
+            Some(_) => {
+                return Err(Error::config(
+                    "axis",
+                    "must be an array of tables ([[axis]])",
+                ))
+            }
         };
         let mut axes = Vec::new();
         for (i, a) in raw_axes.iter().enumerate() {
             let name = format!("axis[{i}]");
-            let t = a.as_table().ok_or_else(|| Error::config(&name, "must be a table"))?;
+            let t = a
+                .as_table()
+                .ok_or_else(|| Error::config(&name, "must be a table"))?;
             for k in t.keys() {
                 if !["field", "values", "range", "labels"].contains(&k.as_str()) {
-                    return Err(Error::config(format!("{name}.{k}"), "is not an axis key; allowed: field, values, range, labels"));
+                    return Err(Error::config(
+                        format!("{name}.{k}"),
+                        "is not an axis key; allowed: field, values, range, labels",
+                    ));
                 }
             }
             let field = match t.get("field") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
-                _ => return Err(Error::config(format!("{name}.field"), "is required: a dotted config field such as \"loss.beta\"")),
+                _ => {
+                    return Err(Error::config(
+                        format!("{name}.field"),
+                        "is required: a dotted config field such as \"loss.beta\"",
+                    ))
+                }
             };
             let name = format!("axis[{i}] ({field})");
             if axes.iter().any(|a: &Axis| a.field == field) {
@@ -264,21 +389,45 @@ impl Sweep {
             }
             let values: Vec<Value> = match (t.get("values"), t.get("range")) {
                 (Some(Value::Array(v)), None) => v.clone(),
-                (None, Some(Value::Table(r))) => expand_range(&format!("{name}.range"), r)?.into_iter().map(Value::Float).collect(),
-                _ => return Err(Error::config(name, "needs exactly one of `values = [...]` or `range = {...}`")),
+                (None, Some(Value::Table(r))) => expand_range(&format!("{name}.range"), r)?
+                    .into_iter()
+                    .map(Value::Float)
+                    .collect(),
+                _ => {
+                    return Err(Error::config(
+                        name,
+                        "needs exactly one of `values = [...]` or `range = {...}`",
+                    ))
+                }
             };
             if values.is_empty() {
-                return Err(Error::config(name, "is empty: an axis needs at least one value"));
+                return Err(Error::config(
+                    name,
+                    "is empty: an axis needs at least one value",
+                ));
             }
-            if field == "seed" && values.iter().any(|v| !matches!(v, Value::Integer(i) if *i >= 0)) {
+            if field == "seed"
+                && values
+                    .iter()
+                    .any(|v| !matches!(v, Value::Integer(i) if *i >= 0))
+            {
                 return Err(Error::config(name, "seed values must be integers >= 0"));
             }
             let labels = match t.get("labels") {
                 None => values.iter().map(label).collect(),
                 Some(Value::Array(l)) if l.len() == values.len() => l.iter().map(label).collect(),
-                Some(_) => return Err(Error::config(format!("{name}.labels"), "must be an array as long as the values")),
+                Some(_) => {
+                    return Err(Error::config(
+                        format!("{name}.labels"),
+                        "must be an array as long as the values",
+                    ))
+                }
             };
-            axes.push(Axis { field, values, labels });
+            axes.push(Axis {
+                field,
+                values,
+                labels,
+            });
         }
         Ok(Sweep {
             base,
@@ -319,7 +468,10 @@ impl Sweep {
         let run_seed = run_seed(self.seed, replicate);
         table.insert("seed".into(), Value::Integer(run_seed as i64 & i64::MAX));
         if self.curve_every > 0 {
-            table.insert("record_every".into(), Value::Integer(self.curve_every as i64));
+            table.insert(
+                "record_every".into(),
+                Value::Integer(self.curve_every as i64),
+            );
         }
         let where_ = || {
             self.axes
@@ -330,10 +482,19 @@ impl Sweep {
                 .join(", ")
         };
         let config: Config = Table::try_into(table).map_err(|e| {
-            Error::config("<sweep run>", format!("({}) is not a valid run config: {}", where_(), e.to_string().trim_end()))
+            Error::config(
+                "<sweep run>",
+                format!(
+                    "({}) is not a valid run config: {}",
+                    where_(),
+                    e.to_string().trim_end()
+                ),
+            )
         })?;
         config.build().map_err(|e| match e {
-            Error::Config { field, msg } => Error::config(field, format!("{msg} (in the run with {})", where_())),
+            Error::Config { field, msg } => {
+                Error::config(field, format!("{msg} (in the run with {})", where_()))
+            }
             other => other,
         })?;
         Ok(RunPoint {
@@ -356,7 +517,10 @@ impl Sweep {
                 ));
             }
         }
-        (0..n).filter(|&id| shard.contains(id)).map(|id| self.point(id)).collect()
+        (0..n)
+            .filter(|&id| shard.contains(id))
+            .map(|id| self.point(id))
+            .collect()
     }
 
     /// Header of `runs.csv`.
@@ -365,7 +529,8 @@ impl Sweep {
         cols.extend(self.axes.iter().map(|a| a.field.clone()));
         cols.extend(["replicate".to_string(), "run_seed".to_string()]);
         let mut line = csv_line(&cols);
-        let summary = String::from_utf8(csv_bytes(&[crate::metrics::Summary::default()])).expect("utf8");
+        let summary =
+            String::from_utf8(csv_bytes(&[crate::metrics::Summary::default()])).expect("utf8");
         let header = summary.lines().next().unwrap_or("");
         line.push(',');
         line.push_str(header);
@@ -374,7 +539,9 @@ impl Sweep {
 }
 
 fn csv_line(fields: &[String]) -> String {
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
     w.write_record(fields).expect("memory");
     let mut s = String::from_utf8(w.into_inner().expect("memory")).expect("utf8");
     s.truncate(s.trim_end().len());
@@ -383,7 +550,14 @@ fn csv_line(fields: &[String]) -> String {
 
 fn curves_header() -> String {
     let bytes = csv_bytes(&[MetricsRow::default()]);
-    format!("run_id,{}", String::from_utf8(bytes).expect("utf8").lines().next().unwrap_or(""))
+    format!(
+        "run_id,{}",
+        String::from_utf8(bytes)
+            .expect("utf8")
+            .lines()
+            .next()
+            .unwrap_or("")
+    )
 }
 
 /// Runs one point; returns its `runs.csv` line and its `curves.csv` lines.
@@ -395,13 +569,23 @@ fn run_point(sweep: &Sweep, p: &RunPoint) -> Result<(String, String)> {
     };
     let res = train(&spec, keep);
     let mut prefix = vec![p.id.to_string()];
-    prefix.extend(sweep.axes.iter().zip(&p.coords).map(|(a, &c)| a.labels[c].clone()));
+    prefix.extend(
+        sweep
+            .axes
+            .iter()
+            .zip(&p.coords)
+            .map(|(a, &c)| a.labels[c].clone()),
+    );
     prefix.extend([p.replicate.to_string(), p.run_seed.to_string()]);
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
     w.serialize(&res.summary).expect("memory");
     let summary = String::from_utf8(w.into_inner().expect("memory")).expect("utf8");
     let runs_line = format!("{},{}", csv_line(&prefix), summary.trim_end());
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
     for m in &res.metrics {
         w.serialize(m).expect("memory");
     }
@@ -490,7 +674,11 @@ impl Progress {
     fn tick(&mut self) {
         self.done += 1;
         let now = Instant::now();
-        let every = if self.tty { Duration::from_millis(100) } else { Duration::from_secs(10) };
+        let every = if self.tty {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(10)
+        };
         if now - self.last >= every || self.done == self.total {
             self.last = now;
             let secs = (now - self.start).as_secs_f64().max(1e-9);
@@ -512,7 +700,10 @@ impl Progress {
                     eprintln!();
                 }
             } else {
-                eprintln!("sweep: {}/{} runs, {:.1} runs/s, ETA {:.0}s", self.done, self.total, rate, eta);
+                eprintln!(
+                    "sweep: {}/{} runs, {:.1} runs/s, ETA {:.0}s",
+                    self.done, self.total, rate, eta
+                );
             }
         }
     }
@@ -531,9 +722,15 @@ pub struct SweepOptions {
 /// Returns the number of runs executed now (those already journaled are skipped).
 pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize> {
     let points = sweep.points(opts.shard, opts.max_runs)?;
-    fs::create_dir_all(out).map_err(|e| Error::io(out, format!("cannot create output directory: {e}")))?;
+    fs::create_dir_all(out)
+        .map_err(|e| Error::io(out, format!("cannot create output directory: {e}")))?;
     let fp_path = out.join(FINGERPRINT);
-    let fingerprint = format!("# shard {}/{}\n{}", opts.shard.index + 1, opts.shard.count, sweep.fingerprint);
+    let fingerprint = format!(
+        "# shard {}/{}\n{}",
+        opts.shard.index + 1,
+        opts.shard.count,
+        sweep.fingerprint
+    );
     match fs::read_to_string(&fp_path) {
         Ok(old) if old != fingerprint => {
             return Err(Error::io(
@@ -552,20 +749,30 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
         clean.push_str(&record(*id, r, c));
     }
     write_atomic(&journal_path, clean.as_bytes())?;
-    let todo: Vec<&RunPoint> = points.iter().filter(|p| !done.contains_key(&p.id)).collect();
+    let todo: Vec<&RunPoint> = points
+        .iter()
+        .filter(|p| !done.contains_key(&p.id))
+        .collect();
     let file = OpenOptions::new()
         .append(true)
         .open(&journal_path)
         .map_err(|e| Error::io(&journal_path, e))?;
     let sink = Mutex::new((file, Progress::new(todo.len())));
     if !opts.quiet && !done.is_empty() {
-        eprintln!("sweep: resuming, {} of {} runs already done", done.len(), points.len());
+        eprintln!(
+            "sweep: resuming, {} of {} runs already done",
+            done.len(),
+            points.len()
+        );
     }
     todo.par_iter().try_for_each(|p| -> Result<()> {
         let (r, c) = run_point(sweep, p)?;
         let rec = record(p.id, &r, &c);
         let mut guard = sink.lock().expect("journal lock");
-        guard.0.write_all(rec.as_bytes()).map_err(|e| Error::io(&journal_path, e))?;
+        guard
+            .0
+            .write_all(rec.as_bytes())
+            .map_err(|e| Error::io(&journal_path, e))?;
         if !opts.quiet {
             guard.1.tick();
         }
@@ -583,7 +790,10 @@ pub fn assemble(sweep: &Sweep, dirs: &[PathBuf], out: &Path, expect: Option<usiz
     for d in dirs {
         for (id, v) in read_journal(&d.join(JOURNAL))? {
             if all.insert(id, v).is_some() {
-                return Err(Error::io(d, format!("run {id} appears in more than one shard")));
+                return Err(Error::io(
+                    d,
+                    format!("run {id} appears in more than one shard"),
+                ));
             }
         }
     }
@@ -617,16 +827,24 @@ pub fn assemble(sweep: &Sweep, dirs: &[PathBuf], out: &Path, expect: Option<usiz
 /// `dpo-lab merge`: checks the shards belong to one sweep and writes the
 /// files a single-machine sweep would.
 pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
-    let first = shard_dirs.first().ok_or_else(|| Error::Usage("merge needs at least one shard directory".into()))?;
+    let first = shard_dirs
+        .first()
+        .ok_or_else(|| Error::Usage("merge needs at least one shard directory".into()))?;
     let read_fp = |d: &Path| -> Result<String> {
         let p = d.join(FINGERPRINT);
-        let s = fs::read_to_string(&p).map_err(|e| Error::io(&p, format!("not a sweep output directory: {e}")))?;
-        Ok(s.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default())
+        let s = fs::read_to_string(&p)
+            .map_err(|e| Error::io(&p, format!("not a sweep output directory: {e}")))?;
+        Ok(s.split_once('\n')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_default())
     };
     let text = read_fp(first)?;
     for d in &shard_dirs[1..] {
         if read_fp(d)? != text {
-            return Err(Error::io(d, "belongs to a different sweep than the first shard"));
+            return Err(Error::io(
+                d,
+                "belongs to a different sweep than the first shard",
+            ));
         }
     }
     // Relative `base` paths were resolved when the shards ran; the journals carry the results.
@@ -638,7 +856,8 @@ impl Sweep {
     /// Parses sweep text for merging: only axes and settings matter, so a
     /// `base` file that moved is not an error.
     fn from_toml_str_lenient(text: &str) -> Result<Self> {
-        let mut doc: Table = toml::from_str(text).map_err(|e| Error::config("<sweep>", e.to_string()))?;
+        let mut doc: Table =
+            toml::from_str(text).map_err(|e| Error::config("<sweep>", e.to_string()))?;
         doc.insert("base".into(), Value::Table(Table::new()));
         let mut s = Self::from_toml_str(&toml::to_string(&doc).expect("table"), Path::new("."))?;
         s.fingerprint = text.to_string();
