@@ -11,11 +11,24 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
+pub mod apo_down;
+pub mod apo_zero;
+pub mod bco_pair;
+pub mod cdpo;
+pub mod cpo;
 pub mod dpo;
+pub mod dpop;
 pub mod flex_dpo;
+pub mod hinge;
 pub mod ipo;
+pub mod nca;
+pub mod orpo;
+pub mod robust_dpo;
+pub mod sft;
 pub mod sft_dpo;
+pub mod simpo;
 pub mod slic;
+pub mod sppo_hard;
 
 /// The four log-probabilities a pairwise loss sees for one triple.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,6 +138,19 @@ pub const LOSSES: &[&LossSpec] = &[
     &sft_dpo::SPEC,
     &ipo::SPEC,
     &slic::SPEC,
+    &cdpo::SPEC,
+    &robust_dpo::SPEC,
+    &hinge::SPEC,
+    &dpop::SPEC,
+    &nca::SPEC,
+    &apo_zero::SPEC,
+    &apo_down::SPEC,
+    &sppo_hard::SPEC,
+    &bco_pair::SPEC,
+    &simpo::SPEC,
+    &cpo::SPEC,
+    &orpo::SPEC,
+    &sft::SPEC,
 ];
 
 /// Looks a loss up by its config name.
