@@ -76,9 +76,15 @@ impl Dataset {
     /// 9 in the ratio 10 : 1 (that of the paper's scenarios 2 and 3), so
     /// `(0.12, 0.02)` and `(0.02, 0.12)` give exactly scenarios 3 and 2.
     pub fn from_start_likelihoods(chosen: f64, rejected: f64) -> Result<Self> {
-        for (f, v) in [("data.chosen_start", chosen), ("data.rejected_start", rejected)] {
+        for (f, v) in [
+            ("data.chosen_start", chosen),
+            ("data.rejected_start", rejected),
+        ] {
             if !(v.is_finite() && v > 0.0 && v < 0.25) {
-                return Err(Error::config(f, format!("= {v} is out of range; must be in (0, 0.25)")));
+                return Err(Error::config(
+                    f,
+                    format!("= {v} is out of range; must be in (0, 0.25)"),
+                ));
             }
         }
         let rest = 1.0 - 4.0 * (chosen + rejected);

@@ -8,6 +8,7 @@
 //! [`optim::Optimizer`], recording [`metrics`]. [`config`] reads a run from
 //! TOML, [`output`] writes its CSVs, [`plots`] draws the figures.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod plots;
 pub mod policy;
 pub mod reference;
 pub mod report;
+pub mod simd;
 pub mod sweep;
 pub mod train;
 

@@ -19,6 +19,8 @@ USAGE:
                                           rerunning the same command runs only what is missing;
                                           writes DIR/runs.csv and DIR/curves.csv
     dpo-lab merge --out DIR SHARD_DIR...  join the shards of one sweep into DIR/runs.csv, curves.csv
+    dpo-lab bench [--quick] [--out DIR]   training steps per second (DPO, Adam, f64); writes
+                                          DIR/bench.csv (default out/bench)
     dpo-lab help                          this text
 
 Exit codes: 0 success, 2 bad input (the message names the field and what is allowed).";
@@ -70,20 +72,38 @@ fn run(args: &[String]) -> Result<()> {
 }
 
 fn sweep(args: &[String]) -> Result<()> {
-    let (mut file, mut out, mut shard, mut force, mut quiet) = (None, None, Shard::ALL, false, false);
+    let (mut file, mut out, mut shard, mut force, mut quiet) =
+        (None, None, Shard::ALL, false, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--out" | "-o" => out = Some(PathBuf::from(it.next().ok_or_else(|| Error::Usage("--out needs a directory".into()))?)),
-            "--shard" => shard = Shard::parse(it.next().ok_or_else(|| Error::Usage("--shard needs K/N".into()))?)?,
+            "--out" | "-o" => {
+                out =
+                    Some(PathBuf::from(it.next().ok_or_else(|| {
+                        Error::Usage("--out needs a directory".into())
+                    })?))
+            }
+            "--shard" => {
+                shard = Shard::parse(
+                    it.next()
+                        .ok_or_else(|| Error::Usage("--shard needs K/N".into()))?,
+                )?
+            }
             "--force" => force = true,
             "--quiet" | "-q" => quiet = true,
-            s if s.starts_with('-') => return Err(Error::Usage(format!("unknown option `{s}`\n\n{USAGE}"))),
+            s if s.starts_with('-') => {
+                return Err(Error::Usage(format!("unknown option `{s}`\n\n{USAGE}")))
+            }
             s if file.is_none() => file = Some(PathBuf::from(s)),
-            s => return Err(Error::Usage(format!("unexpected argument `{s}`\n\n{USAGE}"))),
+            s => {
+                return Err(Error::Usage(format!(
+                    "unexpected argument `{s}`\n\n{USAGE}"
+                )))
+            }
         }
     }
-    let file = file.ok_or_else(|| Error::Usage(format!("`sweep` needs a SWEEP file\n\n{USAGE}")))?;
+    let file =
+        file.ok_or_else(|| Error::Usage(format!("`sweep` needs a SWEEP file\n\n{USAGE}")))?;
     let out = out.ok_or_else(|| Error::Usage(format!("`sweep` needs --out DIR\n\n{USAGE}")))?;
     let sw = Sweep::load(&file)?;
     let opts = SweepOptions {
@@ -94,7 +114,11 @@ fn sweep(args: &[String]) -> Result<()> {
     let t = std::time::Instant::now();
     let ran = run_sweep(&sw, &out, opts)?;
     if !quiet {
-        eprintln!("sweep: ran {ran} runs in {:.1}s; wrote {}/runs.csv", t.elapsed().as_secs_f64(), out.display());
+        eprintln!(
+            "sweep: ran {ran} runs in {:.1}s; wrote {}/runs.csv",
+            t.elapsed().as_secs_f64(),
+            out.display()
+        );
     }
     Ok(())
 }
@@ -104,13 +128,58 @@ fn merge_cmd(args: &[String]) -> Result<()> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--out" | "-o" => out = Some(PathBuf::from(it.next().ok_or_else(|| Error::Usage("--out needs a directory".into()))?)),
-            s if s.starts_with('-') => return Err(Error::Usage(format!("unknown option `{s}`\n\n{USAGE}"))),
+            "--out" | "-o" => {
+                out =
+                    Some(PathBuf::from(it.next().ok_or_else(|| {
+                        Error::Usage("--out needs a directory".into())
+                    })?))
+            }
+            s if s.starts_with('-') => {
+                return Err(Error::Usage(format!("unknown option `{s}`\n\n{USAGE}")))
+            }
             s => dirs.push(PathBuf::from(s)),
         }
     }
     let out = out.ok_or_else(|| Error::Usage(format!("`merge` needs --out DIR\n\n{USAGE}")))?;
     merge(&dirs, &out)
+}
+
+fn bench(args: &[String]) -> Result<()> {
+    let (mut quick, mut out) = (false, PathBuf::from("out/bench"));
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--out" | "-o" => {
+                out = PathBuf::from(
+                    it.next()
+                        .ok_or_else(|| Error::Usage("--out needs a directory".into()))?,
+                )
+            }
+            s => return Err(Error::Usage(format!("unknown argument `{s}`\n\n{USAGE}"))),
+        }
+    }
+    eprintln!(
+        "{:<16} {:<8} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14} {:>10}",
+        "case", "policy", "width", "prompts", "responses", "threads", "runs", "steps/s", "ns/step"
+    );
+    let rows = dpo_lab::bench::run_bench(quick, |r| {
+        eprintln!(
+            "{:<16} {:<8} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14.0} {:>10.1}",
+            r.case,
+            r.policy,
+            r.width,
+            r.prompts,
+            r.responses,
+            r.threads,
+            r.runs,
+            r.steps_per_sec,
+            r.ns_per_step
+        )
+    });
+    dpo_lab::output::write_files(&out, &[("bench.csv", dpo_lab::output::csv_bytes(&rows))])?;
+    eprintln!("wrote {}/bench.csv", out.display());
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -119,6 +188,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
         Some("merge") => merge_cmd(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

@@ -26,7 +26,7 @@ impl Optimizer {
     /// A fresh optimiser for `n` parameters.
     pub fn new(kind: OptimizerKind, lr: f64, n: usize) -> Self {
         let (m, v) = match kind {
-            OptimizerKind::Sgd { momentum } if momentum == 0.0 => (vec![], vec![]),
+            OptimizerKind::Sgd { momentum: 0.0 } => (vec![], vec![]),
             OptimizerKind::Sgd { .. } => (vec![0.0; n], vec![]),
             OptimizerKind::Adam { .. } => (vec![0.0; n], vec![0.0; n]),
             OptimizerKind::RmsProp { .. } => (vec![], vec![0.0; n]),
@@ -42,6 +42,11 @@ impl Optimizer {
 
     /// One update of `params` along `grad`.
     pub fn step(&mut self, params: &mut [f64], grad: &[f64]) {
+        crate::vectorized!(self.step_inline(params, grad))
+    }
+
+    #[inline(always)]
+    fn step_inline(&mut self, params: &mut [f64], grad: &[f64]) {
         let lr = self.lr;
         self.t = self.t.saturating_add(1);
         match self.kind {

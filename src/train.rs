@@ -82,6 +82,28 @@ impl Keep {
     };
 }
 
+/// A run's starting point: the fitted reference, which is also `π_θ` at epoch 0.
+#[derive(Debug, Clone)]
+pub struct Start {
+    pub params: Vec<f64>,
+    pub ref_logp: Vec<f64>,
+    pub reference: ReferenceFit,
+}
+
+/// Initialises the policy from `spec.seed` and fits the reference (the SFT step).
+pub fn prepare(spec: &RunSpec) -> Start {
+    let policy = spec.policy.as_ref();
+    let targets: Vec<f64> = spec.data.targets.iter().flatten().copied().collect();
+    let mut params = policy.init_params(spec.seed);
+    let reference = fit_reference(policy, &mut params, &targets, &spec.reference);
+    let ref_logp = log_probs(policy, &params);
+    Start {
+        params,
+        ref_logp,
+        reference,
+    }
+}
+
 /// Fits the reference, then trains for `spec.epochs` updates.
 ///
 /// Epoch `e` is the state after `e` updates; epoch 0 is the reference. If a
@@ -89,13 +111,19 @@ impl Keep {
 /// stops there and the summary reports `diverged_epoch = e`; nothing
 /// non-finite is recorded.
 pub fn train(spec: &RunSpec, keep: Keep) -> RunResult {
+    train_from(spec, prepare(spec), keep)
+}
+
+/// Trains from a prepared start (see [`train`]).
+pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
     let policy = spec.policy.as_ref();
     let data = &spec.data;
     let (x, y) = (data.n_prompts, data.n_responses);
-    let targets: Vec<f64> = data.targets.iter().flatten().copied().collect();
-    let mut params = policy.init_params(spec.seed);
-    let reference = fit_reference(policy, &mut params, &targets, &spec.reference);
-    let ref_logp = log_probs(policy, &params);
+    let Start {
+        mut params,
+        ref_logp,
+        reference,
+    } = start;
 
     let mut opt = Optimizer::new(spec.optimizer, spec.lr, params.len());
     let scale = match spec.reduction {

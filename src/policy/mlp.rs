@@ -2,9 +2,9 @@
 //! `logits(x) = W3 φ(W2 φ(W1 e_x + b1) + b2) + b3`, softmax over responses.
 //! Every parameter is shared by all prompts' logits, unlike [`super::Tabular`].
 
+use super::kernels::{affine_rows, affine_rows_backward};
 use super::Policy;
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Ix2};
+use ndarray::{Array, Ix2};
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
 use rand::SeedableRng;
@@ -97,14 +97,76 @@ impl Mlp {
             end: b3 + y,
         }
     }
-
-    fn mat<'a>(&self, p: &'a [f64], at: usize, rows: usize, cols: usize) -> ArrayView2<'a, f64> {
-        ArrayView2::from_shape((rows, cols), &p[at..at + rows * cols]).expect("layout")
-    }
 }
 
-fn mat_mut(p: &mut [f64], at: usize, rows: usize, cols: usize) -> ArrayViewMut2<'_, f64> {
-    ArrayViewMut2::from_shape((rows, cols), &mut p[at..at + rows * cols]).expect("layout")
+impl Mlp {
+    #[inline(always)]
+    fn forward_generic(&self, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
+        let (x, h) = (self.n_prompts, self.width);
+        let o = self.offsets();
+        let act = self.activation;
+        let (h1, rest) = scratch.split_at_mut(x * h);
+        let h2 = &mut rest[..x * h];
+        // Layer 1 on a one-hot input is a column lookup: h1[x] = φ(W1[:, x] + b1).
+        let w1 = &params[o.w1..o.b1];
+        let b1 = &params[o.b1..o.w2];
+        for (xi, row) in h1.chunks_exact_mut(h).enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = act.apply(w1[j * x + xi] + b1[j]);
+            }
+        }
+        affine_rows(h1, &params[o.w2..o.b2], &params[o.b2..o.w3], h, h2);
+        for v in h2.iter_mut() {
+            *v = act.apply(*v);
+        }
+        affine_rows(h2, &params[o.w3..o.b3], &params[o.b3..o.end], h, logits);
+    }
+
+    #[inline(always)]
+    fn backward_generic(
+        &self,
+        params: &[f64],
+        scratch: &mut [f64],
+        dlogits: &[f64],
+        grad: &mut [f64],
+    ) {
+        let (x, h) = (self.n_prompts, self.width);
+        let o = self.offsets();
+        let act = self.activation;
+        let (acts, grads) = scratch.split_at_mut(2 * x * h);
+        let (h1, h2) = acts.split_at(x * h);
+        let (da2, da1) = grads.split_at_mut(x * h);
+        let (g_w1, rest) = grad.split_at_mut(o.b1);
+        let (g_b1, rest) = rest.split_at_mut(o.w2 - o.b1);
+        let (g_w2, rest) = rest.split_at_mut(o.b2 - o.w2);
+        let (g_b2, rest) = rest.split_at_mut(o.w3 - o.b2);
+        let (g_w3, g_b3) = rest.split_at_mut(o.b3 - o.w3);
+
+        affine_rows_backward(
+            h2,
+            &params[o.w3..o.b3],
+            dlogits,
+            h,
+            g_w3,
+            g_b3,
+            Some(&mut *da2),
+        );
+        for (g, &hv) in da2.iter_mut().zip(h2) {
+            *g *= act.deriv_from_output(hv);
+        }
+        affine_rows_backward(h1, &params[o.w2..o.b2], da2, h, g_w2, g_b2, Some(&mut *da1));
+        for (g, &hv) in da1.iter_mut().zip(h1) {
+            *g *= act.deriv_from_output(hv);
+        }
+        // The one-hot input makes dW1[:, x] = da1[x, :].
+        g_b1.fill(0.0);
+        for (xi, row) in da1.chunks_exact(h).enumerate() {
+            for (j, &g) in row.iter().enumerate() {
+                g_w1[j * x + xi] = g;
+                g_b1[j] += g;
+            }
+        }
+    }
 }
 
 impl Policy for Mlp {
@@ -136,69 +198,10 @@ impl Policy for Mlp {
     }
 
     fn forward(&self, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
-        let (x, h, y) = (self.n_prompts, self.width, self.n_responses);
-        let o = self.offsets();
-        let act = self.activation;
-        let (h1s, rest) = scratch.split_at_mut(x * h);
-        let h2s = &mut rest[..x * h];
-        // Layer 1 on a one-hot input is a column lookup: h1[x] = φ(W1[:, x] + b1).
-        let w1 = self.mat(params, o.w1, h, x);
-        let b1 = &params[o.b1..o.b1 + h];
-        for xi in 0..x {
-            for j in 0..h {
-                h1s[xi * h + j] = act.apply(w1[[j, xi]] + b1[j]);
-            }
-        }
-        let h1 = ArrayView2::from_shape((x, h), &*h1s).expect("layout");
-        let mut h2 = ArrayViewMut2::from_shape((x, h), &mut *h2s).expect("layout");
-        let b2 = ArrayView1::from(&params[o.b2..o.b2 + h]);
-        h2.assign(&b2.broadcast((x, h)).expect("broadcast"));
-        general_mat_mul(1.0, &h1, &self.mat(params, o.w2, h, h).t(), 1.0, &mut h2);
-        h2.mapv_inplace(|v| act.apply(v));
-        let mut z = ArrayViewMut2::from_shape((x, y), logits).expect("layout");
-        let b3 = ArrayView1::from(&params[o.b3..o.b3 + y]);
-        z.assign(&b3.broadcast((x, y)).expect("broadcast"));
-        general_mat_mul(
-            1.0,
-            &h2.view(),
-            &self.mat(params, o.w3, y, h).t(),
-            1.0,
-            &mut z,
-        );
+        crate::vectorized!(self.forward_generic(params, scratch, logits))
     }
 
     fn backward(&self, params: &[f64], scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]) {
-        let (x, h, y) = (self.n_prompts, self.width, self.n_responses);
-        let o = self.offsets();
-        let act = self.activation;
-        let (acts, grads) = scratch.split_at_mut(2 * x * h);
-        let h1 = ArrayView2::from_shape((x, h), &acts[..x * h]).expect("layout");
-        let h2 = ArrayView2::from_shape((x, h), &acts[x * h..]).expect("layout");
-        let (da2s, da1s) = grads.split_at_mut(x * h);
-        let dz = ArrayView2::from_shape((x, y), dlogits).expect("layout");
-
-        // Output layer.
-        general_mat_mul(1.0, &dz.t(), &h2, 0.0, &mut mat_mut(grad, o.w3, y, h));
-        ArrayViewMut1::from(&mut grad[o.b3..o.b3 + y]).assign(&dz.sum_axis(Axis(0)));
-        let mut da2 = ArrayViewMut2::from_shape((x, h), da2s).expect("layout");
-        general_mat_mul(1.0, &dz, &self.mat(params, o.w3, y, h), 0.0, &mut da2);
-        da2.zip_mut_with(&h2, |g, &hv| *g *= act.deriv_from_output(hv));
-
-        // Hidden layer.
-        general_mat_mul(1.0, &da2.t(), &h1, 0.0, &mut mat_mut(grad, o.w2, h, h));
-        ArrayViewMut1::from(&mut grad[o.b2..o.b2 + h]).assign(&da2.sum_axis(Axis(0)));
-        let mut da1 = ArrayViewMut2::from_shape((x, h), da1s).expect("layout");
-        general_mat_mul(
-            1.0,
-            &da2.view(),
-            &self.mat(params, o.w2, h, h),
-            0.0,
-            &mut da1,
-        );
-        da1.zip_mut_with(&h1, |g, &hv| *g *= act.deriv_from_output(hv));
-
-        // Input layer: the one-hot input makes dW1[:, x] = da1[x, :].
-        mat_mut(grad, o.w1, h, x).assign(&da1.t());
-        ArrayViewMut1::from(&mut grad[o.b1..o.b1 + h]).assign(&da1.sum_axis(Axis(0)));
+        crate::vectorized!(self.backward_generic(params, scratch, dlogits, grad))
     }
 }

@@ -7,6 +7,7 @@
 
 use std::fmt::Debug;
 
+pub mod kernels;
 pub mod mlp;
 pub mod tabular;
 

@@ -1,0 +1,216 @@
+//! `dpo-lab bench`: training steps per second on the paper's toy (DPO, Adam,
+//! f64, full batch), single-threaded and as a sweep over all cores, and the
+//! tabular step time as the response and prompt counts grow. Only the
+//! training loop is timed; the reference fit happens before the clock starts.
+
+use crate::config::{Reduction, ReferenceSettings, RunSpec};
+use crate::data::{Dataset, Pair};
+use crate::loss::dpo::Dpo;
+use crate::optim::OptimizerKind;
+use crate::policy::{Activation, Mlp, Policy, Tabular};
+use crate::train::{prepare, train_from, Keep};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::time::Instant;
+
+/// One measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    /// `paper` (the toy, 4 × 10) or `scale-responses` / `scale-prompts`.
+    pub case: String,
+    pub policy: String,
+    pub width: usize,
+    pub prompts: usize,
+    pub responses: usize,
+    /// Worker threads (1, or all cores for a sweep).
+    pub threads: usize,
+    /// Independent runs timed together.
+    pub runs: usize,
+    pub epochs: usize,
+    pub seconds: f64,
+    /// Training steps (one full-batch update of one run) per second, all runs together.
+    pub steps_per_sec: f64,
+    /// Wall time of one step of one run on one thread.
+    pub ns_per_step: f64,
+}
+
+/// A DPO (β = 0.1, sum) + Adam (lr 3e-3) run on `data` with `policy`.
+pub fn dpo_adam_spec(policy: Box<dyn Policy>, data: Dataset, epochs: usize, seed: u64) -> RunSpec {
+    RunSpec {
+        seed,
+        epochs,
+        record_every: epochs,
+        policy,
+        data,
+        loss: Box::new(Dpo { beta: 0.1 }),
+        reduction: Reduction::Sum,
+        optimizer: OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+        lr: 3e-3,
+        reference: ReferenceSettings {
+            tolerance: 1e-5,
+            max_steps: 100_000,
+            lr: 0.01,
+        },
+    }
+}
+
+/// `X` prompts, `Y` responses, uniform targets, one pair per prompt.
+pub fn wide_data(x: usize, y: usize) -> Dataset {
+    Dataset {
+        n_prompts: x,
+        n_responses: y,
+        targets: vec![vec![1.0 / y as f64; y]; x],
+        pairs: (0..x)
+            .map(|p| Pair {
+                prompt: p,
+                chosen: p % y,
+                rejected: (p + 1) % y,
+            })
+            .collect(),
+        optimal: None,
+    }
+}
+
+fn policy_for(kind: &str, width: usize, x: usize, y: usize) -> Box<dyn Policy> {
+    if kind == "tabular" {
+        Box::new(Tabular {
+            n_prompts: x,
+            n_responses: y,
+        })
+    } else {
+        Box::new(Mlp {
+            n_prompts: x,
+            n_responses: y,
+            width,
+            activation: Activation::Tanh,
+            init_scale: 1.0,
+        })
+    }
+}
+
+const NO_RECORDS: Keep = Keep {
+    metrics: false,
+    snapshots: false,
+};
+
+/// A policy on a data shape: what one benchmark case trains.
+#[derive(Debug, Clone, Copy)]
+struct Shape<'a> {
+    case: &'a str,
+    kind: &'a str,
+    width: usize,
+    prompts: usize,
+    responses: usize,
+}
+
+/// Times `runs` runs of `epochs` steps; `parallel` spreads them over rayon's pool.
+fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
+    let (x, y) = (sh.prompts, sh.responses);
+    let data = if x == 4 && y == 10 {
+        Dataset::scenario("scenario1").expect("built-in")
+    } else {
+        wide_data(x, y)
+    };
+    let specs: Vec<RunSpec> = (0..runs)
+        .map(|i| {
+            dpo_adam_spec(
+                policy_for(sh.kind, sh.width, x, y),
+                data.clone(),
+                epochs,
+                i as u64,
+            )
+        })
+        .collect();
+    let starts: Vec<_> = specs.iter().map(prepare).collect();
+    let t = Instant::now();
+    if parallel {
+        specs.par_iter().zip(starts).for_each(|(s, st)| {
+            std::hint::black_box(train_from(s, st, NO_RECORDS));
+        });
+    } else {
+        for (s, st) in specs.iter().zip(starts) {
+            std::hint::black_box(train_from(s, st, NO_RECORDS));
+        }
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let threads = if parallel {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let steps = (runs * epochs) as f64;
+    BenchRow {
+        case: sh.case.into(),
+        policy: sh.kind.into(),
+        width: if sh.kind == "tabular" { 0 } else { sh.width },
+        prompts: x,
+        responses: y,
+        threads,
+        runs,
+        epochs,
+        seconds,
+        steps_per_sec: steps / seconds,
+        ns_per_step: seconds * 1e9 * threads as f64 / steps,
+    }
+}
+
+/// Runs the whole benchmark; `quick` shortens every case about tenfold.
+pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchRow> {
+    let f = if quick { 10 } else { 1 };
+    let mut out = Vec::new();
+    let mut push = |r: BenchRow| {
+        progress(&r);
+        out.push(r);
+    };
+    // The paper's toy: single run on one thread, and a 64-run sweep on all cores.
+    let cases: [(&str, usize, usize); 4] = [
+        ("tabular", 0, 200_000),
+        ("mlp", 16, 20_000),
+        ("mlp", 64, 10_000),
+        ("mlp", 256, 2_000),
+    ];
+    let shape = |case, kind, width, prompts, responses| Shape {
+        case,
+        kind,
+        width,
+        prompts,
+        responses,
+    };
+    for (kind, width, epochs) in cases {
+        push(measure(
+            shape("paper", kind, width, 4, 10),
+            4,
+            epochs / f,
+            false,
+        ));
+        push(measure(
+            shape("paper", kind, width, 4, 10),
+            64,
+            epochs / f,
+            true,
+        ));
+    }
+    for y in [10, 1_000, 100_000] {
+        let epochs = (20_000_000 / (4 * y)).clamp(20, 100_000) / f;
+        push(measure(
+            shape("scale-responses", "tabular", 0, 4, y),
+            1,
+            epochs,
+            false,
+        ));
+    }
+    for x in [4, 64, 1024] {
+        let epochs = (20_000_000 / (x * 10)).clamp(20, 100_000) / f;
+        push(measure(
+            shape("scale-prompts", "tabular", 0, x, 10),
+            1,
+            epochs,
+            false,
+        ));
+    }
+    out
+}
