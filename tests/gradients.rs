@@ -1,0 +1,563 @@
+//! Finite-difference checks of every loss's closed-form partials, of the
+//! logit-gradient routine and of both policies' back-propagation, plus the
+//! paper's closed forms (the DPO logit identity and Corollary 1).
+//!
+//! Every loss in `loss::LOSSES` is covered automatically; a loss with a kink
+//! is handled generically: points where the one-sided differences disagree
+//! are skipped (`prop_assume!`), and proptest's reject limit keeps that rare.
+
+use dpo_lab::loss::{self, Domain, LogProbs, LossEval, LossSpec, PairLoss, LOSSES};
+use dpo_lab::numerics::{log_softmax_into, sigmoid};
+use dpo_lab::policy::{Activation, Mlp, Policy, Tabular};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+const H: f64 = 1e-5;
+
+/// Proptest settings: `cases` random cases (a quarter in unoptimised
+/// builds, to keep `cargo test` quick), no regression files.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: if cfg!(debug_assertions) {
+            cases.div_ceil(4)
+        } else {
+            cases
+        },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+fn default_loss(spec: &LossSpec) -> Box<dyn PairLoss> {
+    (spec.build)(&loss::resolve_params(spec, &BTreeMap::new()).expect("defaults are valid"))
+}
+
+/// A valid value of `domain` from a uniform `u` in [0, 1).
+fn param_value(domain: Domain, u: f64) -> f64 {
+    match domain {
+        Domain::Positive => 0.01 + 3.0 * u,
+        Domain::NonNegative => 3.0 * u,
+        Domain::Finite => -3.0 + 6.0 * u,
+        Domain::HalfOpen(lo, hi) => lo + (hi - lo) * 0.99 * u,
+    }
+}
+
+/// The loss built at random valid parameters (goes through `resolve_params`).
+fn random_loss(spec: &LossSpec, us: &[f64]) -> (Box<dyn PairLoss>, BTreeMap<String, f64>) {
+    assert!(spec.params.len() <= us.len(), "widen the random vector");
+    let given: BTreeMap<String, f64> = spec
+        .params
+        .iter()
+        .zip(us)
+        .map(|(p, &u)| (p.name.to_string(), param_value(p.domain, u)))
+        .collect();
+    let values = loss::resolve_params(spec, &given).expect("random values are in domain");
+    ((spec.build)(&values), given)
+}
+
+/// Every loss at defaults, and at the random parameters.
+fn all_losses(us: &[f64]) -> Vec<(String, Box<dyn PairLoss>)> {
+    let mut out = Vec::new();
+    for spec in LOSSES {
+        out.push((format!("{} (defaults)", spec.name), default_loss(spec)));
+        let (l, given) = random_loss(spec, us);
+        out.push((format!("{} {given:?}", spec.name), l));
+    }
+    out
+}
+
+fn close(a: f64, b: f64, rel: f64, abs: f64) -> bool {
+    (a - b).abs() <= abs + rel * a.abs().max(b.abs())
+}
+
+/// Central difference of `f` at `x`, or `None` at a kink (one-sided
+/// differences disagree beyond what curvature and rounding explain).
+fn central(f: impl Fn(f64) -> f64, x: f64, h: f64) -> Option<f64> {
+    let (fp, f0, fm) = (f(x + h), f(x), f(x - h));
+    let right = (fp - f0) / h;
+    let left = (f0 - fm) / h;
+    let c = (fp - fm) / (2.0 * h);
+    if (right - left).abs() > 1e-3 * (1.0 + c.abs()) {
+        None
+    } else {
+        Some(c)
+    }
+}
+
+/// `loss::accumulate_logit_grad` given one prompt's log-probabilities.
+///
+/// The routine's row argument is being changed from `log π` to `π` (same
+/// type, different meaning); which one it takes is detected once, on a row
+/// where the two readings give different answers, so these tests check the
+/// chain rule under either contract. Anything else fails here.
+fn accumulate(
+    ev: &LossEval,
+    chosen: usize,
+    rejected: usize,
+    logp: &[f64],
+    scale: f64,
+    out: &mut [f64],
+) {
+    static TAKES_PROBS: OnceLock<bool> = OnceLock::new();
+    let takes_probs = *TAKES_PROBS.get_or_init(|| {
+        let probe = LossEval {
+            value: 0.0,
+            d_plus: 1.0,
+            d_minus: 0.0,
+        };
+        let row = [0.25f64.ln(), 0.75f64.ln()];
+        let mut g = [0.0; 2];
+        loss::accumulate_logit_grad(&probe, 0, 1, &row, 1.0, &mut g);
+        let near =
+            |a: [f64; 2], b: [f64; 2]| (a[0] - b[0]).abs() < 1e-12 && (a[1] - b[1]).abs() < 1e-12;
+        if near(g, [0.75, -0.75]) {
+            false
+        } else if near(g, [1.0 - row[0], -row[1]]) {
+            true
+        } else {
+            panic!("accumulate_logit_grad: {g:?} is neither reading of its row argument");
+        }
+    });
+    if takes_probs {
+        let probs: Vec<f64> = logp.iter().map(|l| l.exp()).collect();
+        loss::accumulate_logit_grad(ev, chosen, rejected, &probs, scale, out);
+    } else {
+        loss::accumulate_logit_grad(ev, chosen, rejected, logp, scale, out);
+    }
+}
+
+fn logp_strategy() -> impl Strategy<Value = f64> {
+    -8.0..-0.01f64
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// `d_plus`, `d_minus` are the partials of `value` in `l+`, `l-`.
+    #[test]
+    fn partials_match_finite_differences(
+        lp in logp_strategy(), lm in logp_strategy(),
+        l0p in logp_strategy(), l0m in logp_strategy(),
+        us in prop::collection::vec(0.0..1.0f64, 4),
+    ) {
+        for (name, f) in all_losses(&us) {
+            let at = |l_plus: f64, l_minus: f64| LogProbs { l_plus, l_minus, l0_plus: l0p, l0_minus: l0m };
+            let ev = f.eval(&at(lp, lm));
+            prop_assert!(ev.value.is_finite() && ev.d_plus.is_finite() && ev.d_minus.is_finite(),
+                "{name}: non-finite eval {ev:?}");
+            let fd_plus = central(|x| f.eval(&at(x, lm)).value, lp, H);
+            let fd_minus = central(|x| f.eval(&at(lp, x)).value, lm, H);
+            let (Some(fd_plus), Some(fd_minus)) = (fd_plus, fd_minus) else {
+                return Err(TestCaseError::reject(format!("kink of {name}")));
+            };
+            let tol_abs = 1e-8 * (1.0 + ev.value.abs());
+            prop_assert!(close(ev.d_plus, fd_plus, 1e-6, tol_abs),
+                "{name}: d_plus {} vs finite difference {fd_plus} at l+={lp} l-={lm} l0+={l0p} l0-={l0m}", ev.d_plus);
+            prop_assert!(close(ev.d_minus, fd_minus, 1e-6, tol_abs),
+                "{name}: d_minus {} vs finite difference {fd_minus} at l+={lp} l-={lm} l0+={l0p} l0-={l0m}", ev.d_minus);
+        }
+    }
+
+    /// Losses that declare they ignore the reference must not read it.
+    #[test]
+    fn reference_free_losses_ignore_the_reference(
+        lp in logp_strategy(), lm in logp_strategy(),
+        a in logp_strategy(), b in logp_strategy(), c in logp_strategy(), d in logp_strategy(),
+    ) {
+        for spec in LOSSES.iter().filter(|s| !s.uses_reference) {
+            let f = default_loss(spec);
+            let e1 = f.eval(&LogProbs { l_plus: lp, l_minus: lm, l0_plus: a, l0_minus: b });
+            let e2 = f.eval(&LogProbs { l_plus: lp, l_minus: lm, l0_plus: c, l0_minus: d });
+            prop_assert_eq!(e1, e2, "{}", spec.name);
+        }
+    }
+
+    /// The logit gradient of one prompt's row is that of a log-softmax: it
+    /// sums to zero and matches finite differences in the logits.
+    #[test]
+    fn logit_gradient_matches_finite_differences(
+        logits in prop::collection::vec(-4.0..4.0f64, 10),
+        ref_logits in prop::collection::vec(-4.0..4.0f64, 10),
+        chosen in 0..10usize, offset in 1..10usize,
+        scale in 0.1..3.0f64,
+        us in prop::collection::vec(0.0..1.0f64, 4),
+    ) {
+        let rejected = (chosen + offset) % 10;
+        let mut l0 = [0.0; 10];
+        log_softmax_into(&ref_logits, &mut l0);
+        for (name, f) in all_losses(&us) {
+            let total = |s: &[f64]| {
+                let mut l = [0.0; 10];
+                log_softmax_into(s, &mut l);
+                scale * f.eval(&LogProbs { l_plus: l[chosen], l_minus: l[rejected], l0_plus: l0[chosen], l0_minus: l0[rejected] }).value
+            };
+            let mut logp = [0.0; 10];
+            log_softmax_into(&logits, &mut logp);
+            let ev = f.eval(&LogProbs { l_plus: logp[chosen], l_minus: logp[rejected], l0_plus: l0[chosen], l0_minus: l0[rejected] });
+            let mut g = vec![0.0; 10];
+            accumulate(&ev, chosen, rejected, &logp, scale, &mut g);
+            let sum: f64 = g.iter().sum();
+            let gmax = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            prop_assert!(sum.abs() <= 1e-13 * (1.0 + gmax), "{name}: logit gradient sums to {sum}");
+            for k in 0..10 {
+                let fd = central(|v| { let mut s = logits.clone(); s[k] = v; total(&s) }, logits[k], H);
+                let Some(fd) = fd else { return Err(TestCaseError::reject(format!("kink of {name}"))) };
+                prop_assert!(close(g[k], fd, 1e-6, 1e-8 * (1.0 + total(&logits).abs())),
+                    "{name}: logit {k}: analytic {} vs finite difference {fd}", g[k]);
+            }
+        }
+    }
+
+    /// Accumulation adds: two calls equal the sum of two separate gradients.
+    #[test]
+    fn logit_gradient_accumulates(
+        logits in prop::collection::vec(-4.0..4.0f64, 10),
+        start in prop::collection::vec(-1.0..1.0f64, 10),
+        dp in -2.0..2.0f64, dm in -2.0..2.0f64,
+    ) {
+        let mut logp = [0.0; 10];
+        log_softmax_into(&logits, &mut logp);
+        let ev = LossEval { value: 0.0, d_plus: dp, d_minus: dm };
+        let mut g = start.clone();
+        accumulate(&ev, 3, 7, &logp, 1.0, &mut g);
+        for a in 0..10 {
+            let expect = start[a] + dp * (f64::from(a == 3) - logp[a].exp()) + dm * (f64::from(a == 7) - logp[a].exp());
+            prop_assert!(close(g[a], expect, 1e-12, 1e-15), "entry {a}: {} vs {expect}", g[a]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// End to end: total loss over pairs through each policy.
+
+const X: usize = 4;
+const Y: usize = 10;
+
+/// The paper's pairs plus two more, so that prompts 0 and 2 carry two pairs
+/// each and an unseen response (8, 9) appears as chosen.
+const PAIRS: [(usize, usize, usize); 6] = [
+    (0, 0, 4),
+    (1, 1, 6),
+    (2, 2, 7),
+    (3, 3, 5),
+    (0, 9, 4),
+    (2, 8, 1),
+];
+
+fn row_log_softmax(logits: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; logits.len()];
+    for r in 0..X {
+        log_softmax_into(&logits[r * Y..(r + 1) * Y], &mut out[r * Y..(r + 1) * Y]);
+    }
+    out
+}
+
+fn lp_of(logp: &[f64], ref_logp: &[f64], (x, c, r): (usize, usize, usize)) -> LogProbs {
+    LogProbs {
+        l_plus: logp[x * Y + c],
+        l_minus: logp[x * Y + r],
+        l0_plus: ref_logp[x * Y + c],
+        l0_minus: ref_logp[x * Y + r],
+    }
+}
+
+fn total_loss(
+    policy: &dyn Policy,
+    f: &dyn PairLoss,
+    params: &[f64],
+    ref_logp: &[f64],
+    scale: f64,
+) -> f64 {
+    let mut scratch = vec![0.0; policy.scratch_len()];
+    let mut logits = vec![0.0; X * Y];
+    policy.forward(params, &mut scratch, &mut logits);
+    let logp = row_log_softmax(&logits);
+    PAIRS
+        .iter()
+        .map(|&p| scale * f.eval(&lp_of(&logp, ref_logp, p)).value)
+        .sum()
+}
+
+/// The training loop's gradient: accumulate logit gradients, back-propagate.
+fn analytic_grad(
+    policy: &dyn Policy,
+    f: &dyn PairLoss,
+    params: &[f64],
+    ref_logp: &[f64],
+    scale: f64,
+) -> Vec<f64> {
+    let mut scratch = vec![0.0; policy.scratch_len()];
+    let mut logits = vec![0.0; X * Y];
+    policy.forward(params, &mut scratch, &mut logits);
+    let logp = row_log_softmax(&logits);
+    let mut dlogits = vec![0.0; X * Y];
+    for &p in &PAIRS {
+        let ev = f.eval(&lp_of(&logp, ref_logp, p));
+        let row = p.0 * Y..(p.0 + 1) * Y;
+        accumulate(&ev, p.1, p.2, &logp[row.clone()], scale, &mut dlogits[row]);
+    }
+    // Garbage in the output buffer must be overwritten, not accumulated.
+    let mut grad = vec![f64::NAN; params.len()];
+    policy.backward(params, &mut scratch, &dlogits, &mut grad);
+    grad
+}
+
+fn policies(width: usize) -> Vec<(String, Box<dyn Policy>)> {
+    let mut v: Vec<(String, Box<dyn Policy>)> = vec![(
+        "tabular".into(),
+        Box::new(Tabular {
+            n_prompts: X,
+            n_responses: Y,
+        }),
+    )];
+    for activation in [Activation::Tanh, Activation::Relu] {
+        v.push((
+            format!("mlp {activation:?} width {width}"),
+            Box::new(Mlp {
+                n_prompts: X,
+                n_responses: Y,
+                width,
+                activation,
+                init_scale: 1.0,
+            }),
+        ));
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(config(24))]
+
+    /// For every policy and every loss, the parameter gradient of the total
+    /// loss over the pairs matches central differences on every parameter.
+    #[test]
+    fn end_to_end_gradients_match_finite_differences(
+        seed in 0..1000u64,
+        width in 5..=8usize,
+        noise in prop::collection::vec(-1.0..1.0f64, 400),
+        ref_logits in prop::collection::vec(-3.0..3.0f64, X * Y),
+        noise_scale in 0.0..1.5f64,
+        scale in prop::sample::select(vec![1.0, 0.25]),
+        us in prop::collection::vec(0.0..1.0f64, 4),
+    ) {
+        let ref_logp = row_log_softmax(&ref_logits);
+        for (pname, policy) in policies(width) {
+            let policy = policy.as_ref();
+            let n = policy.n_params();
+            prop_assert!(n <= noise.len());
+            let mut params = policy.init_params(seed);
+            prop_assert_eq!(params.len(), n);
+            for (p, e) in params.iter_mut().zip(&noise) {
+                *p += noise_scale * e;
+            }
+            let h = if pname.contains("Relu") { 1e-6 } else { H };
+            let mut checked = 0usize;
+            let mut skipped = 0usize;
+            for (lname, f) in all_losses(&us) {
+                let f = f.as_ref();
+                let g = analytic_grad(policy, f, &params, &ref_logp, scale);
+                let l0 = total_loss(policy, f, &params, &ref_logp, scale);
+                prop_assert!(l0.is_finite());
+                for (k, &gk) in g.iter().enumerate() {
+                    prop_assert!(gk.is_finite(), "{pname} / {lname}: grad[{k}] = {gk}");
+                    let fd = central(
+                        |v| {
+                            let mut q = params.clone();
+                            q[k] = v;
+                            total_loss(policy, f, &q, &ref_logp, scale)
+                        },
+                        params[k],
+                        h,
+                    );
+                    let Some(fd) = fd else { skipped += 1; continue };
+                    checked += 1;
+                    prop_assert!(
+                        close(gk, fd, 1e-5, 1e-7 * (1.0 + l0.abs())),
+                        "{pname} / {lname}: param {k} of {n}: analytic {gk} vs finite difference {fd}"
+                    );
+                }
+            }
+            // Kinks (ReLU, hinges) may be skipped, but only rarely.
+            prop_assert!(skipped * 50 <= checked, "{pname}: skipped {skipped} of {}", checked + skipped);
+        }
+    }
+}
+
+/// The same check in a regime where the MLP's logits are far from the
+/// reference (large init scale), so the DPO sigmoids are not all near ½.
+#[test]
+fn end_to_end_gradients_far_from_reference() {
+    let ref_logp = row_log_softmax(&[0.0; X * Y]);
+    for activation in [Activation::Tanh, Activation::Relu] {
+        let policy = Mlp {
+            n_prompts: X,
+            n_responses: Y,
+            width: 6,
+            activation,
+            init_scale: 4.0,
+        };
+        let params = policy.init_params(7);
+        for spec in LOSSES {
+            let f = default_loss(spec);
+            let g = analytic_grad(&policy, f.as_ref(), &params, &ref_logp, 1.0);
+            for (k, &gk) in g.iter().enumerate() {
+                let fd = central(
+                    |v| {
+                        let mut q = params.clone();
+                        q[k] = v;
+                        total_loss(&policy, f.as_ref(), &q, &ref_logp, 1.0)
+                    },
+                    params[k],
+                    1e-6,
+                );
+                if let Some(fd) = fd {
+                    assert!(
+                        close(gk, fd, 1e-5, 1e-6),
+                        "{activation:?} / {}: param {k}: analytic {gk} vs fd {fd}",
+                        spec.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The paper's closed forms.
+
+fn dpo(beta: f64) -> Box<dyn PairLoss> {
+    let mut given = BTreeMap::new();
+    given.insert("beta".to_string(), beta);
+    let spec = loss::spec("dpo").unwrap();
+    (spec.build)(&loss::resolve_params(spec, &given).unwrap())
+}
+
+fn flex_dpo(bp: f64, bm: f64) -> Box<dyn PairLoss> {
+    let mut given = BTreeMap::new();
+    given.insert("beta_plus".to_string(), bp);
+    given.insert("beta_minus".to_string(), bm);
+    let spec = loss::spec("flex-dpo").unwrap();
+    (spec.build)(&loss::resolve_params(spec, &given).unwrap())
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// Tabular DPO: the parameter (= logit) gradient is exactly
+    /// `-β σ(-βΔ)(e_{a+} - e_{a-})`; the softmax terms cancel.
+    #[test]
+    fn dpo_tabular_logit_gradient_identity(
+        logits in prop::collection::vec(-6.0..6.0f64, X * Y),
+        ref_logits in prop::collection::vec(-6.0..6.0f64, X * Y),
+        beta in 0.01..2.0f64,
+        flex in any::<bool>(),
+    ) {
+        let f = if flex { flex_dpo(beta, beta) } else { dpo(beta) };
+        let policy = Tabular { n_prompts: X, n_responses: Y };
+        let ref_logp = row_log_softmax(&ref_logits);
+        let logp = row_log_softmax(&logits);
+        let g = analytic_grad(&policy, f.as_ref(), &logits, &ref_logp, 1.0);
+        let mut expect = vec![0.0; X * Y];
+        for &p in &PAIRS {
+            let lp = lp_of(&logp, &ref_logp, p);
+            let delta = (lp.l_plus - lp.l0_plus) - (lp.l_minus - lp.l0_minus);
+            let c = beta * sigmoid(-beta * delta);
+            expect[p.0 * Y + p.1] -= c;
+            expect[p.0 * Y + p.2] += c;
+        }
+        for k in 0..X * Y {
+            // DPO is exact to rounding of the same formula; Flex-DPO forms
+            // β+ r+ - β- r- instead of βΔ, a few ulps away.
+            let rel = if flex { 1e-13 } else { 1e-15 };
+            prop_assert!(close(g[k], expect[k], rel, 1e-300),
+                "logit {k}: {} vs {}", g[k], expect[k]);
+        }
+    }
+
+    /// Corollary 1 and the paper's explicit formulas for `∂ℓ/∂π±`.
+    #[test]
+    fn dpo_probability_gradients_match_the_paper(
+        lp in logp_strategy(), lm in logp_strategy(),
+        l0p in logp_strategy(), l0m in logp_strategy(),
+        beta in 0.01..2.0f64,
+    ) {
+        let at = LogProbs { l_plus: lp, l_minus: lm, l0_plus: l0p, l0_minus: l0m };
+        let (pp, pm, p0p, p0m) = (lp.exp(), lm.exp(), l0p.exp(), l0m.exp());
+        for f in [dpo(beta), flex_dpo(beta, beta)] {
+            let ev = f.eval(&at);
+            let (g_plus, g_minus) = (ev.d_plus / pp, ev.d_minus / pm);
+            // Corollary 1.
+            prop_assert!(close(g_minus / g_plus, -pp / pm, 1e-13, 0.0),
+                "ratio {} vs {}", g_minus / g_plus, -pp / pm);
+            // The explicit derivatives.
+            let z = pm / pp;
+            let alpha = (p0p / p0m).powf(beta);
+            let common = alpha * beta / (1.0 + alpha * z.powf(beta)) * z.powf(beta - 1.0);
+            let paper_plus = common * (-pm / (pp * pp));
+            let paper_minus = common / pp;
+            prop_assert!(close(g_plus, paper_plus, 1e-11, 0.0), "∂ℓ/∂π+ {g_plus} vs paper {paper_plus}");
+            prop_assert!(close(g_minus, paper_minus, 1e-11, 0.0), "∂ℓ/∂π- {g_minus} vs paper {paper_minus}");
+            // And the value: ℓ = log(1 + α z^β).
+            let paper_value = (alpha * z.powf(beta)).ln_1p();
+            prop_assert!(close(ev.value, paper_value, 1e-12, 1e-15), "value {} vs {paper_value}", ev.value);
+        }
+    }
+
+    /// Flex-DPO with unequal temperatures breaks Corollary 1's balance in the
+    /// way its formula says: the ratio is `-(β-/β+) π+/π-`.
+    #[test]
+    fn flex_dpo_ratio(
+        lp in logp_strategy(), lm in logp_strategy(),
+        l0p in logp_strategy(), l0m in logp_strategy(),
+        bp in 0.01..1.0f64, bm in 0.01..1.0f64,
+    ) {
+        let ev = flex_dpo(bp, bm).eval(&LogProbs { l_plus: lp, l_minus: lm, l0_plus: l0p, l0_minus: l0m });
+        let (pp, pm) = (lp.exp(), lm.exp());
+        let ratio = (ev.d_minus / pm) / (ev.d_plus / pp);
+        prop_assert!(close(ratio, -(bm / bp) * pp / pm, 1e-13, 0.0));
+    }
+}
+
+/// SLiC at the hinge's kink uses the subgradient 0 for the hinge, as documented.
+#[test]
+fn slic_kink_uses_zero_subgradient() {
+    let spec = loss::spec("slic").unwrap();
+    let f = default_loss(spec);
+    // defaults: delta = 5, eta = 0.1; l+ - l- = 5 exactly.
+    let ev = f.eval(&LogProbs {
+        l_plus: -1.0,
+        l_minus: -6.0,
+        l0_plus: 0.0,
+        l0_minus: 0.0,
+    });
+    assert_eq!(ev.d_minus, 0.0);
+    assert!((ev.d_plus + 0.1).abs() < 1e-15);
+    assert!((ev.value - 0.1).abs() < 1e-15);
+}
+
+/// The registry's names are unique and each resolves through `loss::spec`.
+#[test]
+fn registry_is_consistent() {
+    let mut names: Vec<_> = LOSSES.iter().map(|s| s.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), LOSSES.len(), "duplicate loss names");
+    for s in LOSSES {
+        assert_eq!(loss::spec(s.name).unwrap().name, s.name);
+        let mut pn: Vec<_> = s.params.iter().map(|p| p.name).collect();
+        pn.sort_unstable();
+        pn.dedup();
+        assert_eq!(pn.len(), s.params.len(), "{}: duplicate parameter", s.name);
+        for p in s.params {
+            if let Some(d) = p.default {
+                assert!(
+                    p.domain.contains(d),
+                    "{}.{} default out of domain",
+                    s.name,
+                    p.name
+                );
+            }
+        }
+    }
+}
