@@ -3,7 +3,8 @@
 //! tabular step time as the response and prompt counts grow. Only the
 //! training loop is timed; the reference fit happens before the clock starts.
 
-use crate::config::{Reduction, ReferenceSettings, RunSpec};
+use crate::config::{ReferenceSettings, RunSpec};
+use crate::objective::PairObjective;
 use crate::data::{Dataset, Pair};
 use crate::loss::dpo::Dpo;
 use crate::optim::OptimizerKind;
@@ -42,8 +43,10 @@ pub fn dpo_adam_spec(policy: Box<dyn Policy>, data: Dataset, epochs: usize, seed
         record_every: epochs,
         policy,
         data,
-        loss: Box::new(Dpo { beta: 0.1 }),
-        reduction: Reduction::Sum,
+        objective: Box::new(PairObjective {
+            loss: Box::new(Dpo { beta: 0.1 }),
+            scale: 1.0,
+        }),
         optimizer: OptimizerKind::Adam {
             beta1: 0.9,
             beta2: 0.999,

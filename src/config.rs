@@ -4,9 +4,10 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::loss::{self, PairLoss};
+use crate::loss;
+use crate::objective::{Objective, PairObjective};
 use crate::optim::OptimizerKind;
-use crate::policy::{Activation, Mlp, Policy, Tabular};
+use crate::policy::{Activation, Loglinear, Mlp, Policy, SharedBias, Tabular};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,18 +34,29 @@ pub struct Config {
     pub optimizer: OptimizerConfig,
 }
 
-/// `[policy]`: which policy, and the MLP's settings.
+/// `[policy]`: which policy, and its settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// `tabular` or `mlp`.
+    /// One of [`POLICIES`]: `tabular`, `shared-bias` (tabular logits plus a
+    /// per-response bias shared across prompts), `loglinear` (`U Vᵀ + b`) or `mlp`.
     pub kind: String,
     /// MLP hidden width (default 64).
     pub width: Option<i64>,
     /// MLP activation, `tanh` (default) or `relu`.
     pub activation: Option<String>,
-    /// MLP initialisation scale (default 1: PyTorch's `nn.Linear` default).
+    /// MLP initialisation scale (default 1: PyTorch's `nn.Linear` default);
+    /// log-linear: the expected norm of each initial embedding row (default 1).
     pub init_scale: Option<f64>,
+    /// Log-linear embedding dimension `d` (default 8).
+    pub dim: Option<i64>,
+    /// Log-linear: keep the response embeddings `V` at their initial value
+    /// (default false: `V` trains).
+    pub freeze_responses: Option<bool>,
+    /// Log-linear: the cosine similarity in [-1, 1] between each pair's
+    /// chosen and rejected response embeddings at initialisation (default:
+    /// unset, both random). Needs pairs that share no response.
+    pub pair_similarity: Option<f64>,
 }
 
 /// `[data]`: a built-in scenario, or explicit target rows and pairs.
@@ -110,13 +122,6 @@ pub struct OptimizerConfig {
     pub alpha: Option<f64>,
 }
 
-/// How per-triple losses combine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reduction {
-    Sum,
-    Mean,
-}
-
 /// Settings of the SFT step that builds the reference.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReferenceSettings {
@@ -133,15 +138,15 @@ pub struct RunSpec {
     pub record_every: usize,
     pub policy: Box<dyn Policy>,
     pub data: Dataset,
-    pub loss: Box<dyn PairLoss>,
-    pub reduction: Reduction,
+    /// The loss over the whole data set (from `[loss]`).
+    pub objective: Box<dyn Objective>,
     pub optimizer: OptimizerKind,
     pub lr: f64,
     pub reference: ReferenceSettings,
 }
 
-/// Policy kinds accepted in `policy.kind`.
-pub const POLICIES: [&str; 2] = ["tabular", "mlp"];
+/// Policy kinds accepted in `policy.kind`, from least to most parameter sharing.
+pub const POLICIES: [&str; 4] = ["tabular", "shared-bias", "loglinear", "mlp"];
 /// Optimisers accepted in `optimizer.name`.
 pub const OPTIMIZERS: [&str; 3] = ["sgd", "adam", "rmsprop"];
 
@@ -216,6 +221,11 @@ impl Config {
             c.policy.activation.get_or_insert_with(|| "tanh".into());
             c.policy.init_scale.get_or_insert(1.0);
         }
+        if c.policy.kind == "loglinear" {
+            c.policy.dim.get_or_insert(8);
+            c.policy.freeze_responses.get_or_insert(false);
+            c.policy.init_scale.get_or_insert(1.0);
+        }
         c.reference = ReferenceConfig {
             tolerance: Some(spec.reference.tolerance),
             max_steps: Some(spec.reference.max_steps as i64),
@@ -251,12 +261,12 @@ impl Config {
         let epochs = check_int("epochs", self.epochs, 1)?;
         let record_every = check_int("record_every", self.record_every.unwrap_or(1), 1)?;
         let data = self.data.build()?;
-        let policy = self.policy.build(data.n_prompts, data.n_responses)?;
+        let policy = self.policy.build(&data)?;
         let ls = loss::spec(&self.loss.name)?;
         let loss = (ls.build)(&loss::resolve_params(ls, &self.loss.params)?);
-        let reduction = match self.loss.reduction.as_deref().unwrap_or("sum") {
-            "sum" => Reduction::Sum,
-            "mean" => Reduction::Mean,
+        let scale = match self.loss.reduction.as_deref().unwrap_or("sum") {
+            "sum" => 1.0,
+            "mean" => 1.0 / data.pairs.len() as f64,
             other => {
                 return Err(Error::config(
                     "loss.reduction",
@@ -277,8 +287,7 @@ impl Config {
             record_every,
             policy,
             data,
-            loss,
-            reduction,
+            objective: Box::new(PairObjective { loss, scale }),
             optimizer,
             lr,
             reference,
@@ -286,31 +295,117 @@ impl Config {
     }
 }
 
+const MLP_ONLY: &str = "policy.kind = \"mlp\"";
+const LOGLINEAR_ONLY: &str = "policy.kind = \"loglinear\"";
+const SCALED: &str = "policy.kind = \"mlp\" or \"loglinear\"";
+
 impl PolicyConfig {
-    fn build(&self, n_prompts: usize, n_responses: usize) -> Result<Box<dyn Policy>> {
+    /// Rejects every field that is set but does not apply to this kind.
+    fn reject_foreign(&self) -> Result<()> {
+        let kind = self.kind.as_str();
+        let mlp = kind == "mlp";
+        let loglinear = kind == "loglinear";
+        not_for("policy.width", !mlp && self.width.is_some(), MLP_ONLY)?;
+        not_for(
+            "policy.activation",
+            !mlp && self.activation.is_some(),
+            MLP_ONLY,
+        )?;
+        not_for(
+            "policy.init_scale",
+            !(mlp || loglinear) && self.init_scale.is_some(),
+            SCALED,
+        )?;
+        not_for("policy.dim", !loglinear && self.dim.is_some(), LOGLINEAR_ONLY)?;
+        not_for(
+            "policy.freeze_responses",
+            !loglinear && self.freeze_responses.is_some(),
+            LOGLINEAR_ONLY,
+        )?;
+        not_for(
+            "policy.pair_similarity",
+            !loglinear && self.pair_similarity.is_some(),
+            LOGLINEAR_ONLY,
+        )
+    }
+
+    /// The log-linear policy this config describes for `data` (its pairs
+    /// set the embeddings whose similarity `pair_similarity` controls).
+    pub fn build_loglinear(&self, data: &Dataset) -> Result<Loglinear> {
+        if self.kind != "loglinear" {
+            return Err(Error::config(
+                "policy.kind",
+                format!("= \"{}\" is not \"loglinear\"", self.kind),
+            ));
+        }
+        self.reject_foreign()?;
+        let dim = check_int("policy.dim", self.dim.unwrap_or(8), 1)?;
+        let init_scale = positive("policy.init_scale", self.init_scale.unwrap_or(1.0))?;
+        let pairs: Vec<(usize, usize)> = data.pairs.iter().map(|p| (p.chosen, p.rejected)).collect();
+        if let Some(s) = self.pair_similarity {
+            check_f64(
+                "policy.pair_similarity",
+                s,
+                (-1.0..=1.0).contains(&s),
+                "a cosine similarity in [-1, 1]",
+            )?;
+            if dim < 2 && s.abs() < 1.0 {
+                return Err(Error::config(
+                    "policy.pair_similarity",
+                    format!("= {s} needs policy.dim >= 2 (a second direction); policy.dim = {dim}"),
+                ));
+            }
+            // Each response's embedding can be set from one partner only.
+            let mut distinct = pairs.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let mut owner: Vec<Option<usize>> = vec![None; data.n_responses];
+            for (i, &(c, r)) in distinct.iter().enumerate() {
+                for a in [c, r] {
+                    if let Some(j) = owner[a] {
+                        return Err(Error::config(
+                            "policy.pair_similarity",
+                            format!(
+                                "needs pairs that share no response, but response {a} is in the pairs {:?} and {:?} (chosen, rejected)",
+                                distinct[j], distinct[i]
+                            ),
+                        ));
+                    }
+                    owner[a] = Some(i);
+                }
+            }
+        }
+        Ok(Loglinear {
+            n_prompts: data.n_prompts,
+            n_responses: data.n_responses,
+            dim,
+            freeze_responses: self.freeze_responses.unwrap_or(false),
+            pair_similarity: self.pair_similarity,
+            init_scale,
+            pairs,
+        })
+    }
+
+    fn build(&self, data: &Dataset) -> Result<Box<dyn Policy>> {
+        let (n_prompts, n_responses) = (data.n_prompts, data.n_responses);
         match self.kind.as_str() {
             "tabular" => {
-                not_for(
-                    "policy.width",
-                    self.width.is_some(),
-                    "policy.kind = \"mlp\"",
-                )?;
-                not_for(
-                    "policy.activation",
-                    self.activation.is_some(),
-                    "policy.kind = \"mlp\"",
-                )?;
-                not_for(
-                    "policy.init_scale",
-                    self.init_scale.is_some(),
-                    "policy.kind = \"mlp\"",
-                )?;
+                self.reject_foreign()?;
                 Ok(Box::new(Tabular {
                     n_prompts,
                     n_responses,
                 }))
             }
+            "shared-bias" => {
+                self.reject_foreign()?;
+                Ok(Box::new(SharedBias {
+                    n_prompts,
+                    n_responses,
+                }))
+            }
+            "loglinear" => Ok(Box::new(self.build_loglinear(data)?)),
             "mlp" => {
+                self.reject_foreign()?;
                 let width = check_int("policy.width", self.width.unwrap_or(64), 1)?;
                 let name = self.activation.as_deref().unwrap_or("tanh");
                 let activation = Activation::parse(name).ok_or_else(|| {

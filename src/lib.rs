@@ -15,6 +15,7 @@ pub mod error;
 pub mod loss;
 pub mod metrics;
 pub mod numerics;
+pub mod objective;
 pub mod optim;
 pub mod output;
 pub mod plots;

@@ -57,13 +57,12 @@ pub struct ProbRow {
     pub logprob: f64,
 }
 
-/// The curves the summary needs, computed at every epoch.
+/// The curves the summary needs at every epoch, cheap to compute from the
+/// probabilities (no exponentials).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Core {
     pub avg_chosen: f64,
-    pub logp_avg_rejected: f64,
     pub avg_unseen: f64,
-    pub logp_avg_unseen: f64,
 }
 
 /// `summary.csv`: the run's D-scores and the facts behind them.
@@ -123,27 +122,34 @@ fn logp_mean_others(logp: &[f64], a: usize, b: usize) -> f64 {
     m + s.ln() - ((logp.len() - 2) as f64).ln()
 }
 
-/// The summary curves at one epoch; `logp` is row-major `X × Y`.
-pub fn core(data: &Dataset, logp: &[f64]) -> Core {
+/// The summary curves at one epoch; `probs` is row-major `X × Y`.
+pub fn core(data: &Dataset, probs: &[f64]) -> Core {
     let y = data.n_responses;
     let n = data.pairs.len() as f64;
     let (mut chosen, mut unseen) = (0.0, 0.0);
-    let mut rejected_logs = Vec::with_capacity(data.pairs.len());
-    let mut unseen_logs = Vec::with_capacity(data.pairs.len());
     for p in &data.pairs {
-        let row = &logp[p.prompt * y..(p.prompt + 1) * y];
-        chosen += row[p.chosen].exp();
-        rejected_logs.push(row[p.rejected]);
-        let u = logp_mean_others(row, p.chosen, p.rejected);
-        unseen += u.exp();
-        unseen_logs.push(u);
+        let row = &probs[p.prompt * y..(p.prompt + 1) * y];
+        chosen += row[p.chosen];
+        // Summed directly rather than as 1 - π+ - π-, which cancels when π+ → 1.
+        let others: f64 = row
+            .iter()
+            .enumerate()
+            .filter(|&(a, _)| a != p.chosen && a != p.rejected)
+            .map(|(_, &q)| q)
+            .sum();
+        unseen += others / (y - 2) as f64;
     }
     Core {
         avg_chosen: chosen / n,
-        logp_avg_rejected: log_mean_exp(&rejected_logs),
         avg_unseen: unseen / n,
-        logp_avg_unseen: log_mean_exp(&unseen_logs),
     }
+}
+
+/// `log mean π-` over the pairs, from the log-probabilities.
+pub fn logp_avg_rejected(data: &Dataset, logp: &[f64]) -> f64 {
+    let y = data.n_responses;
+    let lm: Vec<f64> = data.pairs.iter().map(|p| logp[p.prompt * y + p.rejected]).collect();
+    log_mean_exp(&lm)
 }
 
 /// Everything `metrics.csv` holds for one epoch.
@@ -229,12 +235,18 @@ pub fn row(
         .sum::<f64>()
         / n;
 
+    let logp_avg_rej = log_mean_exp(&lm);
+    let unseen_logs: Vec<f64> = data
+        .pairs
+        .iter()
+        .map(|p| logp_mean_others(&logp[p.prompt * y..(p.prompt + 1) * y], p.chosen, p.rejected))
+        .collect();
     MetricsRow {
         epoch,
         loss,
         avg_chosen: core.avg_chosen,
         min_chosen: min_lp.exp(),
-        avg_rejected: core.logp_avg_rejected.exp(),
+        avg_rejected: logp_avg_rej.exp(),
         max_rejected: max_lm.exp(),
         avg_unseen: core.avg_unseen,
         avg_unseen_strict,
@@ -244,9 +256,9 @@ pub fn row(
         log10_grad_pi_minus: log_gm / LN_10,
         logp_avg_chosen: log_mean_exp(&lp),
         logp_min_chosen: min_lp,
-        logp_avg_rejected: core.logp_avg_rejected,
+        logp_avg_rejected: logp_avg_rej,
         logp_max_rejected: max_lm,
-        logp_avg_unseen: core.logp_avg_unseen,
+        logp_avg_unseen: log_mean_exp(&unseen_logs),
         logit_grad_norm: dlogits.iter().map(|g| g * g).sum::<f64>().sqrt(),
         reward_margin: margin,
         kl,
@@ -256,8 +268,10 @@ pub fn row(
 /// Accumulates the summary from the per-epoch [`Core`] curves.
 #[derive(Debug, Clone)]
 pub struct SummaryTracker {
-    first: Option<Core>,
+    first: Option<(Core, f64)>,
     last: Option<(usize, Core, f64)>,
+    /// The rejected log-probabilities of the last state fed, for `drop`.
+    last_rejected: Vec<f64>,
     peak: (f64, usize),
     min_unseen: (f64, usize),
 }
@@ -267,6 +281,7 @@ impl Default for SummaryTracker {
         SummaryTracker {
             first: None,
             last: None,
+            last_rejected: Vec::new(),
             peak: (f64::NEG_INFINITY, 0),
             min_unseen: (f64::INFINITY, 0),
         }
@@ -274,9 +289,15 @@ impl Default for SummaryTracker {
 }
 
 impl SummaryTracker {
-    /// Feeds the state after `epoch` updates, with its total loss.
-    pub fn update(&mut self, epoch: usize, c: &Core, loss: f64) {
-        self.first.get_or_insert(*c);
+    /// Feeds the state after `epoch` updates: its curves, total loss and log-probabilities.
+    pub fn update(&mut self, epoch: usize, c: &Core, loss: f64, data: &Dataset, logp: &[f64]) {
+        let y = data.n_responses;
+        self.last_rejected.clear();
+        self.last_rejected
+            .extend(data.pairs.iter().map(|p| logp[p.prompt * y + p.rejected]));
+        if self.first.is_none() {
+            self.first = Some((*c, log_mean_exp(&self.last_rejected)));
+        }
         self.last = Some((epoch, *c, loss));
         if c.avg_chosen > self.peak.0 {
             self.peak = (c.avg_chosen, epoch);
@@ -286,26 +307,22 @@ impl SummaryTracker {
         }
     }
 
-    /// The summary; `diverged_epoch` is the first non-finite epoch, if any.
-    pub fn finish(
-        &self,
-        diverged_epoch: Option<usize>,
-        ref_max_abs_err: f64,
-        ref_steps: usize,
-    ) -> Summary {
-        let first = self.first.expect("at least epoch 0 is finite");
+    /// The summary; `diverged_epoch` is the first diverged epoch, if any.
+    pub fn finish(&self, diverged_epoch: Option<usize>, ref_max_abs_err: f64, ref_steps: usize) -> Summary {
+        let (first, first_rej) = self.first.expect("at least epoch 0 is finite");
         let (epoch, last, loss) = self.last.expect("at least epoch 0 is finite");
+        let last_rej = log_mean_exp(&self.last_rejected);
         let (peak, peak_epoch) = self.peak;
         Summary {
-            drop: (first.logp_avg_rejected - last.logp_avg_rejected) / LN_10,
+            drop: (first_rej - last_rej) / LN_10,
             degradation: (peak - last.avg_chosen) / peak,
             dispersion: last.avg_unseen - self.min_unseen.0,
             peak_avg_chosen: peak,
             peak_epoch,
             final_avg_chosen: last.avg_chosen,
-            start_avg_rejected: first.logp_avg_rejected.exp(),
-            final_avg_rejected: last.logp_avg_rejected.exp(),
-            final_logp_avg_rejected: last.logp_avg_rejected,
+            start_avg_rejected: first_rej.exp(),
+            final_avg_rejected: last_rej.exp(),
+            final_logp_avg_rejected: last_rej,
             start_avg_unseen: first.avg_unseen,
             min_avg_unseen: self.min_unseen.0,
             min_avg_unseen_epoch: self.min_unseen.1,

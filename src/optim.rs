@@ -19,7 +19,8 @@ pub struct Optimizer {
     pub lr: f64,
     m: Vec<f64>,
     v: Vec<f64>,
-    t: i32,
+    /// `β1^t` and `β2^t` as running products (for Adam's bias correction).
+    beta_pow: (f64, f64),
 }
 
 impl Optimizer {
@@ -36,19 +37,18 @@ impl Optimizer {
             lr,
             m,
             v,
-            t: 0,
+            beta_pow: (1.0, 1.0),
         }
     }
 
     /// One update of `params` along `grad`.
     pub fn step(&mut self, params: &mut [f64], grad: &[f64]) {
-        crate::vectorized!(self.step_inline(params, grad))
+        optimizer_step(self, params, grad)
     }
 
     #[inline(always)]
     fn step_inline(&mut self, params: &mut [f64], grad: &[f64]) {
         let lr = self.lr;
-        self.t = self.t.saturating_add(1);
         match self.kind {
             OptimizerKind::Sgd { momentum } => {
                 if self.m.is_empty() {
@@ -63,8 +63,9 @@ impl Optimizer {
                 }
             }
             OptimizerKind::Adam { beta1, beta2, eps } => {
-                let bc1 = 1.0 - beta1.powi(self.t);
-                let bc2 = 1.0 - beta2.powi(self.t);
+                self.beta_pow = (self.beta_pow.0 * beta1, self.beta_pow.1 * beta2);
+                let bc1 = 1.0 - self.beta_pow.0;
+                let bc2 = 1.0 - self.beta_pow.1;
                 let step = lr / bc1;
                 let inv_sqrt_bc2 = 1.0 / bc2.sqrt();
                 for (((p, &g), m), v) in params
@@ -85,6 +86,12 @@ impl Optimizer {
                 }
             }
         }
+    }
+}
+
+crate::multiversion! {
+    fn optimizer_step(o: &mut Optimizer, params: &mut [f64], grad: &[f64]) {
+        o.step_inline(params, grad)
     }
 }
 

@@ -1,10 +1,41 @@
-//! Runtime choice of the widest vector unit for a hot loop. The loops run
-//! through [`vectorized!`](crate::vectorized) are written without FMA and with a fixed
+//! Runtime choice of the widest vector unit for a hot loop. The loops built
+//! with [`multiversion!`](crate::multiversion) are written without FMA and with a fixed
 //! summation order, so every variant computes the same bits; only the speed differs.
 
-/// Evaluates `$body` compiled for AVX-512F or AVX2 when the CPU has them,
-/// else as is. Each branch gets its own closure, called once, so the
-/// compiler inlines the body into the function that carries the target feature.
+/// Defines `fn NAME(args) { body }` compiled three times, for AVX-512F, for
+/// AVX2 and for the baseline, and dispatching at run time to the widest the
+/// CPU has. The body should call `#[inline(always)]` code so that all of it is
+/// compiled with the chosen features.
+#[macro_export]
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn v512($($arg: $ty),*) $body
+                #[target_feature(enable = "avx2")]
+                unsafe fn v2($($arg: $ty),*) $body
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports AVX-512F, checked just above.
+                    unsafe { v512($($arg),*) };
+                    return;
+                }
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2, checked just above.
+                    unsafe { v2($($arg),*) };
+                    return;
+                }
+            }
+            $body
+        }
+    };
+}
+
+/// Evaluates `$body` inside a function compiled for AVX-512F or AVX2 when the
+/// CPU has them. Lighter than [`multiversion!`](crate::multiversion) but relies
+/// on the compiler inlining the closure; prefer `multiversion!` in hot loops.
 #[macro_export]
 macro_rules! vectorized {
     ($body:expr) => {{

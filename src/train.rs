@@ -1,11 +1,12 @@
 //! The training loop: full batch over the pairs, any policy, any loss. It
 //! knows neither by name: a policy gives logits, a loss gives two partials
-//! per triple, and [`crate::loss::accumulate_logit_grad`] joins them.
+//! per triple, and an [`crate::objective::Objective`] joins them.
 
-use crate::config::{Reduction, RunSpec};
-use crate::loss::{accumulate_logit_grad, LogProbs, LossEval};
+use crate::config::RunSpec;
+use crate::loss::LossEval;
+use crate::objective::State;
 use crate::metrics::{self, MetricsRow, ProbRow, Summary, SummaryTracker};
-use crate::numerics::log_softmax_into;
+use crate::numerics::{log_softmax_into, softmax_rows};
 use crate::optim::Optimizer;
 use crate::policy::Policy;
 use crate::reference::{fit_reference, ReferenceFit};
@@ -65,6 +66,15 @@ pub fn log_probs(policy: &dyn Policy, params: &[f64]) -> Vec<f64> {
     logp
 }
 
+/// Logits beyond this magnitude count as divergence: f64 keeps no fractional
+/// digit there (ulp(1e15) = 0.125), so the softmax is no longer meaningful.
+pub const LOGIT_LIMIT: f64 = 1e15;
+
+/// Whether every logit is finite and within [`LOGIT_LIMIT`].
+fn within_limit(logits: &[f64]) -> bool {
+    logits.iter().all(|z| z.abs() <= LOGIT_LIMIT)
+}
+
 /// What to keep besides the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keep {
@@ -106,10 +116,10 @@ pub fn prepare(spec: &RunSpec) -> Start {
 
 /// Fits the reference, then trains for `spec.epochs` updates.
 ///
-/// Epoch `e` is the state after `e` updates; epoch 0 is the reference. If a
-/// logit, the loss or a gradient becomes non-finite at epoch `e`, training
-/// stops there and the summary reports `diverged_epoch = e`; nothing
-/// non-finite is recorded.
+/// Epoch `e` is the state after `e` updates; epoch 0 is the reference. If
+/// the loss, a log-probability or a gradient becomes non-finite, or a logit leaves
+/// `±`[`LOGIT_LIMIT`], at epoch `e`, training stops there and the summary
+/// reports `diverged_epoch = e`; nothing from that state is recorded.
 pub fn train(spec: &RunSpec, keep: Keep) -> RunResult {
     train_from(spec, prepare(spec), keep)
 }
@@ -126,13 +136,10 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
     } = start;
 
     let mut opt = Optimizer::new(spec.optimizer, spec.lr, params.len());
-    let scale = match spec.reduction {
-        Reduction::Sum => 1.0,
-        Reduction::Mean => 1.0 / data.pairs.len() as f64,
-    };
     let mut scratch = vec![0.0; policy.scratch_len()];
     let mut logits = vec![0.0; x * y];
     let mut logp = vec![0.0; x * y];
+    let mut probs = vec![0.0; x * y];
     let mut dlogits = vec![0.0; x * y];
     let mut grad = vec![0.0; params.len()];
     let mut evals = vec![
@@ -150,44 +157,28 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
 
     for epoch in 0..=spec.epochs {
         policy.forward(&params, &mut scratch, &mut logits);
-        for r in 0..x {
-            log_softmax_into(&logits[r * y..(r + 1) * y], &mut logp[r * y..(r + 1) * y]);
-        }
+        softmax_rows(&logits, y, &mut logp, &mut probs);
         dlogits.fill(0.0);
-        let mut loss = 0.0;
-        for (p, ev) in data.pairs.iter().zip(evals.iter_mut()) {
-            let row = p.prompt * y..(p.prompt + 1) * y;
-            let lp = LogProbs {
-                l_plus: logp[row.start + p.chosen],
-                l_minus: logp[row.start + p.rejected],
-                l0_plus: ref_logp[row.start + p.chosen],
-                l0_minus: ref_logp[row.start + p.rejected],
-            };
-            *ev = spec.loss.eval(&lp);
-            loss += scale * ev.value;
-            accumulate_logit_grad(
-                ev,
-                p.chosen,
-                p.rejected,
-                &logp[row.clone()],
-                scale,
-                &mut dlogits[row],
-            );
-        }
+        let state = State {
+            data,
+            logp: &logp,
+            probs: &probs,
+            ref_logp: &ref_logp,
+        };
+        let loss = spec.objective.eval(&state, &mut dlogits, &mut evals);
         if !(loss.is_finite()
-            && logits.iter().all(|z| z.is_finite())
+            && within_limit(&logits)
+            && logp.iter().all(|l| l.is_finite())
             && dlogits.iter().all(|g| g.is_finite()))
         {
             diverged = Some(epoch);
             break;
         }
-        let core = metrics::core(data, &logp);
-        tracker.update(epoch, &core, loss);
+        let core = metrics::core(data, &probs);
+        tracker.update(epoch, &core, loss, data, &logp);
         if epoch % spec.record_every == 0 || epoch == spec.epochs {
             if keep.metrics {
-                metrics_rows.push(metrics::row(
-                    epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core,
-                ));
+                metrics_rows.push(metrics::row(epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core));
             }
             if keep.snapshots {
                 snapshots.push((epoch, logp.clone()));

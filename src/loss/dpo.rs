@@ -2,7 +2,7 @@
 //! `f+ = -β σ(-βΔ) = -f-`, so the softmax terms of the logit gradient cancel.
 
 use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
-use crate::numerics::{log_sigmoid, sigmoid};
+use crate::numerics::log_sigmoid_and_sigmoid_neg;
 
 /// Direct Preference Optimization with temperature `beta`.
 #[derive(Debug, Clone, Copy)]
@@ -12,10 +12,10 @@ pub struct Dpo {
 
 impl PairLoss for Dpo {
     fn eval(&self, lp: &LogProbs) -> LossEval {
-        let u = self.beta * lp.delta();
-        let g = self.beta * sigmoid(-u);
+        let (log_sig, sig_neg) = log_sigmoid_and_sigmoid_neg(self.beta * lp.delta());
+        let g = self.beta * sig_neg;
         LossEval {
-            value: -log_sigmoid(u),
+            value: -log_sig,
             d_plus: -g,
             d_minus: g,
         }

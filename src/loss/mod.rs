@@ -217,23 +217,24 @@ pub fn resolve_params(spec: &LossSpec, given: &BTreeMap<String, f64>) -> Result<
 }
 
 /// Adds `scale · [f+ (e_{a+} - π) + f- (e_{a-} - π)]` to the logit gradient
-/// `dlogits` of one prompt, where `π = exp(logp)` is that prompt's row.
+/// `dlogits` of one prompt, where `probs` is that prompt's row `π`.
 /// This is the chain rule through log-softmax; it holds for every loss.
 #[inline]
 pub fn accumulate_logit_grad(
     eval: &LossEval,
     chosen: usize,
     rejected: usize,
-    logp: &[f64],
+    probs: &[f64],
     scale: f64,
     dlogits: &mut [f64],
 ) {
     let fp = scale * eval.d_plus;
     let fm = scale * eval.d_minus;
     let total = fp + fm;
+    // DPO-like losses have f+ = -f-: the softmax terms cancel exactly.
     if total != 0.0 {
-        for (g, &l) in dlogits.iter_mut().zip(logp) {
-            *g -= total * l.exp();
+        for (g, &p) in dlogits.iter_mut().zip(probs) {
+            *g -= total * p;
         }
     }
     dlogits[chosen] += fp;

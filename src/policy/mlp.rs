@@ -169,6 +169,18 @@ impl Mlp {
     }
 }
 
+crate::multiversion! {
+    fn mlp_forward(m: &Mlp, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
+        m.forward_generic(params, scratch, logits)
+    }
+}
+
+crate::multiversion! {
+    fn mlp_backward(m: &Mlp, params: &[f64], scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]) {
+        m.backward_generic(params, scratch, dlogits, grad)
+    }
+}
+
 impl Policy for Mlp {
     fn n_prompts(&self) -> usize {
         self.n_prompts
@@ -198,10 +210,10 @@ impl Policy for Mlp {
     }
 
     fn forward(&self, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
-        crate::vectorized!(self.forward_generic(params, scratch, logits))
+        mlp_forward(self, params, scratch, logits)
     }
 
     fn backward(&self, params: &[f64], scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]) {
-        crate::vectorized!(self.backward_generic(params, scratch, dlogits, grad))
+        mlp_backward(self, params, scratch, dlogits, grad)
     }
 }
