@@ -8,10 +8,14 @@
 use std::fmt::Debug;
 
 pub mod kernels;
+pub mod loglinear;
 pub mod mlp;
+pub mod shared_bias;
 pub mod tabular;
 
+pub use loglinear::Loglinear;
 pub use mlp::{Activation, Mlp};
+pub use shared_bias::SharedBias;
 pub use tabular::Tabular;
 
 /// A softmax policy over `n_responses` responses for each of `n_prompts` prompts.
