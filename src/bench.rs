@@ -4,9 +4,9 @@
 //! training loop is timed; the reference fit happens before the clock starts.
 
 use crate::config::{ReferenceSettings, RunSpec};
-use crate::objective::PairObjective;
 use crate::data::{Dataset, Pair};
 use crate::loss::dpo::Dpo;
+use crate::objective::PairObjective;
 use crate::optim::OptimizerKind;
 use crate::policy::{Activation, Mlp, Policy, Tabular};
 use crate::train::{prepare, train_from, Keep};
@@ -58,6 +58,7 @@ pub fn dpo_adam_spec(policy: Box<dyn Policy>, data: Dataset, epochs: usize, seed
             max_steps: 100_000,
             lr: 0.01,
         },
+        on_policy: None,
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::loss;
-use crate::objective::{Objective, PairObjective};
+use crate::objective::{self, Objective};
 use crate::optim::OptimizerKind;
 use crate::policy::{Activation, Loglinear, Mlp, Policy, SharedBias, Tabular};
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,21 @@ pub struct Config {
     pub reference: ReferenceConfig,
     pub loss: LossConfig,
     pub optimizer: OptimizerConfig,
+    /// `[on_policy]`: resample the pairs from the current policy (default: off,
+    /// the fixed pairs of `[data]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_policy: Option<OnPolicyConfig>,
+}
+
+/// `[on_policy]`: true on-policy data (see [`crate::onpolicy`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnPolicyConfig {
+    /// Resample every this many epochs, starting at epoch 0; 0 turns sampling
+    /// off (so that a sweep can have on and off as values of one axis).
+    pub every: i64,
+    /// The oracle's Bradley-Terry temperature, > 0 (default 1).
+    pub temperature: Option<f64>,
 }
 
 /// `[policy]`: which policy, and its settings.
@@ -99,8 +114,25 @@ pub struct LossConfig {
     /// `sum` over triples (the paper, default) or `mean`.
     pub reduction: Option<String>,
     /// The loss's parameters, e.g. `beta`.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "numeric_params")]
     pub params: BTreeMap<String, f64>,
+}
+
+/// Reads the loss's parameters, naming any that is not a number.
+fn numeric_params<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, f64>, D::Error> {
+    use serde::de::Error as _;
+    BTreeMap::<String, toml::Value>::deserialize(d)?
+        .into_iter()
+        .map(|(k, v)| match v {
+            toml::Value::Float(f) => Ok((k, f)),
+            toml::Value::Integer(i) => Ok((k, i as f64)),
+            other => Err(D::Error::custom(format!(
+                "`loss.{k}` = {other} is not allowed: besides `name` and `reduction`, every field of [loss] is a numeric parameter of the loss"
+            ))),
+        })
+        .collect()
 }
 
 /// `[optimizer]`: `sgd`, `adam` or `rmsprop` and its settings.
@@ -143,6 +175,8 @@ pub struct RunSpec {
     pub optimizer: OptimizerKind,
     pub lr: f64,
     pub reference: ReferenceSettings,
+    /// True on-policy sampling of the pairs, if configured.
+    pub on_policy: Option<crate::onpolicy::OnPolicy>,
 }
 
 /// Policy kinds accepted in `policy.kind`, from least to most parameter sharing.
@@ -231,15 +265,17 @@ impl Config {
             max_steps: Some(spec.reference.max_steps as i64),
             lr: Some(spec.reference.lr),
         };
-        let ls = loss::spec(&c.loss.name)?;
-        let values = loss::resolve_params(ls, &c.loss.params)?;
-        c.loss.params = ls
-            .params
+        let (owner, params) = objective::param_specs(&c.loss.name)?;
+        let values = loss::resolve_param_list(owner, params, &c.loss.params)?;
+        c.loss.params = params
             .iter()
             .zip(values)
             .map(|(p, v)| (p.name.to_string(), v))
             .collect();
         c.loss.reduction.get_or_insert_with(|| "sum".into());
+        if let Some(o) = c.on_policy.as_mut() {
+            o.temperature.get_or_insert(1.0);
+        }
         let o = &mut c.optimizer;
         match spec.optimizer {
             OptimizerKind::Sgd { momentum } => o.momentum = Some(momentum),
@@ -262,8 +298,6 @@ impl Config {
         let record_every = check_int("record_every", self.record_every.unwrap_or(1), 1)?;
         let data = self.data.build()?;
         let policy = self.policy.build(&data)?;
-        let ls = loss::spec(&self.loss.name)?;
-        let loss = (ls.build)(&loss::resolve_params(ls, &self.loss.params)?);
         let scale = match self.loss.reduction.as_deref().unwrap_or("sum") {
             "sum" => 1.0,
             "mean" => 1.0 / data.pairs.len() as f64,
@@ -272,6 +306,26 @@ impl Config {
                     "loss.reduction",
                     format!("unknown reduction `{other}`; allowed: sum, mean"),
                 ))
+            }
+        };
+        let objective = objective::build(&self.loss.name, &self.loss.params, &data, scale)?;
+        let on_policy = match &self.on_policy {
+            None => None,
+            Some(o) if o.every == 0 => {
+                positive("on_policy.temperature", o.temperature.unwrap_or(1.0))?;
+                None
+            }
+            Some(o) => {
+                if data.optimal.is_none() {
+                    return Err(Error::config(
+                        "on_policy",
+                        "needs each prompt's optimal response (a built-in scenario, or data.optimal)",
+                    ));
+                }
+                Some(crate::onpolicy::OnPolicy {
+                    every: check_int("on_policy.every", o.every, 0)?,
+                    temperature: positive("on_policy.temperature", o.temperature.unwrap_or(1.0))?,
+                })
             }
         };
         let (optimizer, lr) = self.optimizer.build()?;
@@ -287,10 +341,11 @@ impl Config {
             record_every,
             policy,
             data,
-            objective: Box::new(PairObjective { loss, scale }),
+            objective,
             optimizer,
             lr,
             reference,
+            on_policy,
         })
     }
 }
@@ -316,7 +371,11 @@ impl PolicyConfig {
             !(mlp || loglinear) && self.init_scale.is_some(),
             SCALED,
         )?;
-        not_for("policy.dim", !loglinear && self.dim.is_some(), LOGLINEAR_ONLY)?;
+        not_for(
+            "policy.dim",
+            !loglinear && self.dim.is_some(),
+            LOGLINEAR_ONLY,
+        )?;
         not_for(
             "policy.freeze_responses",
             !loglinear && self.freeze_responses.is_some(),
@@ -341,7 +400,8 @@ impl PolicyConfig {
         self.reject_foreign()?;
         let dim = check_int("policy.dim", self.dim.unwrap_or(8), 1)?;
         let init_scale = positive("policy.init_scale", self.init_scale.unwrap_or(1.0))?;
-        let pairs: Vec<(usize, usize)> = data.pairs.iter().map(|p| (p.chosen, p.rejected)).collect();
+        let pairs: Vec<(usize, usize)> =
+            data.pairs.iter().map(|p| (p.chosen, p.rejected)).collect();
         if let Some(s) = self.pair_similarity {
             check_f64(
                 "policy.pair_similarity",

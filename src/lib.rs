@@ -16,6 +16,7 @@ pub mod loss;
 pub mod metrics;
 pub mod numerics;
 pub mod objective;
+pub mod onpolicy;
 pub mod optim;
 pub mod output;
 pub mod plots;

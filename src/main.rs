@@ -54,6 +54,7 @@ fn run(args: &[String]) -> Result<()> {
     let cfg = Config::load(&config)?;
     let resolved = cfg.resolved()?;
     let spec = resolved.build()?;
+    dpo_lab::output::check_writable(&out)?;
     let result = train(&spec, Keep::ALL);
     write_run(&out, &resolved.to_toml_string(), &result)?;
     let s = &result.summary;

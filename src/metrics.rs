@@ -27,12 +27,15 @@ pub struct MetricsRow {
     pub max_rejected: f64,
     pub avg_unseen: f64,
     pub avg_unseen_strict: Option<f64>,
-    /// Mean over pairs of `|∂f/∂π+| = |∂f/∂l+| / π+` (the paper's Figure 2, middle).
-    pub grad_pi_plus: f64,
-    /// Mean over pairs of `|∂f/∂π-| = |∂f/∂l-| / π-`.
-    pub grad_pi_minus: f64,
-    pub log10_grad_pi_plus: f64,
-    pub log10_grad_pi_minus: f64,
+    /// Mean over pairs of `|∂f/∂π+| = |∂f/∂l+| / π+` (the paper's Figure 2,
+    /// middle); empty when it exceeds the f64 range (see the log10 column).
+    pub grad_pi_plus: Option<f64>,
+    /// Mean over pairs of `|∂f/∂π-| = |∂f/∂l-| / π-`; empty when beyond f64.
+    pub grad_pi_minus: Option<f64>,
+    /// `log10` of `grad_pi_plus`, computed in log space; empty when the gradient is exactly 0.
+    pub log10_grad_pi_plus: Option<f64>,
+    /// `log10` of `grad_pi_minus`; empty when the gradient is exactly 0.
+    pub log10_grad_pi_minus: Option<f64>,
     /// Natural logs of the probability curves above (the paper's Figure 2, right).
     pub logp_avg_chosen: f64,
     pub logp_min_chosen: f64,
@@ -92,6 +95,10 @@ pub struct Summary {
     pub min_avg_unseen_epoch: usize,
     pub final_avg_unseen: f64,
     pub final_loss: f64,
+    /// Mean over prompts of `π(optimal response | x)`, at epoch 0 and at the
+    /// end; empty when the data names no optimal responses.
+    pub start_avg_optimal: Option<f64>,
+    pub final_avg_optimal: Option<f64>,
     pub epochs_run: usize,
     pub diverged: bool,
     /// The first epoch whose state was not finite.
@@ -148,7 +155,11 @@ pub fn core(data: &Dataset, probs: &[f64]) -> Core {
 /// `log mean π-` over the pairs, from the log-probabilities.
 pub fn logp_avg_rejected(data: &Dataset, logp: &[f64]) -> f64 {
     let y = data.n_responses;
-    let lm: Vec<f64> = data.pairs.iter().map(|p| logp[p.prompt * y + p.rejected]).collect();
+    let lm: Vec<f64> = data
+        .pairs
+        .iter()
+        .map(|p| logp[p.prompt * y + p.rejected])
+        .collect();
     log_mean_exp(&lm)
 }
 
@@ -239,7 +250,13 @@ pub fn row(
     let unseen_logs: Vec<f64> = data
         .pairs
         .iter()
-        .map(|p| logp_mean_others(&logp[p.prompt * y..(p.prompt + 1) * y], p.chosen, p.rejected))
+        .map(|p| {
+            logp_mean_others(
+                &logp[p.prompt * y..(p.prompt + 1) * y],
+                p.chosen,
+                p.rejected,
+            )
+        })
         .collect();
     MetricsRow {
         epoch,
@@ -250,10 +267,10 @@ pub fn row(
         max_rejected: max_lm.exp(),
         avg_unseen: core.avg_unseen,
         avg_unseen_strict,
-        grad_pi_plus: log_gp.exp(),
-        grad_pi_minus: log_gm.exp(),
-        log10_grad_pi_plus: log_gp / LN_10,
-        log10_grad_pi_minus: log_gm / LN_10,
+        grad_pi_plus: Some(log_gp.exp()).filter(|g| g.is_finite()),
+        grad_pi_minus: Some(log_gm.exp()).filter(|g| g.is_finite()),
+        log10_grad_pi_plus: Some(log_gp / LN_10).filter(|g| g.is_finite()),
+        log10_grad_pi_minus: Some(log_gm / LN_10).filter(|g| g.is_finite()),
         logp_avg_chosen: log_mean_exp(&lp),
         logp_min_chosen: min_lp,
         logp_avg_rejected: logp_avg_rej,
@@ -268,8 +285,9 @@ pub fn row(
 /// Accumulates the summary from the per-epoch [`Core`] curves.
 #[derive(Debug, Clone)]
 pub struct SummaryTracker {
-    first: Option<(Core, f64)>,
+    first: Option<(Core, f64, Option<f64>)>,
     last: Option<(usize, Core, f64)>,
+    last_optimal: Option<f64>,
     /// The rejected log-probabilities of the last state fed, for `drop`.
     last_rejected: Vec<f64>,
     peak: (f64, usize),
@@ -281,6 +299,7 @@ impl Default for SummaryTracker {
         SummaryTracker {
             first: None,
             last: None,
+            last_optimal: None,
             last_rejected: Vec::new(),
             peak: (f64::NEG_INFINITY, 0),
             min_unseen: (f64::INFINITY, 0),
@@ -295,8 +314,11 @@ impl SummaryTracker {
         self.last_rejected.clear();
         self.last_rejected
             .extend(data.pairs.iter().map(|p| logp[p.prompt * y + p.rejected]));
+        self.last_optimal = data.optimal.as_ref().map(|opt| {
+            opt.iter().enumerate().map(|(x, &a)| logp[x * y + a].exp()).sum::<f64>() / opt.len() as f64
+        });
         if self.first.is_none() {
-            self.first = Some((*c, log_mean_exp(&self.last_rejected)));
+            self.first = Some((*c, log_mean_exp(&self.last_rejected), self.last_optimal));
         }
         self.last = Some((epoch, *c, loss));
         if c.avg_chosen > self.peak.0 {
@@ -308,8 +330,13 @@ impl SummaryTracker {
     }
 
     /// The summary; `diverged_epoch` is the first diverged epoch, if any.
-    pub fn finish(&self, diverged_epoch: Option<usize>, ref_max_abs_err: f64, ref_steps: usize) -> Summary {
-        let (first, first_rej) = self.first.expect("at least epoch 0 is finite");
+    pub fn finish(
+        &self,
+        diverged_epoch: Option<usize>,
+        ref_max_abs_err: f64,
+        ref_steps: usize,
+    ) -> Summary {
+        let (first, first_rej, first_optimal) = self.first.expect("at least epoch 0 is finite");
         let (epoch, last, loss) = self.last.expect("at least epoch 0 is finite");
         let last_rej = log_mean_exp(&self.last_rejected);
         let (peak, peak_epoch) = self.peak;
@@ -328,6 +355,8 @@ impl SummaryTracker {
             min_avg_unseen_epoch: self.min_unseen.1,
             final_avg_unseen: last.avg_unseen,
             final_loss: loss,
+            start_avg_optimal: first_optimal,
+            final_avg_optimal: self.last_optimal,
             epochs_run: epoch,
             diverged: diverged_epoch.is_some(),
             diverged_epoch,

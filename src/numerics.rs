@@ -177,7 +177,10 @@ mod tests {
             for &v in &[x, x + 0.123_456_789, -x.abs() * 1e-9] {
                 let (a, b) = (exp_vectorizable(v), v.exp());
                 let ulp = f64::EPSILON * b.abs().max(f64::MIN_POSITIVE);
-                assert!((a - b).abs() <= 2.0 * ulp.max(4.9e-324), "exp({v}): {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= 2.0 * ulp.max(4.9e-324),
+                    "exp({v}): {a} vs {b}"
+                );
             }
             x += 0.37;
         }

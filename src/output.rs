@@ -37,14 +37,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// `dir` and those of its ancestors that do not exist yet, innermost first:
+/// what `create_dir_all(dir)` would create, and what cleanup must remove.
+fn missing_ancestors(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut p = Some(dir);
+    while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        out.push(d.to_path_buf());
+        p = d.parent();
+    }
+    out
+}
+
 /// Writes a set of named files into `dir`, creating it if needed. If any
-/// write fails, the files already written are removed, and so is `dir`
-/// when this call created it.
+/// write fails, the files already written are removed, and so are the
+/// directories this call created.
 pub fn write_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::io(dir, "exists and is not a directory"));
     }
-    let created = !dir.exists();
+    let created = missing_ancestors(dir);
     fs::create_dir_all(dir)
         .map_err(|e| Error::io(dir, format!("cannot create output directory: {e}")))?;
     let mut written: Vec<PathBuf> = Vec::new();
@@ -54,14 +66,35 @@ pub fn write_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
             for p in &written {
                 let _ = fs::remove_file(p);
             }
-            if created {
-                let _ = fs::remove_dir(dir);
+            for d in &created {
+                let _ = fs::remove_dir(d);
             }
             return Err(e);
         }
         written.push(path);
     }
     Ok(())
+}
+
+/// Checks before a long computation that `dir` can be created and written,
+/// leaving nothing behind: directories it had to create are removed again.
+pub fn check_writable(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::io(dir, "exists and is not a directory"));
+    }
+    let created = missing_ancestors(dir);
+    let res = fs::create_dir_all(dir)
+        .map_err(|e| Error::io(dir, format!("cannot create output directory: {e}")))
+        .and_then(|()| {
+            let probe = dir.join(format!(".probe-{}", std::process::id()));
+            fs::write(&probe, b"")
+                .and_then(|()| fs::remove_file(&probe))
+                .map_err(|e| Error::io(dir, format!("cannot write in output directory: {e}")))
+        });
+    for d in &created {
+        let _ = fs::remove_dir(d);
+    }
+    res
 }
 
 /// Writes a run's `metrics.csv`, `probs.csv`, `summary.csv` and the resolved

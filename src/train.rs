@@ -4,9 +4,10 @@
 
 use crate::config::RunSpec;
 use crate::loss::LossEval;
-use crate::objective::State;
 use crate::metrics::{self, MetricsRow, ProbRow, Summary, SummaryTracker};
 use crate::numerics::{log_softmax_into, softmax_rows};
+use crate::objective::State;
+use crate::onpolicy::Sampler;
 use crate::optim::Optimizer;
 use crate::policy::Policy;
 use crate::reference::{fit_reference, ReferenceFit};
@@ -127,8 +128,10 @@ pub fn train(spec: &RunSpec, keep: Keep) -> RunResult {
 /// Trains from a prepared start (see [`train`]).
 pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
     let policy = spec.policy.as_ref();
-    let data = &spec.data;
-    let (x, y) = (data.n_prompts, data.n_responses);
+    // On-policy runs rewrite their pairs as they go; others borrow the spec's.
+    let mut sampler = spec.on_policy.map(|o| Sampler::new(o, spec.seed));
+    let mut owned = sampler.as_ref().map(|_| spec.data.clone());
+    let (x, y) = (spec.data.n_prompts, spec.data.n_responses);
     let Start {
         mut params,
         ref_logp,
@@ -148,7 +151,7 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
             d_plus: 0.0,
             d_minus: 0.0
         };
-        data.pairs.len()
+        spec.data.pairs.len()
     ];
     let mut tracker = SummaryTracker::default();
     let mut metrics_rows = Vec::new();
@@ -158,6 +161,12 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
     for epoch in 0..=spec.epochs {
         policy.forward(&params, &mut scratch, &mut logits);
         softmax_rows(&logits, y, &mut logp, &mut probs);
+        if let (Some(s), Some(d)) = (sampler.as_mut(), owned.as_mut()) {
+            if s.due(epoch) {
+                s.resample(d, &probs);
+            }
+        }
+        let data = owned.as_ref().unwrap_or(&spec.data);
         dlogits.fill(0.0);
         let state = State {
             data,
@@ -178,7 +187,9 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
         tracker.update(epoch, &core, loss, data, &logp);
         if epoch % spec.record_every == 0 || epoch == spec.epochs {
             if keep.metrics {
-                metrics_rows.push(metrics::row(epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core));
+                metrics_rows.push(metrics::row(
+                    epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core,
+                ));
             }
             if keep.snapshots {
                 snapshots.push((epoch, logp.clone()));

@@ -171,14 +171,23 @@ pub fn spec(name: &str) -> Result<&'static LossSpec> {
 /// Resolves a loss's parameters from `given`: fills defaults, rejects unknown
 /// names and out-of-domain values. Returns the values in spec order.
 pub fn resolve_params(spec: &LossSpec, given: &BTreeMap<String, f64>) -> Result<Vec<f64>> {
+    resolve_param_list(spec.name, spec.params, given)
+}
+
+/// [`resolve_params`] for any named parameter list (losses and other objectives).
+pub fn resolve_param_list(
+    owner: &str,
+    params: &[ParamSpec],
+    given: &BTreeMap<String, f64>,
+) -> Result<Vec<f64>> {
     for k in given.keys() {
-        if !spec.params.iter().any(|p| p.name == k) {
-            let allowed: Vec<_> = spec.params.iter().map(|p| p.name).collect();
+        if !params.iter().any(|p| p.name == k) {
+            let allowed: Vec<_> = params.iter().map(|p| p.name).collect();
             return Err(Error::config(
                 format!("loss.{k}"),
                 format!(
                     "is not a parameter of loss `{}`; allowed: {}",
-                    spec.name,
+                    owner,
                     if allowed.is_empty() {
                         "none".to_string()
                     } else {
@@ -188,7 +197,7 @@ pub fn resolve_params(spec: &LossSpec, given: &BTreeMap<String, f64>) -> Result<
             ));
         }
     }
-    spec.params
+    params
         .iter()
         .map(|p| {
             let v = match (given.get(p.name), p.default) {
@@ -197,11 +206,7 @@ pub fn resolve_params(spec: &LossSpec, given: &BTreeMap<String, f64>) -> Result<
                 (None, None) => {
                     return Err(Error::config(
                         format!("loss.{}", p.name),
-                        format!(
-                            "is required by loss `{}` ({})",
-                            spec.name,
-                            p.domain.describe()
-                        ),
+                        format!("is required by loss `{}` ({})", owner, p.domain.describe()),
                     ))
                 }
             };

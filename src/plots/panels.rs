@@ -383,13 +383,13 @@ impl Panel {
             }
             Panel::Gradient => vec![
                 curve("avg |∂ℓ/∂π+| (chosen)", style::CHOSEN, false, &|r| {
-                    r.log10_grad_pi_plus
+                    r.log10_grad_pi_plus.unwrap_or(f64::NAN)
                 }),
                 curve(
                     "avg |∂ℓ/∂π−| (rejected)",
                     style::REJECTED,
                     false,
-                    &|r| r.log10_grad_pi_minus,
+                    &|r| r.log10_grad_pi_minus.unwrap_or(f64::NAN),
                 ),
             ],
             Panel::LogProbability => vec![
