@@ -12,7 +12,10 @@
 //!   metric panels of Figure 2 ([`Panel`]).
 //! - [`figures`]: [`fig1`], [`fig2`], [`fig2_compare`], [`fig3`] and
 //!   [`paper_figures`], which writes all of them.
+//! - [`beyond`]: the policy-family and embedding-similarity figures of
+//!   [`crate::findings`] (issue 5), on a point chart with error bars.
 
+pub mod beyond;
 pub mod figures;
 pub mod heatmap;
 pub mod panels;
