@@ -1,0 +1,107 @@
+//! Criterion benchmarks of the hot kernels: one training step's pieces on the
+//! paper's toy (4 prompts × 10 responses) and on a wide tabular problem.
+//! `cargo bench --bench kernels`; `dpo-lab bench` measures whole runs.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use dpo_lab::bench::{dpo_adam_spec, wide_data};
+use dpo_lab::data::Dataset;
+use dpo_lab::numerics::softmax_rows;
+use dpo_lab::optim::{Optimizer, OptimizerKind};
+use dpo_lab::policy::{Activation, Mlp, Policy, Tabular};
+use dpo_lab::train::{prepare, train_from, Keep};
+use std::hint::black_box;
+
+fn logits(n: usize) -> Vec<f64> {
+    (0..n).map(|i| ((i * 7919) % 1000) as f64 / 100.0 - 5.0).collect()
+}
+
+fn softmax(c: &mut Criterion) {
+    for (x, y) in [(4, 10), (4, 100_000)] {
+        let z = logits(x * y);
+        let (mut lp, mut p) = (vec![0.0; x * y], vec![0.0; x * y]);
+        c.bench_function(&format!("softmax_rows {x}x{y}"), |b| {
+            b.iter(|| softmax_rows(black_box(&z), y, &mut lp, &mut p))
+        });
+    }
+}
+
+fn mlp(c: &mut Criterion) {
+    for width in [16, 64, 256] {
+        let m = Mlp {
+            n_prompts: 4,
+            n_responses: 10,
+            width,
+            activation: Activation::Relu,
+            init_scale: 1.0,
+        };
+        let params = m.init_params(0);
+        let mut scratch = vec![0.0; m.scratch_len()];
+        let mut out = vec![0.0; 40];
+        let dz = logits(40);
+        let mut grad = vec![0.0; params.len()];
+        c.bench_function(&format!("mlp forward+backward w{width}"), |b| {
+            b.iter(|| {
+                m.forward(black_box(&params), &mut scratch, &mut out);
+                m.backward(&params, &mut scratch, black_box(&dz), &mut grad);
+            })
+        });
+    }
+}
+
+fn adam(c: &mut Criterion) {
+    for n in [40, 4_874, 400_000] {
+        let mut opt = Optimizer::new(
+            OptimizerKind::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            1e-3,
+            n,
+        );
+        let mut params = logits(n);
+        let grad = logits(n);
+        c.bench_function(&format!("adam step n={n}"), |b| {
+            b.iter(|| opt.step(&mut params, black_box(&grad)))
+        });
+    }
+}
+
+fn training_steps(c: &mut Criterion) {
+    let cases: [(&str, Box<dyn Fn() -> Box<dyn Policy>>, Dataset); 2] = [
+        (
+            "tabular 4x10",
+            Box::new(|| {
+                Box::new(Tabular {
+                    n_prompts: 4,
+                    n_responses: 10,
+                })
+            }),
+            Dataset::scenario("scenario1").unwrap(),
+        ),
+        (
+            "tabular 4x100000",
+            Box::new(|| {
+                Box::new(Tabular {
+                    n_prompts: 4,
+                    n_responses: 100_000,
+                })
+            }),
+            wide_data(4, 100_000),
+        ),
+    ];
+    for (name, policy, data) in cases {
+        let spec = dpo_adam_spec(policy(), data, 10, 0);
+        let start = prepare(&spec);
+        let keep = Keep {
+            metrics: false,
+            snapshots: false,
+        };
+        c.bench_function(&format!("10 DPO+Adam steps, {name}"), |b| {
+            b.iter_batched(|| start.clone(), |s| train_from(&spec, s, keep), BatchSize::SmallInput)
+        });
+    }
+}
+
+criterion_group!(benches, softmax, mlp, adam, training_steps);
+criterion_main!(benches);
