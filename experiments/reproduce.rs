@@ -1,28 +1,47 @@
 //! `reproduce`: runs the paper's Figure 2 and Figure 3 experiments (and the
 //! tabular twin of Figure 2) in parallel, writes each run's CSVs, and draws
-//! Figures 1, 2, 2-compare and 3. The figure logic lives in
-//! [`dpo_lab::plots`]; this binary only runs and routes.
+//! Figures 1, 2, 2-compare and 3; then (unless `--paper-only`) runs Figure 3
+//! with IPO and SLiC, the five sweeps of `experiments/sweeps/`, draws their
+//! figures and writes `REPORT.md`. The figure logic lives in
+//! [`dpo_lab::plots`], the report text in [`dpo_lab::report`]; this binary
+//! only runs and routes.
 
-use dpo_lab::config::Config;
+use dpo_lab::config::{Config, LossConfig};
 use dpo_lab::data::Dataset;
 use dpo_lab::error::{Error, Result};
-use dpo_lab::output::write_run;
-use dpo_lab::plots::{self, PaperRun};
+use dpo_lab::output::{write_atomic, write_run};
+use dpo_lab::plots::{self, Band, PaperRun};
+use dpo_lab::report::{report_markdown, ReportInputs, RunsTable};
+use dpo_lab::sweep::{run_sweep, Shard, Sweep, SweepOptions, DEFAULT_MAX_RUNS};
 use dpo_lab::train::{train, Keep, RunResult};
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "\
-reproduce: run the paper's toy experiments and draw Figures 1-3
+reproduce: run the paper's toy experiments, the sweeps, and draw every figure
 
 USAGE:
-    reproduce [--plots DIR] [--out DIR]
+    reproduce [--plots DIR] [--out DIR] [--paper-only] [--resume]
 
 Runs experiments/{fig2,fig2-tabular,fig3-scenario1..4}.toml, writes each run's
-CSVs to OUT/<name>/ (default: <crate>/out/reproduce) and the figures, as PNG
-and SVG, to PLOTS (default: <crate>/plots). Exit code 2 on any failure.";
+CSVs to OUT/<name>/ (default: <crate>/out/reproduce) and Figures 1, 2,
+2-compare and 3, as PNG and SVG, to PLOTS (default: <crate>/plots). Then runs
+Figure 3 with IPO and SLiC (fig3-ipo, fig3-slic) and the sweeps of
+experiments/sweeps/ (phase, beta, flex-dpo, sft-dpo, losses) into
+OUT/sweeps/<name>/, draws phase, beta and remedies, and writes PLOTS/REPORT.md.
+
+    --paper-only   stop after Figures 1-3 (a couple of seconds)
+    --resume       keep OUT/sweeps/<name>/ and run only the runs its journal
+                   lacks (by default each sweep directory is deleted first, so
+                   the results always come from the current code)
+
+Exit code 2 on any failure.";
+
+/// The sweeps of `experiments/sweeps/`, in the order they run.
+const SWEEPS: [&str; 5] = ["phase", "beta", "flex-dpo", "sft-dpo", "losses"];
 
 /// Run names, which are also the config file stems under `experiments/`.
 const RUNS: [&str; 6] = [
@@ -66,10 +85,175 @@ fn run_one(root: &Path, out: &Path, name: &str) -> Result<Done> {
     })
 }
 
+/// Trains `config` (already resolved) keeping everything, for a figure.
+fn train_config(config: Config) -> Result<Done> {
+    let spec = config.build()?;
+    let result = train(&spec, Keep::ALL);
+    Ok(Done {
+        config,
+        data: spec.data,
+        result,
+    })
+}
+
+/// The Figure 3 runs with the loss replaced by `loss` (`name`, parameters).
+fn fig3_with_loss(root: &Path, name: &str, params: &[(&str, f64)]) -> Result<Vec<Done>> {
+    RUNS[2..]
+        .par_iter()
+        .map(|run| {
+            let path = root.join("experiments").join(format!("{run}.toml"));
+            let mut config = Config::load(&path)?;
+            config.loss = LossConfig {
+                name: name.into(),
+                reduction: Some("sum".into()),
+                params: params
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect::<BTreeMap<_, _>>(),
+            };
+            train_config(config.resolved()?)
+        })
+        .collect()
+}
+
+/// `describe_run` without the data part: the setting shared by runs that
+/// differ only in their scenario.
+fn setting(config: &Config) -> String {
+    plots::describe_run(config)
+        .split(" · ")
+        .filter(|p| !p.starts_with("scenario ") && *p != "custom data")
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn paper_runs(done: &[Done]) -> Vec<PaperRun<'_>> {
+    done.iter()
+        .map(|d| PaperRun {
+            config: &d.config,
+            data: &d.data,
+            result: &d.result,
+        })
+        .collect()
+}
+
+fn print_written(stem: &Path) {
+    let [png, svg] = plots::files(stem);
+    println!("wrote {} and {}", png.display(), svg.display());
+}
+
+/// Everything after the paper figures: IPO/SLiC Figure 3, the sweeps, their
+/// figures and the report.
+fn sweeps_and_report(
+    root: &Path,
+    out_dir: &Path,
+    plots_dir: &Path,
+    resume: bool,
+    done: &[Done],
+) -> Result<()> {
+    let t = Instant::now();
+    let ipo = fig3_with_loss(root, "ipo", &[("tau", 0.1)])?;
+    let slic = fig3_with_loss(root, "slic", &[("delta", 5.0), ("eta", 0.1)])?;
+    for (name, title, runs) in [("ipo", "IPO", &ipo), ("slic", "SLiC", &slic)] {
+        let paper = paper_runs(runs);
+        let stem = plots_dir.join(format!("fig3-{name}"));
+        let policy = setting(&runs[0].config);
+        plots::fig3(&stem, &paper, &format!("Figure 3 with {title} · {policy}"))?;
+        print_written(&stem);
+    }
+    eprintln!(
+        "figure 3 with IPO and SLiC: {} runs and figures in {:.1} s",
+        ipo.len() + slic.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    let mut tables = BTreeMap::new();
+    for name in SWEEPS {
+        let t = Instant::now();
+        let sweep = Sweep::load(&root.join("experiments/sweeps").join(format!("{name}.toml")))?;
+        let dir = out_dir.join("sweeps").join(name);
+        if !resume && dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| Error::io(&dir, format!("cannot delete old sweep results: {e}")))?;
+        }
+        let ran = run_sweep(
+            &sweep,
+            &dir,
+            SweepOptions {
+                shard: Shard::ALL,
+                max_runs: Some(DEFAULT_MAX_RUNS),
+                quiet: false,
+            },
+        )?;
+        let table = RunsTable::load(&dir.join("runs.csv"))?;
+        eprintln!(
+            "sweep {name}: {} runs ({ran} run now) in {:.1} s -> {}",
+            table.rows.len(),
+            t.elapsed().as_secs_f64(),
+            dir.display()
+        );
+        tables.insert(name, table);
+    }
+
+    let t = Instant::now();
+    let base = &done[0].config;
+    let mlp = setting(base).replace(&format!(" · seed {}", base.seed), "");
+    let stem = plots_dir.join("phase");
+    plots::phase(&stem, &tables["phase"], &mlp)?;
+    print_written(&stem);
+    let policy = mlp.split(" · ").next().unwrap_or_default().to_string();
+    let stem = plots_dir.join("beta");
+    plots::beta(&stem, &tables["beta"], &policy, Band::Sd)?;
+    print_written(&stem);
+    let stem = plots_dir.join("remedies");
+    let dpo = tables["losses"].filter("loss", "dpo")?;
+    plots::remedies(
+        &stem,
+        &tables["flex-dpo"],
+        &tables["sft-dpo"],
+        &dpo,
+        &policy,
+        Band::Sd,
+    )?;
+    print_written(&stem);
+
+    let m = &done[0].result.metrics;
+    let ratio = |r: &dpo_lab::metrics::MetricsRow| {
+        r.log10_grad_pi_minus.unwrap_or(f64::NAN) - r.log10_grad_pi_plus.unwrap_or(f64::NAN)
+    };
+    let growth = match (m.first(), m.last()) {
+        (Some(a), Some(b)) => ratio(b) - ratio(a),
+        _ => f64::NAN,
+    };
+    let base_toml = base.to_toml_string();
+    let fig2_setting = plots::describe_run(base);
+    let text = report_markdown(&ReportInputs {
+        fig2_mlp: &done[0].result.summary,
+        fig2_tabular: &done[1].result.summary,
+        fig2_start_avg_chosen: m.first().map_or(f64::NAN, |r| r.avg_chosen),
+        fig2_grad_ratio_growth: growth,
+        fig2_setting: &fig2_setting,
+        base_config: &base_toml,
+        phase: &tables["phase"],
+        beta: &tables["beta"],
+        flex: &tables["flex-dpo"],
+        sft: &tables["sft-dpo"],
+        losses: &tables["losses"],
+    })?;
+    let report = plots_dir.join("REPORT.md");
+    write_atomic(&report, text.as_bytes())?;
+    println!("wrote {}", report.display());
+    eprintln!(
+        "sweep figures and report in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn main_inner(args: &[String]) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut plots_dir = root.join("plots");
     let mut out_dir = root.join("out").join("reproduce");
+    let (mut paper_only, mut resume) = (false, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| {
@@ -80,6 +264,8 @@ fn main_inner(args: &[String]) -> Result<()> {
         match a.as_str() {
             "--plots" => plots_dir = value("--plots")?,
             "--out" => out_dir = value("--out")?,
+            "--paper-only" => paper_only = true,
+            "--resume" => resume = true,
             "-h" | "--help" | "help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -98,25 +284,21 @@ fn main_inner(args: &[String]) -> Result<()> {
         .map(|name| run_one(root, &out_dir, name))
         .collect::<Result<Vec<Done>>>()?;
     let ran = start.elapsed();
-    let paper: Vec<PaperRun> = done
-        .iter()
-        .map(|d| PaperRun {
-            config: &d.config,
-            data: &d.data,
-            result: &d.result,
-        })
-        .collect();
+    let paper = paper_runs(&done);
     let written = plots::paper_figures(&plots_dir, &paper[0], &paper[1], &paper[2..])?;
     for stem in &written {
-        let [png, svg] = plots::files(stem);
-        println!("wrote {} and {}", png.display(), svg.display());
+        print_written(stem);
     }
     eprintln!(
-        "{} runs in {:.2} s, figures in {:.2} s",
+        "paper figures: {} runs in {:.2} s, figures in {:.2} s",
         RUNS.len(),
         ran.as_secs_f64(),
         (start.elapsed() - ran).as_secs_f64()
     );
+    if !paper_only {
+        sweeps_and_report(root, &out_dir, &plots_dir, resume, &done)?;
+        eprintln!("reproduce: done in {:.1} s", start.elapsed().as_secs_f64());
+    }
     Ok(())
 }
 

@@ -142,6 +142,9 @@ pub struct Heatmap {
     pub colorbar: Option<String>,
     /// Cells `(row, col)` framed in a colour (e.g. each prompt's pair).
     pub outlines: Vec<(usize, usize, RGBColor)>,
+    /// Short tags `(row, col, text)` written in the upper part of a cell,
+    /// its value text moving to the lower part (e.g. "S1" on a phase diagram).
+    pub tags: Vec<(usize, usize, String)>,
 }
 
 impl Heatmap {
@@ -161,6 +164,7 @@ impl Heatmap {
             text: CellText::None,
             colorbar: None,
             outlines: Vec::new(),
+            tags: Vec::new(),
         }
     }
 
@@ -363,13 +367,32 @@ pub fn draw_heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, h: &Heatm
             let h = &h;
             row.into_iter().enumerate().map(move |(c, t)| {
                 let fg = text_color_on(h.scale.color(h.values[r][c]));
+                // A tagged cell has its tag on top and its value below.
+                let tagged = h.tags.iter().any(|g| g.0 == r && g.1 == c);
+                let dy = if tagged { 0.3 } else { 0.5 };
                 Text::new(
                     t,
-                    (c as f64 + 0.5, y_of(r) + 0.5),
+                    (c as f64 + 0.5, y_of(r) + dy),
                     (FONT, size).into_font().color(&fg).pos(centre),
                 )
             })
         }))?;
+    }
+
+    if !h.tags.is_empty() {
+        let cell_h = (yr.end - yr.start) as f64 / rows as f64;
+        let size = ((cell_h * 0.3).floor() as u32).clamp(8, style::CELL_TEXT_SIZE);
+        let centre = Pos::new(HPos::Center, VPos::Center);
+        chart.draw_series(h.tags.iter().filter(|t| t.0 < rows && t.1 < cols).map(
+            |(r, c, t)| {
+                let fg = text_color_on(h.scale.color(h.values[*r][*c]));
+                Text::new(
+                    t.clone(),
+                    (*c as f64 + 0.5, y_of(*r) + 0.74),
+                    (FONT, size).into_font().color(&fg).pos(centre),
+                )
+            },
+        ))?;
     }
 
     if let Some(desc) = &h.colorbar {

@@ -14,12 +14,16 @@
 //!   [`paper_figures`], which writes all of them.
 //! - [`beyond`]: the policy-family and embedding-similarity figures of
 //!   [`crate::findings`] (issue 5), on a point chart with error bars.
+//! - [`sweeps`]: figures of sweep tables (`runs.csv` in memory): [`phase`]
+//!   diagrams, D-scores against [`beta`], the [`remedies`]; built on
+//!   [`band_chart`] (mean curves with a shaded spread over seeds).
 
 pub mod beyond;
 pub mod figures;
 pub mod heatmap;
 pub mod panels;
 pub mod style;
+pub mod sweeps;
 
 pub use figures::{
     describe_run, fig1, fig2, fig2_compare, fig3, paper_figures, policy_heatmap, PaperRun,
@@ -28,6 +32,10 @@ pub use heatmap::{draw_heatmap, CellText, ColorScale, Heatmap};
 pub use panels::{
     draw_legend, epoch_axis, legend_height, line_chart, panel_grid, Axis, LegendEntry, Panel,
     Series,
+};
+pub use sweeps::{
+    band_chart, beta, phase, remedies, scenario_curves, scenario_levels, Band, Curve, HLine,
+    SCENARIO_COLORS,
 };
 
 use crate::error::{Error, Result};
