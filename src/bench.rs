@@ -33,6 +33,39 @@ pub struct BenchRow {
     pub steps_per_sec: f64,
     /// Wall time of one step of one run on one thread.
     pub ns_per_step: f64,
+    /// For the tabular scaling cases: the time to stream the parameters, the
+    /// gradient and Adam's two state vectors through memory once (read all
+    /// four, write three), the floor a step cannot beat.
+    pub stream_ns: Option<f64>,
+}
+
+crate::multiversion! {
+    fn stream_once(p: &mut [f64], m: &mut [f64], v: &mut [f64], g: &[f64]) {
+        for i in 0..p.len() {
+            m[i] = 0.9 * m[i] + g[i];
+            v[i] = 0.5 * v[i] + g[i];
+            p[i] -= 1e-3 * m[i] + 1e-9 * v[i];
+        }
+    }
+}
+
+/// Nanoseconds to stream `n` parameters with their gradient and Adam state
+/// once (median of repeated passes).
+pub fn stream_ns(n: usize) -> f64 {
+    let (mut p, mut m, mut v) = (vec![0.5; n], vec![0.0; n], vec![0.0; n]);
+    let g = vec![1e-3; n];
+    let reps = (50_000_000 / n.max(1)).clamp(5, 100_000);
+    let mut times = Vec::with_capacity(7);
+    for _ in 0..7 {
+        let t = Instant::now();
+        for _ in 0..reps {
+            stream_once(&mut p, &mut m, &mut v, std::hint::black_box(&g));
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e9 / reps as f64);
+    }
+    std::hint::black_box(&p);
+    times.sort_by(f64::total_cmp);
+    times[3]
 }
 
 /// A DPO (β = 0.1, sum) + Adam (lr 3e-3) run on `data` with `policy`.
@@ -59,6 +92,7 @@ pub fn dpo_adam_spec(policy: Box<dyn Policy>, data: Dataset, epochs: usize, seed
             lr: 0.01,
         },
         on_policy: None,
+        precision: crate::precision::Precision::F64,
     }
 }
 
@@ -159,6 +193,7 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
         seconds,
         steps_per_sec: steps / seconds,
         ns_per_step: seconds * 1e9 * threads as f64 / steps,
+        stream_ns: (sh.case != "paper" && sh.kind == "tabular").then(|| stream_ns(x * y)),
     }
 }
 

@@ -145,6 +145,20 @@ fn merge_cmd(args: &[String]) -> Result<()> {
     merge(&dirs, &out)
 }
 
+/// The CPU model and core count, for the benchmark's title.
+fn machine_name() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model}, {cores} cores")
+}
+
 fn bench(args: &[String]) -> Result<()> {
     let (mut quick, mut out) = (false, PathBuf::from("out/bench"));
     let mut it = args.iter();
@@ -179,7 +193,12 @@ fn bench(args: &[String]) -> Result<()> {
         )
     });
     dpo_lab::output::write_files(&out, &[("bench.csv", dpo_lab::output::csv_bytes(&rows))])?;
-    eprintln!("wrote {}/bench.csv", out.display());
+    let machine = machine_name();
+    dpo_lab::plots::bench::bench_figure(&out.join("bench"), &rows, &machine)?;
+    eprintln!(
+        "wrote {0}/bench.csv and {0}/bench.png ({machine})",
+        out.display()
+    );
     Ok(())
 }
 

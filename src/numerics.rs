@@ -117,12 +117,47 @@ crate::multiversion! {
     }
 }
 
+/// Maximum of a slice with eight independent lanes, so that long rows are
+/// not bound by one serial chain of comparisons. `-inf` for an empty slice.
+#[inline(always)]
+fn max_lanes(xs: &[f64]) -> f64 {
+    let mut acc = [f64::NEG_INFINITY; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..8 {
+            acc[l] = if c[l] > acc[l] { c[l] } else { acc[l] };
+        }
+    }
+    let mut m = tail.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    for a in acc {
+        m = m.max(a);
+    }
+    m
+}
+
+/// Sum of a slice in eight independent lanes, then the lanes in a fixed
+/// order: deterministic, and not bound by one serial chain of additions.
+#[inline(always)]
+fn sum_lanes(xs: &[f64]) -> f64 {
+    let mut acc = [0.0; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..8 {
+            acc[l] += c[l];
+        }
+    }
+    let t: f64 = tail.iter().sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + t
+}
+
 #[inline(always)]
 fn softmax_rows_inline(logits: &[f64], y: usize, logp: &mut [f64], probs: &mut [f64]) {
     // Three flat passes rather than one per row, so the exponentials of
     // different rows are independent and fill the vector pipeline.
     for (z, l) in logits.chunks_exact(y).zip(logp.chunks_exact_mut(y)) {
-        let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let m = max_lanes(z);
         for (li, &zi) in l.iter_mut().zip(z) {
             *li = zi - m;
         }
@@ -131,7 +166,7 @@ fn softmax_rows_inline(logits: &[f64], y: usize, logp: &mut [f64], probs: &mut [
         *p = exp_vectorizable(l);
     }
     for (l, p) in logp.chunks_exact_mut(y).zip(probs.chunks_exact_mut(y)) {
-        let s: f64 = p.iter().sum();
+        let s = sum_lanes(p);
         let (ln_s, inv_s) = (s.ln(), 1.0 / s);
         for (li, pi) in l.iter_mut().zip(p.iter_mut()) {
             *li -= ln_s;

@@ -19,6 +19,7 @@
 //!   [`band_chart`] (mean curves with a shaded spread over seeds).
 
 pub mod beyond;
+pub mod bench;
 pub mod figures;
 pub mod heatmap;
 pub mod panels;
