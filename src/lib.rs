@@ -12,6 +12,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod field;
 pub mod findings;
 pub mod loss;
 pub mod metrics;

@@ -5,7 +5,7 @@
 use crate::config::RunSpec;
 use crate::loss::LossEval;
 use crate::metrics::{self, MetricsRow, ProbRow, Summary, SummaryTracker};
-use crate::numerics::{log_softmax_into, softmax_rows};
+use crate::numerics::softmax_rows;
 use crate::objective::State;
 use crate::onpolicy::Sampler;
 use crate::optim::Optimizer;
@@ -60,10 +60,9 @@ pub fn log_probs(policy: &dyn Policy, params: &[f64]) -> Vec<f64> {
     let mut scratch = vec![0.0; policy.scratch_len()];
     let mut logits = vec![0.0; x * y];
     policy.forward(params, &mut scratch, &mut logits);
-    let mut logp = vec![0.0; x * y];
-    for r in 0..x {
-        log_softmax_into(&logits[r * y..(r + 1) * y], &mut logp[r * y..(r + 1) * y]);
-    }
+    // The training loop's own softmax, so that π_θ = π_0 holds bit for bit at epoch 0.
+    let (mut logp, mut probs) = (vec![0.0; x * y], vec![0.0; x * y]);
+    softmax_rows(&logits, y, &mut logp, &mut probs);
     logp
 }
 

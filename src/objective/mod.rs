@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 
+/// Builds an objective from its parameters, the data set and the reduction scale.
+pub type BuildObjective = fn(&[f64], &Dataset, f64) -> Result<Box<dyn Objective>>;
+
 /// A whole-data-set objective known by a config name (not a pairwise loss).
 pub struct ObjectiveSpec {
     /// The name used in configs (`loss.name`).
@@ -24,7 +27,7 @@ pub struct ObjectiveSpec {
     pub params: &'static [ParamSpec],
     /// Builds the objective from validated parameters, the data set and the
     /// reduction scale (1 for `sum`, 1/pairs for `mean`).
-    pub build: fn(&[f64], &Dataset, f64) -> Result<Box<dyn Objective>>,
+    pub build: BuildObjective,
 }
 
 /// Objectives that are not pairwise losses, by config name.

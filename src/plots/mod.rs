@@ -20,6 +20,7 @@
 
 pub mod beyond;
 pub mod bench;
+pub mod field;
 pub mod figures;
 pub mod heatmap;
 pub mod panels;
