@@ -12,7 +12,9 @@ use dpo_lab::train::{prepare, train_from, Keep};
 use std::hint::black_box;
 
 fn logits(n: usize) -> Vec<f64> {
-    (0..n).map(|i| ((i * 7919) % 1000) as f64 / 100.0 - 5.0).collect()
+    (0..n)
+        .map(|i| ((i * 7919) % 1000) as f64 / 100.0 - 5.0)
+        .collect()
 }
 
 fn softmax(c: &mut Criterion) {
@@ -68,37 +70,28 @@ fn adam(c: &mut Criterion) {
 }
 
 fn training_steps(c: &mut Criterion) {
-    let cases: [(&str, Box<dyn Fn() -> Box<dyn Policy>>, Dataset); 2] = [
-        (
-            "tabular 4x10",
-            Box::new(|| {
-                Box::new(Tabular {
-                    n_prompts: 4,
-                    n_responses: 10,
-                })
-            }),
-            Dataset::scenario("scenario1").unwrap(),
-        ),
-        (
-            "tabular 4x100000",
-            Box::new(|| {
-                Box::new(Tabular {
-                    n_prompts: 4,
-                    n_responses: 100_000,
-                })
-            }),
-            wide_data(4, 100_000),
-        ),
-    ];
-    for (name, policy, data) in cases {
-        let spec = dpo_adam_spec(policy(), data, 10, 0);
+    for y in [10, 100_000] {
+        let data = if y == 10 {
+            Dataset::scenario("scenario1").unwrap()
+        } else {
+            wide_data(4, y)
+        };
+        let policy = Box::new(Tabular {
+            n_prompts: 4,
+            n_responses: y,
+        });
+        let spec = dpo_adam_spec(policy, data, 10, 0);
         let start = prepare(&spec);
         let keep = Keep {
             metrics: false,
             snapshots: false,
         };
-        c.bench_function(&format!("10 DPO+Adam steps, {name}"), |b| {
-            b.iter_batched(|| start.clone(), |s| train_from(&spec, s, keep), BatchSize::SmallInput)
+        c.bench_function(&format!("10 DPO+Adam steps, tabular 4x{y}"), |b| {
+            b.iter_batched(
+                || start.clone(),
+                |s| train_from(&spec, s, keep),
+                BatchSize::SmallInput,
+            )
         });
     }
 }
