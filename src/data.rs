@@ -11,6 +11,15 @@ pub struct Pair {
     pub rejected: usize,
 }
 
+/// One unpaired label (KTO's data): response `response` of prompt `prompt`
+/// marked desirable or undesirable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Labeled {
+    pub prompt: usize,
+    pub response: usize,
+    pub desirable: bool,
+}
+
 /// A toy data set: target rows of the SFT step (one per prompt), the pairs,
 /// and optionally each prompt's optimal response (for Figure 1).
 #[derive(Debug, Clone, PartialEq)]
@@ -245,6 +254,30 @@ impl Dataset {
             }
         }
         Ok(())
+    }
+
+    /// The pairs split into unpaired labels: pair `i` gives entry `2i`,
+    /// `(x, a+, desirable)`, and entry `2i + 1`, `(x, a-, undesirable)`.
+    /// A response that is chosen in one pair and rejected in another gets
+    /// both labels; nothing is merged or deduplicated.
+    pub fn unpaired_labels(&self) -> Vec<Labeled> {
+        self.pairs
+            .iter()
+            .flat_map(|p| {
+                [
+                    Labeled {
+                        prompt: p.prompt,
+                        response: p.chosen,
+                        desirable: true,
+                    },
+                    Labeled {
+                        prompt: p.prompt,
+                        response: p.rejected,
+                        desirable: false,
+                    },
+                ]
+            })
+            .collect()
     }
 
     /// `in_pair[a]` is true when response `a` appears in some pair (of any prompt).

@@ -285,8 +285,8 @@ fn policy_settings() {
 #[test]
 fn unknown_names_list_the_allowed_ones() {
     let names: Vec<&str> = LOSSES.iter().map(|s| s.name).collect();
-    rejects(&[("loss", "name = \"kto\"")], "loss.name", &names);
-    rejects(&[("loss", "name = \"kto\"")], "loss.name", &["kto"]);
+    rejects(&[("loss", "name = \"kto-pair\"")], "loss.name", &names);
+    rejects(&[("loss", "name = \"kto-pair\"")], "loss.name", &["kto-pair"]);
     rejects(
         &[("policy", "kind = \"transformer\"")],
         "policy.kind",
@@ -596,7 +596,7 @@ fn binary_rejects_bad_configs() {
         (config_with(&[("", "epochs = 0")]), vec!["epochs"]),
         (config_with(&[("", "epochs = -3")]), vec!["epochs"]),
         (
-            config_with(&[("loss", "name = \"kto\"")]),
+            config_with(&[("loss", "name = \"kto-pair\"")]),
             [vec!["loss.name"], all_losses.clone()].concat(),
         ),
         (

@@ -15,6 +15,8 @@ use crate::loss::{self, accumulate_logit_grad, LogProbs, LossEval, PairLoss, Par
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
+pub mod kto;
+pub mod reward_model;
 
 /// Builds an objective from its parameters, the data set and the reduction scale.
 pub type BuildObjective = fn(&[f64], &Dataset, f64) -> Result<Box<dyn Objective>>;
@@ -31,7 +33,7 @@ pub struct ObjectiveSpec {
 }
 
 /// Objectives that are not pairwise losses, by config name.
-pub const OBJECTIVES: &[&ObjectiveSpec] = &[];
+pub const OBJECTIVES: &[&ObjectiveSpec] = &[&kto::SPEC, &reward_model::SPEC];
 
 /// The parameter list of the loss or objective called `name`.
 pub fn param_specs(name: &str) -> Result<(&'static str, &'static [ParamSpec])> {
