@@ -239,6 +239,26 @@ fn sweeps_and_report(
         sft: &tables["sft-dpo"],
         losses: &tables["losses"],
     })?;
+    // Beyond the paper: each section runs its own configs, draws its figures
+    // and returns its Markdown.
+    let mut text = text;
+    let beyond: [(&str, &dyn Fn() -> Result<String>); 3] = [
+        ("gradient field", &|| {
+            dpo_lab::plots::field::gradient_field_figure(plots_dir, &root.join("experiments"))
+        }),
+        ("policy families and similarity", &|| {
+            dpo_lab::findings::beyond_figures(plots_dir, out_dir)
+        }),
+        ("on-policy sampling", &|| {
+            dpo_lab::findings::on_policy_figures(plots_dir, out_dir)
+        }),
+    ];
+    for (name, section) in beyond {
+        let t = Instant::now();
+        text.push_str("\n");
+        text.push_str(&section()?);
+        eprintln!("{name}: {:.1} s", t.elapsed().as_secs_f64());
+    }
     let report = plots_dir.join("REPORT.md");
     write_atomic(&report, text.as_bytes())?;
     println!("wrote {}", report.display());

@@ -315,7 +315,11 @@ impl SummaryTracker {
         self.last_rejected
             .extend(data.pairs.iter().map(|p| logp[p.prompt * y + p.rejected]));
         self.last_optimal = data.optimal.as_ref().map(|opt| {
-            opt.iter().enumerate().map(|(x, &a)| logp[x * y + a].exp()).sum::<f64>() / opt.len() as f64
+            opt.iter()
+                .enumerate()
+                .map(|(x, &a)| logp[x * y + a].exp())
+                .sum::<f64>()
+                / opt.len() as f64
         });
         if self.first.is_none() {
             self.first = Some((*c, log_mean_exp(&self.last_rejected), self.last_optimal));

@@ -65,7 +65,10 @@ impl Sampler {
     /// Needs `data.optimal`.
     pub fn resample(&mut self, data: &mut Dataset, probs: &[f64]) {
         let y = data.n_responses;
-        let optimal = data.optimal.clone().expect("on-policy sampling needs data.optimal");
+        let optimal = data
+            .optimal
+            .clone()
+            .expect("on-policy sampling needs data.optimal");
         let t = self.settings.temperature;
         for p in data.pairs.iter_mut() {
             let row = &probs[p.prompt * y..(p.prompt + 1) * y];
@@ -108,7 +111,10 @@ mod tests {
         for (a, &p) in row.iter().enumerate() {
             let f = counts[a] as f64 / n as f64;
             let se = (p * (1.0 - p) / n as f64).sqrt();
-            assert!((f - p).abs() <= 5.0 * se + 1e-12, "response {a}: {f} vs {p}");
+            assert!(
+                (f - p).abs() <= 5.0 * se + 1e-12,
+                "response {a}: {f} vs {p}"
+            );
         }
         assert_eq!(counts[5], 0);
     }

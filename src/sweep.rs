@@ -113,6 +113,8 @@ pub fn run_seed(sweep_seed: u64, replicate: u64) -> u64 {
 fn label(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        // Exponent form for very small or large values: 1e-9, not 0.000000001.
+        Value::Float(f) if *f != 0.0 && (f.abs() < 1e-3 || f.abs() >= 1e6) => format!("{f:e}"),
         Value::Float(f) => format!("{f}"),
         Value::Integer(i) => i.to_string(),
         Value::Boolean(b) => b.to_string(),

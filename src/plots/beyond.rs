@@ -308,21 +308,41 @@ const FAMILY_SCORES: [(&str, &str); 3] = [
 /// `families.toml`'s runs) in each scenario: mean ± sd over seeds, with the
 /// individual seeds as faint dots; one panel per D-score.
 pub fn families(stem: &Path, runs: &RunsTable, title: &str) -> Result<()> {
-    let fam_col = runs.col("policy")?;
-    let cats: Vec<&'static str> = FAMILIES
+    categories(
+        stem,
+        runs,
+        "policy",
+        "policy family",
+        &FAMILIES,
+        &FAMILY_SCORES,
+        title,
+    )
+}
+
+/// Scores of the runs grouped by the values of column `column` (`cats`:
+/// (value in the column, label), in display order) and by scenario: mean ±
+/// sd over seeds, seeds as faint dots, one panel per `(score, description)`.
+pub fn categories(
+    stem: &Path,
+    runs: &RunsTable,
+    column: &str,
+    x_desc: &str,
+    cats_all: &[(&str, &'static str)],
+    scores: &[(&str, &str)],
+    title: &str,
+) -> Result<()> {
+    let fam_col = runs.col(column)?;
+    let present: Vec<(&str, &'static str)> = cats_all
         .iter()
+        .copied()
         .filter(|(k, _)| runs.rows.iter().any(|r| r[fam_col] == *k))
-        .map(|(_, label)| *label)
         .collect();
-    let keys: Vec<&str> = FAMILIES
-        .iter()
-        .filter(|(_, l)| cats.contains(l))
-        .map(|(k, _)| *k)
-        .collect();
+    let cats: Vec<&'static str> = present.iter().map(|(_, l)| *l).collect();
+    let keys: Vec<&str> = present.iter().map(|(k, _)| *k).collect();
     if keys.is_empty() {
         return Err(Error::io(
             stem,
-            "cannot draw: no known policy family in the runs",
+            format!("cannot draw: no known value of `{column}` in the runs"),
         ));
     }
     let scenarios: Vec<&str> = SCENARIOS
@@ -336,7 +356,7 @@ pub fn families(stem: &Path, runs: &RunsTable, title: &str) -> Result<()> {
     let n = scenarios.len().max(1) as f64;
     let offset = |j: usize| (j as f64 - (n - 1.0) / 2.0) * (0.72 / n);
     let mut panels = Vec::new();
-    for (score, desc) in FAMILY_SCORES {
+    for &(score, desc) in scores {
         let mut marks = Vec::new();
         let (mut lo, mut hi) = (0.0f64, f64::NEG_INFINITY);
         for (j, (sc, color)) in scenarios.iter().zip(SCENARIO_COLORS).enumerate() {
@@ -344,7 +364,7 @@ pub fn families(stem: &Path, runs: &RunsTable, title: &str) -> Result<()> {
             let mut means = Vec::new();
             let mut cloud = Vec::new();
             for (i, fam) in keys.iter().enumerate() {
-                let t = sub.filter("policy", fam)?;
+                let t = sub.filter(column, fam)?;
                 if t.rows.is_empty() {
                     continue;
                 }
@@ -369,7 +389,7 @@ pub fn families(stem: &Path, runs: &RunsTable, title: &str) -> Result<()> {
             title: score.to_string(),
             x: Axis {
                 ticks: vec![],
-                ..Axis::linear(-0.5, keys.len() as f64 - 0.5, "policy family")
+                ..Axis::linear(-0.5, keys.len() as f64 - 0.5, x_desc)
             },
             y,
             categories: Some(cats.clone()),
@@ -381,11 +401,17 @@ pub fn families(stem: &Path, runs: &RunsTable, title: &str) -> Result<()> {
         .zip(SCENARIO_COLORS)
         .map(|(s, c)| marker_entry(crate::data::scenario_title(s), c))
         .collect();
+    let cols = if scores.len() == 4 {
+        2
+    } else {
+        scores.len().min(3)
+    };
+    let rows = scores.len().div_ceil(cols) as u32;
     save(
         &PanelsFig {
             title: title.into(),
-            size: (2250, 720),
-            cols: 3,
+            size: (750 * cols as u32, 120 + 600 * rows),
+            cols,
             panels,
             legend,
         },
