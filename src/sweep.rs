@@ -408,6 +408,20 @@ impl Sweep {
                     "is empty: an axis needs at least one value",
                 ));
             }
+            // A range yields floats; seeds are integers, so take whole numbers as such.
+            let values: Vec<Value> = if field == "seed" {
+                values
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => {
+                            Value::Integer(f as i64)
+                        }
+                        other => other,
+                    })
+                    .collect()
+            } else {
+                values
+            };
             if field == "seed"
                 && values
                     .iter()

@@ -1,0 +1,212 @@
+//! Sweeps: determinism across thread counts, resumption after an
+//! interruption, sharding and merging, and rejection of bad sweep files
+//! before any run starts. Runs through the `dpo-lab` binary on small grids.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dpo-lab");
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dpo-lab-sweep-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A small grid: tabular and MLP, two β, two scenarios, three seeds (24 runs).
+const SWEEP: &str = r#"
+[sweep]
+seed = 7
+curve_every = 25
+
+[base]
+epochs = 100
+[base.policy]
+kind = "mlp"
+width = 8
+[base.data]
+scenario = "scenario1"
+[base.loss]
+name = "dpo"
+beta = 0.1
+[base.optimizer]
+name = "adam"
+lr = 0.01
+
+[[axis]]
+field = "policy"
+values = [{ kind = "tabular" }, { kind = "mlp", width = 8 }]
+labels = ["tabular", "mlp"]
+
+[[axis]]
+field = "loss.beta"
+values = [0.1, 0.5]
+
+[[axis]]
+field = "data.scenario"
+values = ["scenario1", "scenario4"]
+
+[[axis]]
+field = "seed"
+values = [0, 1, 2]
+"#;
+
+fn write_sweep(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("sweep.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn sweep(file: &Path, out: &Path, extra: &[&str], threads: Option<&str>) -> std::process::Output {
+    let mut c = Command::new(BIN);
+    c.arg("sweep")
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .args(extra);
+    if let Some(t) = threads {
+        c.env("RAYON_NUM_THREADS", t);
+    }
+    c.output().unwrap()
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn outputs_are_identical_with_one_thread_and_many() {
+    let d = tmp("threads");
+    let f = write_sweep(&d, SWEEP);
+    let (a, b) = (d.join("a"), d.join("b"));
+    assert!(sweep(&f, &a, &[], Some("1")).status.success());
+    assert!(sweep(&f, &b, &[], Some("4")).status.success());
+    for name in ["runs.csv", "curves.csv"] {
+        assert_eq!(read(&a.join(name)), read(&b.join(name)), "{name}");
+    }
+    let runs = String::from_utf8(read(&a.join("runs.csv"))).unwrap();
+    assert_eq!(runs.lines().count(), 1 + 24);
+    assert!(runs.starts_with(
+        "run_id,policy,loss.beta,data.scenario,seed,replicate,run_seed,drop,degradation,dispersion"
+    ));
+    // Runs that differ only in β share their seed (paired comparisons).
+    let seeds: Vec<&str> = runs
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(6).unwrap())
+        .collect();
+    assert_eq!(seeds[0], seeds[6]);
+    assert_ne!(seeds[0], seeds[1]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn an_interrupted_sweep_resumes_to_the_same_files() {
+    let d = tmp("resume");
+    let f = write_sweep(&d, SWEEP);
+    let (whole, cut) = (d.join("whole"), d.join("cut"));
+    assert!(sweep(&f, &whole, &[], None).status.success());
+    // Emulate a kill: keep the first half of the journal and a torn record.
+    std::fs::create_dir_all(&cut).unwrap();
+    std::fs::copy(whole.join("sweep.toml"), cut.join("sweep.toml")).unwrap();
+    let journal = String::from_utf8(read(&whole.join("journal.txt"))).unwrap();
+    let ends: Vec<usize> = journal.match_indices("\nE,").map(|(i, _)| i).collect();
+    let half_end = journal[ends[11] + 1..].find('\n').unwrap() + ends[11] + 2;
+    let torn = &journal[..half_end + 20];
+    std::fs::write(cut.join("journal.txt"), torn).unwrap();
+    let out = Command::new(BIN)
+        .args(["sweep"])
+        .arg(&f)
+        .arg("--out")
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("resuming, 12 of 24 runs already done"),
+        "{err}"
+    );
+    assert!(err.contains("ran 12 runs"), "{err}");
+    for name in ["runs.csv", "curves.csv"] {
+        assert_eq!(read(&whole.join(name)), read(&cut.join(name)), "{name}");
+    }
+    // Rerunning a finished sweep runs nothing and changes nothing.
+    let out = Command::new(BIN)
+        .arg("sweep")
+        .arg(&f)
+        .arg("--out")
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ran 0 runs"));
+    assert_eq!(read(&whole.join("runs.csv")), read(&cut.join("runs.csv")));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn merged_shards_equal_the_whole_sweep() {
+    let d = tmp("shards");
+    let f = write_sweep(&d, SWEEP);
+    let whole = d.join("whole");
+    assert!(sweep(&f, &whole, &[], None).status.success());
+    let shards: Vec<PathBuf> = (1..=3).map(|k| d.join(format!("s{k}"))).collect();
+    for (k, s) in shards.iter().enumerate() {
+        let spec = format!("{}/3", k + 1);
+        assert!(sweep(&f, s, &["--shard", &spec], None).status.success());
+    }
+    let merged = d.join("merged");
+    let out = Command::new(BIN)
+        .args(["merge", "--out"])
+        .arg(&merged)
+        .args(&shards)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["runs.csv", "curves.csv"] {
+        assert_eq!(read(&whole.join(name)), read(&merged.join(name)), "{name}");
+    }
+    // A missing shard is an error, not a silently short file.
+    let out = Command::new(BIN)
+        .args(["merge", "--out"])
+        .arg(d.join("short"))
+        .args(&shards[..2])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("finished runs of 24"));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Each bad sweep exits with 2, names the problem, and starts no run.
+#[test]
+fn bad_sweeps_are_rejected_before_any_run() {
+    let base = SWEEP.split("[[axis]]").next().unwrap();
+    let cases: [(&str, &str); 7] = [
+        ("[[axis]]\nfield = \"loss.betta\"\nvalues = [0.1]\n", "loss.betta"),
+        ("[[axis]]\nfield = \"loss.beta\"\nvalues = []\n", "is empty"),
+        ("[[axis]]\nfield = \"loss.beta\"\nrange = { start = 0.1, stop = 1.0, step = 0.0 }\n", "must be > 0"),
+        ("[[axis]]\nfield = \"loss.beta\"\nrange = { start = -1.0, stop = 1.0, num = 5, scale = \"log\" }\n", "crosses or touches zero"),
+        ("[[axis]]\nfield = \"loss.beta\"\nvalues = [0.1, -2.0]\n", "loss.beta"),
+        ("[[axis]]\nfield = \"seed\"\nrange = { start = 0, stop = 30000, step = 1 }\n", "--force"),
+        ("[[axis]]\nfield = \"policy.kind\"\nvalues = [\"transformer\"]\n", "allowed: tabular"),
+    ];
+    for (i, (axis, needle)) in cases.iter().enumerate() {
+        let d = tmp(&format!("bad{i}"));
+        let f = write_sweep(&d, &format!("{base}{axis}"));
+        let out_dir = d.join("out");
+        let o = sweep(&f, &out_dir, &[], None);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "case {i}: {err}");
+        assert!(err.contains(needle), "case {i}: `{needle}` not in {err}");
+        assert!(!err.contains("panicked"), "case {i}: {err}");
+        assert!(!out_dir.exists(), "case {i}: output directory created");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
