@@ -92,6 +92,7 @@ pub fn dpo_adam_spec(policy: Box<dyn Policy>, data: Dataset, epochs: usize, seed
             lr: 0.01,
         },
         on_policy: None,
+        precision: crate::precision::Precision::F64,
     }
 }
 

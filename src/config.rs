@@ -8,6 +8,7 @@ use crate::loss;
 use crate::objective::{self, Objective};
 use crate::optim::OptimizerKind;
 use crate::policy::{Activation, Loglinear, Mlp, Policy, SharedBias, Tabular};
+use crate::precision::Precision;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,6 +27,10 @@ pub struct Config {
     /// Record metrics every this many epochs (default 1); the last epoch is always recorded.
     #[serde(default)]
     pub record_every: Option<i64>,
+    /// The float type of the training loop: `f64` (default) or `f32`, an
+    /// emulation of float32 storage (see [`crate::precision`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
     pub policy: PolicyConfig,
     pub data: DataConfig,
     #[serde(default)]
@@ -177,6 +182,8 @@ pub struct RunSpec {
     pub reference: ReferenceSettings,
     /// True on-policy sampling of the pairs, if configured.
     pub on_policy: Option<crate::onpolicy::OnPolicy>,
+    /// The float type the training loop stores its values in.
+    pub precision: Precision,
 }
 
 /// Policy kinds accepted in `policy.kind`, from least to most parameter sharing.
@@ -250,6 +257,7 @@ impl Config {
         let spec = self.build()?;
         let mut c = self.clone();
         c.record_every = Some(spec.record_every as i64);
+        c.precision = Some(spec.precision.name().into());
         if c.policy.kind == "mlp" {
             c.policy.width.get_or_insert(64);
             c.policy.activation.get_or_insert_with(|| "tanh".into());
@@ -296,6 +304,16 @@ impl Config {
     pub fn build(&self) -> Result<RunSpec> {
         let epochs = check_int("epochs", self.epochs, 1)?;
         let record_every = check_int("record_every", self.record_every.unwrap_or(1), 1)?;
+        let name = self.precision.as_deref().unwrap_or("f64");
+        let precision = Precision::parse(name).ok_or_else(|| {
+            Error::config(
+                "precision",
+                format!(
+                    "unknown precision `{name}`; allowed: {}",
+                    Precision::NAMES.join(", ")
+                ),
+            )
+        })?;
         let data = self.data.build()?;
         let policy = self.policy.build(&data)?;
         let scale = match self.loss.reduction.as_deref().unwrap_or("sum") {
@@ -346,6 +364,7 @@ impl Config {
             lr,
             reference,
             on_policy,
+            precision,
         })
     }
 }

@@ -23,6 +23,7 @@ pub mod optim;
 pub mod output;
 pub mod plots;
 pub mod policy;
+pub mod precision;
 pub mod reference;
 pub mod report;
 pub mod simd;

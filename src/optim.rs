@@ -46,19 +46,36 @@ impl Optimizer {
         optimizer_step(self, params, grad)
     }
 
+    /// One update as float32 training does it (see [`crate::precision`]):
+    /// the new `m` and `v` are rounded to f32 before the parameter update
+    /// uses them, and the updated parameters are rounded; each update is
+    /// computed in f64 from the stored f32 values. Adam's bias corrections
+    /// stay f64 scalars (PyTorch computes them as Python floats).
+    pub fn step_f32(&mut self, params: &mut [f64], grad: &[f64]) {
+        optimizer_step_f32(self, params, grad)
+    }
+
+    /// The state: `m` (SGD momentum buffer, Adam's first moment) and `v`
+    /// (Adam's and RMSprop's second moment); empty where the optimiser has none.
+    pub fn state(&self) -> (&[f64], &[f64]) {
+        (&self.m, &self.v)
+    }
+
+    /// The update rules; `r` rounds every stored value (the identity in
+    /// f64, so that path computes exactly what it always did).
     #[inline(always)]
-    fn step_inline(&mut self, params: &mut [f64], grad: &[f64]) {
+    fn step_inline<R: Fn(f64) -> f64>(&mut self, params: &mut [f64], grad: &[f64], r: R) {
         let lr = self.lr;
         match self.kind {
             OptimizerKind::Sgd { momentum } => {
                 if self.m.is_empty() {
                     for (p, &g) in params.iter_mut().zip(grad) {
-                        *p -= lr * g;
+                        *p = r(*p - lr * g);
                     }
                 } else {
                     for ((p, &g), m) in params.iter_mut().zip(grad).zip(&mut self.m) {
-                        *m = momentum * *m + g;
-                        *p -= lr * *m;
+                        *m = r(momentum * *m + g);
+                        *p = r(*p - lr * *m);
                     }
                 }
             }
@@ -74,15 +91,15 @@ impl Optimizer {
                     .zip(&mut self.m)
                     .zip(&mut self.v)
                 {
-                    *m = beta1 * *m + (1.0 - beta1) * g;
-                    *v = beta2 * *v + (1.0 - beta2) * g * g;
-                    *p -= step * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
+                    *m = r(beta1 * *m + (1.0 - beta1) * g);
+                    *v = r(beta2 * *v + (1.0 - beta2) * g * g);
+                    *p = r(*p - step * *m / (v.sqrt() * inv_sqrt_bc2 + eps));
                 }
             }
             OptimizerKind::RmsProp { alpha, eps } => {
                 for ((p, &g), v) in params.iter_mut().zip(grad).zip(&mut self.v) {
-                    *v = alpha * *v + (1.0 - alpha) * g * g;
-                    *p -= lr * g / (v.sqrt() + eps);
+                    *v = r(alpha * *v + (1.0 - alpha) * g * g);
+                    *p = r(*p - lr * g / (v.sqrt() + eps));
                 }
             }
         }
@@ -91,7 +108,13 @@ impl Optimizer {
 
 crate::multiversion! {
     fn optimizer_step(o: &mut Optimizer, params: &mut [f64], grad: &[f64]) {
-        o.step_inline(params, grad)
+        o.step_inline(params, grad, |x| x)
+    }
+}
+
+crate::multiversion! {
+    fn optimizer_step_f32(o: &mut Optimizer, params: &mut [f64], grad: &[f64]) {
+        o.step_inline(params, grad, crate::precision::to_f32)
     }
 }
 

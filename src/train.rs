@@ -10,6 +10,7 @@ use crate::objective::State;
 use crate::onpolicy::Sampler;
 use crate::optim::Optimizer;
 use crate::policy::Policy;
+use crate::precision::{round_f32, to_f32, Precision};
 use crate::reference::{fit_reference, ReferenceFit};
 
 /// Everything a run produced.
@@ -66,6 +67,24 @@ pub fn log_probs(policy: &dyn Policy, params: &[f64]) -> Vec<f64> {
     logp
 }
 
+/// Row-wise log-softmax of the policy's logits at `params`, computed as the
+/// training loop of `precision` computes it: in f32 the logits and the
+/// log-probabilities are rounded to f32 (see [`crate::precision`]).
+pub fn log_probs_in(policy: &dyn Policy, params: &[f64], precision: Precision) -> Vec<f64> {
+    if precision == Precision::F64 {
+        return log_probs(policy, params);
+    }
+    let (x, y) = (policy.n_prompts(), policy.n_responses());
+    let mut scratch = vec![0.0; policy.scratch_len()];
+    let mut logits = vec![0.0; x * y];
+    policy.forward(params, &mut scratch, &mut logits);
+    round_f32(&mut logits);
+    let (mut logp, mut probs) = (vec![0.0; x * y], vec![0.0; x * y]);
+    softmax_rows(&logits, y, &mut logp, &mut probs);
+    round_f32(&mut logp);
+    logp
+}
+
 /// Logits beyond this magnitude count as divergence: f64 keeps no fractional
 /// digit there (ulp(1e15) = 0.125), so the softmax is no longer meaningful.
 pub const LOGIT_LIMIT: f64 = 1e15;
@@ -100,13 +119,17 @@ pub struct Start {
     pub reference: ReferenceFit,
 }
 
-/// Initialises the policy from `spec.seed` and fits the reference (the SFT step).
+/// Initialises the policy from `spec.seed` and fits the reference (the SFT
+/// step). In f32 the fit runs in f64 and its parameters are then rounded.
 pub fn prepare(spec: &RunSpec) -> Start {
     let policy = spec.policy.as_ref();
     let targets: Vec<f64> = spec.data.targets.iter().flatten().copied().collect();
     let mut params = policy.init_params(spec.seed);
     let reference = fit_reference(policy, &mut params, &targets, &spec.reference);
-    let ref_logp = log_probs(policy, &params);
+    if spec.precision == Precision::F32 {
+        round_f32(&mut params);
+    }
+    let ref_logp = log_probs_in(policy, &params, spec.precision);
     Start {
         params,
         ref_logp,
@@ -120,6 +143,11 @@ pub fn prepare(spec: &RunSpec) -> Start {
 /// the loss, a log-probability or a gradient becomes non-finite, or a logit leaves
 /// `±`[`LOGIT_LIMIT`], at epoch `e`, training stops there and the summary
 /// reports `diverged_epoch = e`; nothing from that state is recorded.
+///
+/// With `spec.precision` f32, every value stored between operations is
+/// rounded to float32 (see [`crate::precision`]); a probability that
+/// underflows to exactly 0 there is not divergence (its log-probability is
+/// still finite), a logit or log-probability that overflows to infinity is.
 pub fn train(spec: &RunSpec, keep: Keep) -> RunResult {
     train_from(spec, prepare(spec), keep)
 }
@@ -156,10 +184,24 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
     let mut metrics_rows = Vec::new();
     let mut snapshots = Vec::new();
     let mut diverged = None;
+    let f32 = spec.precision == Precision::F32;
 
     for epoch in 0..=spec.epochs {
         policy.forward(&params, &mut scratch, &mut logits);
+        if f32 {
+            round_f32(&mut logits);
+            // What the policy keeps for `backward` (the MLP's activations).
+            round_f32(&mut scratch);
+        }
         softmax_rows(&logits, y, &mut logp, &mut probs);
+        if f32 {
+            round_f32(&mut logp);
+            // exp of the stored log-probability, stored: exactly 0 below
+            // f32's smallest subnormal, as in a float32 softmax.
+            for (p, &l) in probs.iter_mut().zip(&logp) {
+                *p = to_f32(l.exp());
+            }
+        }
         if let (Some(s), Some(d)) = (sampler.as_mut(), owned.as_mut()) {
             if s.due(epoch) {
                 s.resample(d, &probs);
@@ -173,7 +215,15 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
             probs: &probs,
             ref_logp: &ref_logp,
         };
-        let loss = spec.objective.eval(&state, &mut dlogits, &mut evals);
+        let mut loss = spec.objective.eval(&state, &mut dlogits, &mut evals);
+        if f32 {
+            loss = to_f32(loss);
+            round_f32(&mut dlogits);
+            for e in &mut evals {
+                (e.value, e.d_plus, e.d_minus) =
+                    (to_f32(e.value), to_f32(e.d_plus), to_f32(e.d_minus));
+            }
+        }
         if !(loss.is_finite()
             && within_limit(&logits)
             && logp.iter().all(|l| l.is_finite())
@@ -198,7 +248,12 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
             break;
         }
         policy.backward(&params, &mut scratch, &dlogits, &mut grad);
-        opt.step(&mut params, &grad);
+        if f32 {
+            round_f32(&mut grad);
+            opt.step_f32(&mut params, &grad);
+        } else {
+            opt.step(&mut params, &grad);
+        }
     }
 
     let summary = tracker.finish(diverged, reference.max_abs_err, reference.steps);

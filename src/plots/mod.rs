@@ -24,6 +24,7 @@ pub mod field;
 pub mod figures;
 pub mod heatmap;
 pub mod panels;
+pub mod precision;
 pub mod style;
 pub mod sweeps;
 
