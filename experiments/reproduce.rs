@@ -242,9 +242,11 @@ fn sweeps_and_report(
     // Beyond the paper: each section runs its own configs, draws its figures
     // and returns its Markdown.
     let mut text = text;
-    let beyond: [(&str, &dyn Fn() -> Result<String>); 3] = [
+    let beyond: [(&str, &dyn Fn() -> Result<String>); 4] = [
         ("gradient field", &|| {
-            dpo_lab::plots::field::gradient_field_figure(plots_dir, &root.join("experiments"))
+            let text =
+                dpo_lab::plots::field::gradient_field_figure(plots_dir, &root.join("experiments"))?;
+            Ok(format!("## Beyond the paper: the gradient field in the (π+, π−) plane\n\n![gradient field](gradient-field.png)\n\n{text}\n"))
         }),
         ("policy families and similarity", &|| {
             dpo_lab::findings::beyond_figures(plots_dir, out_dir)
@@ -252,11 +254,15 @@ fn sweeps_and_report(
         ("on-policy sampling", &|| {
             dpo_lab::findings::on_policy_figures(plots_dir, out_dir)
         }),
+        ("f32 vs f64", &|| {
+            dpo_lab::plots::precision::precision_figure(plots_dir, &root.join("experiments"))
+        }),
     ];
     for (name, section) in beyond {
         let t = Instant::now();
-        text.push_str("\n");
-        text.push_str(&section()?);
+        text.push('\n');
+        text.push_str(section()?.trim_end());
+        text.push('\n');
         eprintln!("{name}: {:.1} s", t.elapsed().as_secs_f64());
     }
     let report = plots_dir.join("REPORT.md");
