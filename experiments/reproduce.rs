@@ -12,7 +12,7 @@ use dpo_lab::error::{Error, Result};
 use dpo_lab::output::{write_atomic, write_run};
 use dpo_lab::plots::{self, Band, PaperRun};
 use dpo_lab::report::{report_markdown, ReportInputs, RunsTable};
-use dpo_lab::sweep::{run_sweep, Shard, Sweep, SweepOptions, DEFAULT_MAX_RUNS};
+use dpo_lab::sweep::run_for_report;
 use dpo_lab::train::{train, Keep, RunResult};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -168,29 +168,10 @@ fn sweeps_and_report(
 
     let mut tables = BTreeMap::new();
     for name in SWEEPS {
-        let t = Instant::now();
-        let sweep = Sweep::load(&root.join("experiments/sweeps").join(format!("{name}.toml")))?;
         let dir = out_dir.join("sweeps").join(name);
-        if !resume && dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| Error::io(&dir, format!("cannot delete old sweep results: {e}")))?;
-        }
-        let ran = run_sweep(
-            &sweep,
-            &dir,
-            SweepOptions {
-                shard: Shard::ALL,
-                max_runs: Some(DEFAULT_MAX_RUNS),
-                quiet: false,
-            },
-        )?;
+        let file = root.join("experiments/sweeps").join(format!("{name}.toml"));
+        run_for_report(&file, &dir, resume)?;
         let table = RunsTable::load(&dir.join("runs.csv"))?;
-        eprintln!(
-            "sweep {name}: {} runs ({ran} run now) in {:.1} s -> {}",
-            table.rows.len(),
-            t.elapsed().as_secs_f64(),
-            dir.display()
-        );
         tables.insert(name, table);
     }
 

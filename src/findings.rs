@@ -12,13 +12,12 @@ use crate::error::{Error, Result};
 use crate::plots::beyond;
 use crate::policy::Policy;
 use crate::report::{correlation, RunsTable, Stat};
-use crate::sweep::{run_sweep, Shard, Sweep, SweepOptions, DEFAULT_MAX_RUNS};
+use crate::sweep::{run_for_report, Sweep};
 use crate::train::prepare;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
-use std::time::Instant;
 
 /// The policy families of `families.toml` (its `policy` axis labels) in
 /// order of increasing parameter sharing, with their names in figures.
@@ -547,26 +546,8 @@ pub fn beyond_figures(plots_dir: &Path, out_dir: &Path) -> Result<String> {
         .join("experiments")
         .join("sweeps");
     let run = |name: &str| -> Result<(Sweep, RunsTable)> {
-        let sweep = Sweep::load(&sweeps.join(format!("{name}.toml")))?;
         let dir = out_dir.join("sweeps").join(name);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| Error::io(&dir, format!("cannot delete old results: {e}")))?;
-        }
-        let t0 = Instant::now();
-        let n = run_sweep(
-            &sweep,
-            &dir,
-            SweepOptions {
-                shard: Shard::ALL,
-                max_runs: Some(DEFAULT_MAX_RUNS),
-                quiet: true,
-            },
-        )?;
-        eprintln!(
-            "sweep {name}: {n} runs in {:.1} s",
-            t0.elapsed().as_secs_f64()
-        );
+        let sweep = run_for_report(&sweeps.join(format!("{name}.toml")), &dir, false)?;
         Ok((sweep, RunsTable::load(&dir.join("runs.csv"))?))
     };
     let (_, fam) = run("families")?;
@@ -714,26 +695,8 @@ probability; sampling from the policy moves them by {:.2} and {:.2}.\n",
 /// Markdown section for `REPORT.md`.
 pub fn on_policy_figures(plots_dir: &Path, out_dir: &Path) -> Result<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/sweeps/on-policy.toml");
-    let sweep = Sweep::load(&path)?;
     let dir = out_dir.join("sweeps").join("on-policy");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| Error::io(&dir, format!("cannot delete old results: {e}")))?;
-    }
-    let t0 = Instant::now();
-    let n = run_sweep(
-        &sweep,
-        &dir,
-        SweepOptions {
-            shard: Shard::ALL,
-            max_runs: Some(DEFAULT_MAX_RUNS),
-            quiet: true,
-        },
-    )?;
-    eprintln!(
-        "sweep on-policy: {n} runs in {:.1} s",
-        t0.elapsed().as_secs_f64()
-    );
+    run_for_report(&path, &dir, false)?;
     let t = RunsTable::load(&dir.join("runs.csv"))?;
     beyond::categories(
         &plots_dir.join("on-policy"),

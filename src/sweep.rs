@@ -799,6 +799,37 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
     Ok(todo.len())
 }
 
+/// Runs the sweep in `file` into `dir` for a report: unless `resume`, any old
+/// results in `dir` are deleted first, so that they come from the current
+/// code. Prints the run count and time; returns the sweep.
+pub fn run_for_report(file: &Path, dir: &Path, resume: bool) -> Result<Sweep> {
+    let sweep = Sweep::load(file)?;
+    if !resume && dir.exists() {
+        fs::remove_dir_all(dir)
+            .map_err(|e| Error::io(dir, format!("cannot delete old results: {e}")))?;
+    }
+    let t = Instant::now();
+    let ran = run_sweep(
+        &sweep,
+        dir,
+        SweepOptions {
+            shard: Shard::ALL,
+            max_runs: Some(DEFAULT_MAX_RUNS),
+            quiet: false,
+        },
+    )?;
+    eprintln!(
+        "sweep {}: {} runs ({ran} run now) in {:.1} s -> {}",
+        file.file_stem()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default(),
+        sweep.len(),
+        t.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    Ok(sweep)
+}
+
 /// Joins the journals of `dirs` into `out/runs.csv` and `out/curves.csv`, in
 /// run-id order. With `expect = None` the union must cover the whole grid.
 pub fn assemble(sweep: &Sweep, dirs: &[PathBuf], out: &Path, expect: Option<usize>) -> Result<()> {

@@ -4,6 +4,7 @@
 //! Both are drawn from sweep tables and points already in memory; the
 //! numbers come from [`crate::findings`].
 
+use super::figures::title_strip;
 use super::panels::{draw_legend, legend_height, Axis, LegendEntry};
 use super::style::{self, FONT};
 use super::{nice_ticks, save, DrawResult, Figure, Ticked};
@@ -227,25 +228,6 @@ pub fn point_chart<DB: DrawingBackend>(
         style::INK.stroke_width(1),
     ))?;
     Ok(())
-}
-
-/// A centred one-line title in a strip at the top of `area`; returns the rest.
-fn title_strip<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> DrawResult<DrawingArea<DB, Shift>> {
-    let h = style::TITLE_SIZE + 24;
-    let (head, body) = area.split_vertically(h);
-    let (w, _) = head.dim_in_pixel();
-    head.draw(&Text::new(
-        title.to_string(),
-        (w as i32 / 2, h as i32 / 2 + 2),
-        (FONT, style::TITLE_SIZE)
-            .into_font()
-            .color(&style::INK)
-            .pos(Pos::new(HPos::Center, VPos::Center)),
-    ))?;
-    Ok(body)
 }
 
 /// One panel: title, axes, categories and marks.

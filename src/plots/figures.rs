@@ -113,7 +113,7 @@ pub fn describe_run(cfg: &Config) -> String {
 
 /// Draws a centred one-line title in a strip at the top of `area` and
 /// returns the rest.
-fn title_strip<DB: DrawingBackend>(
+pub(crate) fn title_strip<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
 ) -> DrawResult<DrawingArea<DB, Shift>> {
