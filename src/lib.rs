@@ -29,5 +29,6 @@ pub mod report;
 pub mod simd;
 pub mod sweep;
 pub mod train;
+pub mod zoo;
 
 pub use error::{Error, Result};

@@ -27,6 +27,7 @@ pub mod panels;
 pub mod precision;
 pub mod style;
 pub mod sweeps;
+pub mod zoo;
 
 pub use figures::{
     describe_run, fig1, fig2, fig2_compare, fig3, paper_figures, policy_heatmap, PaperRun,
