@@ -1278,8 +1278,9 @@ vs the policy gradients (seed 0, β = {})",
     writeln!(w, "## Every loss on every scenario\n").ok();
     writeln!(
         w,
-        "![Chosen, rejected and unseen curves of ten methods](loss-zoo.png)\n\n\
-![The reward model's gradients against the policy gradients](reward-model.png)\n"
+        "![Chosen, rejected and unseen curves of {} methods](loss-zoo.png)\n\n\
+![The reward model's gradients against the policy gradients](reward-model.png)\n",
+        COMPARED.len()
     )
     .ok();
     let n_seeds = rows.first().map_or(0, ScoreRow::n);
