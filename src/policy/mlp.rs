@@ -30,10 +30,10 @@ impl Activation {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn apply(self, v: f64) -> f64 {
         match self {
-            Activation::Tanh => v.tanh(),
+            Activation::Tanh => crate::numerics::tanh_vectorizable(v),
             Activation::Relu => v.max(0.0),
         }
     }
