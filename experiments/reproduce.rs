@@ -223,7 +223,7 @@ fn sweeps_and_report(
     // Beyond the paper: each section runs its own configs, draws its figures
     // and returns its Markdown.
     let mut text = text;
-    let beyond: [(&str, &dyn Fn() -> Result<String>); 4] = [
+    let beyond: [(&str, &dyn Fn() -> Result<String>); 5] = [
         ("gradient field", &|| {
             let text =
                 dpo_lab::plots::field::gradient_field_figure(plots_dir, &root.join("experiments"))?;
@@ -234,6 +234,9 @@ fn sweeps_and_report(
         }),
         ("on-policy sampling", &|| {
             dpo_lab::findings::on_policy_figures(plots_dir, out_dir)
+        }),
+        ("every loss on every scenario", &|| {
+            dpo_lab::zoo::zoo_figures(plots_dir, out_dir)
         }),
         ("f32 vs f64", &|| {
             dpo_lab::plots::precision::precision_figure(plots_dir, &root.join("experiments"))
