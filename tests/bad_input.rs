@@ -286,7 +286,11 @@ fn policy_settings() {
 fn unknown_names_list_the_allowed_ones() {
     let names: Vec<&str> = LOSSES.iter().map(|s| s.name).collect();
     rejects(&[("loss", "name = \"kto-pair\"")], "loss.name", &names);
-    rejects(&[("loss", "name = \"kto-pair\"")], "loss.name", &["kto-pair"]);
+    rejects(
+        &[("loss", "name = \"kto-pair\"")],
+        "loss.name",
+        &["kto-pair"],
+    );
     rejects(
         &[("policy", "kind = \"transformer\"")],
         "policy.kind",

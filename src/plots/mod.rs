@@ -18,8 +18,8 @@
 //!   diagrams, D-scores against [`beta`], the [`remedies`]; built on
 //!   [`band_chart`] (mean curves with a shaded spread over seeds).
 
-pub mod beyond;
 pub mod bench;
+pub mod beyond;
 pub mod field;
 pub mod figures;
 pub mod heatmap;
