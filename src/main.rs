@@ -25,32 +25,82 @@ USAGE:
 
 Exit codes: 0 success, 2 bad input (the message names the field and what is allowed).";
 
-fn run(args: &[String]) -> Result<()> {
-    let mut config = None;
-    let mut out = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--out" | "-o" => {
-                out =
-                    Some(PathBuf::from(it.next().ok_or_else(|| {
-                        Error::Usage("--out needs a directory".into())
-                    })?))
-            }
-            s if s.starts_with('-') => {
-                return Err(Error::Usage(format!("unknown option `{s}`\n\n{USAGE}")))
-            }
-            s if config.is_none() => config = Some(PathBuf::from(s)),
-            s => {
-                return Err(Error::Usage(format!(
-                    "unexpected argument `{s}`\n\n{USAGE}"
-                )))
+/// A subcommand's arguments: positionals, `--flag VALUE` options and bare switches.
+struct Args {
+    positional: Vec<String>,
+    options: Vec<(String, String)>,
+    switches: Vec<String>,
+}
+
+impl Args {
+    /// Splits `args`; `takes_value` and `switches` list the accepted option names.
+    fn parse(args: &[String], takes_value: &[&str], switches: &[&str]) -> Result<Args> {
+        let mut out = Args {
+            positional: Vec::new(),
+            options: Vec::new(),
+            switches: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let name = if a == "-o" {
+                "--out"
+            } else if a == "-q" {
+                "--quiet"
+            } else {
+                a.as_str()
+            };
+            if takes_value.contains(&name) {
+                let v = it
+                    .next()
+                    .ok_or_else(|| Error::Usage(format!("{name} needs a value\n\n{USAGE}")))?;
+                out.options.push((name.to_string(), v.clone()));
+            } else if switches.contains(&name) {
+                out.switches.push(name.to_string());
+            } else if name.starts_with('-') {
+                return Err(Error::Usage(format!("unknown option `{name}`\n\n{USAGE}")));
+            } else {
+                out.positional.push(a.clone());
             }
         }
+        Ok(out)
     }
-    let config =
-        config.ok_or_else(|| Error::Usage(format!("`run` needs a CONFIG file\n\n{USAGE}")))?;
-    let out = out.ok_or_else(|| Error::Usage(format!("`run` needs --out DIR\n\n{USAGE}")))?;
+
+    fn option(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn switch(&self, name: &str) -> bool {
+        self.switches.iter().any(|s| s == name)
+    }
+
+    /// The single positional argument `what` of subcommand `cmd`.
+    fn one_file(&self, cmd: &str, what: &str) -> Result<PathBuf> {
+        match self.positional.as_slice() {
+            [f] => Ok(PathBuf::from(f)),
+            [] => Err(Error::Usage(format!(
+                "`{cmd}` needs a {what} file\n\n{USAGE}"
+            ))),
+            [_, extra, ..] => Err(Error::Usage(format!(
+                "unexpected argument `{extra}`\n\n{USAGE}"
+            ))),
+        }
+    }
+
+    fn out(&self, cmd: &str) -> Result<PathBuf> {
+        self.option("--out")
+            .map(PathBuf::from)
+            .ok_or_else(|| Error::Usage(format!("`{cmd}` needs --out DIR\n\n{USAGE}")))
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let a = Args::parse(args, &["--out"], &[])?;
+    let config = a.one_file("run", "CONFIG")?;
+    let out = a.out("run")?;
     let cfg = Config::load(&config)?;
     let resolved = cfg.resolved()?;
     let spec = resolved.build()?;
@@ -73,43 +123,19 @@ fn run(args: &[String]) -> Result<()> {
 }
 
 fn sweep(args: &[String]) -> Result<()> {
-    let (mut file, mut out, mut shard, mut force, mut quiet) =
-        (None, None, Shard::ALL, false, false);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--out" | "-o" => {
-                out =
-                    Some(PathBuf::from(it.next().ok_or_else(|| {
-                        Error::Usage("--out needs a directory".into())
-                    })?))
-            }
-            "--shard" => {
-                shard = Shard::parse(
-                    it.next()
-                        .ok_or_else(|| Error::Usage("--shard needs K/N".into()))?,
-                )?
-            }
-            "--force" => force = true,
-            "--quiet" | "-q" => quiet = true,
-            s if s.starts_with('-') => {
-                return Err(Error::Usage(format!("unknown option `{s}`\n\n{USAGE}")))
-            }
-            s if file.is_none() => file = Some(PathBuf::from(s)),
-            s => {
-                return Err(Error::Usage(format!(
-                    "unexpected argument `{s}`\n\n{USAGE}"
-                )))
-            }
-        }
-    }
-    let file =
-        file.ok_or_else(|| Error::Usage(format!("`sweep` needs a SWEEP file\n\n{USAGE}")))?;
-    let out = out.ok_or_else(|| Error::Usage(format!("`sweep` needs --out DIR\n\n{USAGE}")))?;
+    let a = Args::parse(args, &["--out", "--shard"], &["--force", "--quiet"])?;
+    let file = a.one_file("sweep", "SWEEP")?;
+    let out = a.out("sweep")?;
+    let shard = a.option("--shard").map_or(Ok(Shard::ALL), Shard::parse)?;
+    let quiet = a.switch("--quiet");
     let sw = Sweep::load(&file)?;
     let opts = SweepOptions {
         shard,
-        max_runs: if force { None } else { Some(DEFAULT_MAX_RUNS) },
+        max_runs: if a.switch("--force") {
+            None
+        } else {
+            Some(DEFAULT_MAX_RUNS)
+        },
         quiet,
     };
     let t = std::time::Instant::now();
@@ -125,24 +151,9 @@ fn sweep(args: &[String]) -> Result<()> {
 }
 
 fn merge_cmd(args: &[String]) -> Result<()> {
-    let (mut out, mut dirs) = (None, Vec::new());
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--out" | "-o" => {
-                out =
-                    Some(PathBuf::from(it.next().ok_or_else(|| {
-                        Error::Usage("--out needs a directory".into())
-                    })?))
-            }
-            s if s.starts_with('-') => {
-                return Err(Error::Usage(format!("unknown option `{s}`\n\n{USAGE}")))
-            }
-            s => dirs.push(PathBuf::from(s)),
-        }
-    }
-    let out = out.ok_or_else(|| Error::Usage(format!("`merge` needs --out DIR\n\n{USAGE}")))?;
-    merge(&dirs, &out)
+    let a = Args::parse(args, &["--out"], &[])?;
+    let dirs: Vec<PathBuf> = a.positional.iter().map(PathBuf::from).collect();
+    merge(&dirs, &a.out("merge")?)
 }
 
 /// The CPU model and core count, for the benchmark's title.
@@ -160,20 +171,16 @@ fn machine_name() -> String {
 }
 
 fn bench(args: &[String]) -> Result<()> {
-    let (mut quick, mut out) = (false, PathBuf::from("out/bench"));
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--quick" => quick = true,
-            "--out" | "-o" => {
-                out = PathBuf::from(
-                    it.next()
-                        .ok_or_else(|| Error::Usage("--out needs a directory".into()))?,
-                )
-            }
-            s => return Err(Error::Usage(format!("unknown argument `{s}`\n\n{USAGE}"))),
-        }
+    let a = Args::parse(args, &["--out"], &["--quick"])?;
+    if let Some(extra) = a.positional.first() {
+        return Err(Error::Usage(format!(
+            "unexpected argument `{extra}`\n\n{USAGE}"
+        )));
     }
+    let quick = a.switch("--quick");
+    let out = a
+        .option("--out")
+        .map_or_else(|| PathBuf::from("out/bench"), PathBuf::from);
     eprintln!(
         "{:<16} {:<8} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14} {:>10}",
         "case", "policy", "width", "prompts", "responses", "threads", "runs", "steps/s", "ns/step"

@@ -50,19 +50,15 @@ pub fn log_mean_exp(xs: &[f64]) -> f64 {
 }
 
 /// Writes `log softmax(logits)` into `out`, and returns the log-partition.
+/// One row of [`softmax_rows`], so that every softmax in the crate is the same.
 pub fn log_softmax_into(logits: &[f64], out: &mut [f64]) -> f64 {
     debug_assert_eq!(logits.len(), out.len());
-    let m = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut s = 0.0;
-    for &z in logits {
-        s += (z - m).exp();
+    if logits.is_empty() {
+        return f64::NEG_INFINITY;
     }
-    let ln_s = s.ln();
-    for (o, &z) in out.iter_mut().zip(logits) {
-        // (z - m) first: z - (m + ln s) would round ln s to the ulp of m.
-        *o = (z - m) - ln_s;
-    }
-    m + ln_s
+    let mut probs = vec![0.0; logits.len()];
+    softmax_rows(logits, logits.len(), out, &mut probs);
+    logits[0] - out[0]
 }
 
 /// `e^x` for `x ≤ 0` (and up to ~709), written without branches so loops of

@@ -2,7 +2,7 @@
 //! cross-entropy; the fitted policy is both `π_0` and the start of training.
 
 use crate::config::ReferenceSettings;
-use crate::numerics::log_softmax_into;
+use crate::numerics::softmax_rows;
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::policy::Policy;
 
@@ -51,20 +51,17 @@ pub fn fit_reference(
     let mut scratch = vec![0.0; policy.scratch_len()];
     let mut logits = vec![0.0; x * y];
     let mut logp = vec![0.0; x * y];
+    let mut probs = vec![0.0; x * y];
     let mut dlogits = vec![0.0; x * y];
     let mut grad = vec![0.0; params.len()];
     let mut steps = 0;
     while steps < settings.max_steps {
         policy.forward(params, &mut scratch, &mut logits);
+        softmax_rows(&logits, y, &mut logp, &mut probs);
         let mut err: f64 = 0.0;
-        for r in 0..x {
-            let row = r * y..(r + 1) * y;
-            log_softmax_into(&logits[row.clone()], &mut logp[row.clone()]);
-            for i in row {
-                let p = logp[i].exp();
-                err = f64::max(err, (p - targets[i]).abs());
-                dlogits[i] = p - targets[i];
-            }
+        for ((g, &p), &t) in dlogits.iter_mut().zip(&probs).zip(targets) {
+            err = f64::max(err, (p - t).abs());
+            *g = p - t;
         }
         if steps % 25 == 0 && err <= settings.tolerance {
             break;
