@@ -1,6 +1,8 @@
 //! Runtime choice of the widest vector unit for a hot loop. The loops built
 //! with [`multiversion!`](crate::multiversion) are written without FMA and with a fixed
 //! summation order, so every variant computes the same bits; only the speed differs.
+//! (Compiling a whole function per variant, rather than a closure inside a
+//! target-feature wrapper, is what makes the compiler inline the body into it.)
 
 /// Defines `fn NAME(args) { body }` compiled three times, for AVX-512F, for
 /// AVX2 and for the baseline, and dispatching at run time to the widest the
@@ -31,46 +33,4 @@ macro_rules! multiversion {
             $body
         }
     };
-}
-
-/// Evaluates `$body` inside a function compiled for AVX-512F or AVX2 when the
-/// CPU has them. Lighter than [`multiversion!`](crate::multiversion) but relies
-/// on the compiler inlining the closure; prefer `multiversion!` in hot loops.
-#[macro_export]
-macro_rules! vectorized {
-    ($body:expr) => {{
-        #[cfg(target_arch = "x86_64")]
-        let r = if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            unsafe { $crate::simd::avx512(|| $body) }
-        } else if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { $crate::simd::avx2(|| $body) }
-        } else {
-            $body
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let r = $body;
-        r
-    }};
-}
-
-/// Calls `f` in a function compiled with AVX-512F enabled.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-pub unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
-    f()
-}
-
-/// Calls `f` in a function compiled with AVX2 enabled.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-pub unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
 }

@@ -132,6 +132,18 @@ fn orthogonal_unit(v: &[f64], rng: &mut ChaCha8Rng) -> Vec<f64> {
     }
 }
 
+crate::multiversion! {
+    fn loglinear_forward(p: &Loglinear, params: &[f64], logits: &mut [f64]) {
+        p.forward_generic(params, logits)
+    }
+}
+
+crate::multiversion! {
+    fn loglinear_backward(p: &Loglinear, params: &[f64], dlogits: &[f64], grad: &mut [f64]) {
+        p.backward_generic(params, dlogits, grad)
+    }
+}
+
 impl Policy for Loglinear {
     fn n_prompts(&self) -> usize {
         self.n_prompts
@@ -188,10 +200,10 @@ impl Policy for Loglinear {
     }
 
     fn forward(&self, params: &[f64], _scratch: &mut [f64], logits: &mut [f64]) {
-        crate::vectorized!(self.forward_generic(params, logits))
+        loglinear_forward(self, params, logits)
     }
 
     fn backward(&self, params: &[f64], _scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]) {
-        crate::vectorized!(self.backward_generic(params, dlogits, grad))
+        loglinear_backward(self, params, dlogits, grad)
     }
 }
