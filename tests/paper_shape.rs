@@ -1,0 +1,82 @@
+//! The paper's Figure 2 shape on `experiments/fig2.toml` (the issue's
+//! acceptance criteria), and golden values of that run that must not move
+//! unless the numerics change on purpose.
+
+use dpo_lab::config::Config;
+use dpo_lab::train::{train, Keep};
+use std::path::Path;
+
+fn fig2() -> dpo_lab::train::RunResult {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/fig2.toml");
+    let spec = Config::load(&path)
+        .unwrap()
+        .resolved()
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(spec.epochs, 2000);
+    train(&spec, Keep::ALL)
+}
+
+#[test]
+fn fig2_shows_the_papers_figure_2_shape() {
+    let r = fig2();
+    let m = &r.metrics;
+    assert_eq!(m.len(), 2001, "every epoch recorded");
+    let (first, last) = (&m[0], &m[2000]);
+    let peak = m.iter().map(|x| x.avg_chosen).fold(f64::MIN, f64::max);
+    // The average chosen probability rises, then falls by at least 20 % from its peak.
+    assert!(peak > first.avg_chosen);
+    assert!(
+        (peak - last.avg_chosen) / peak >= 0.2,
+        "peak {peak}, final {}",
+        last.avg_chosen
+    );
+    // The minimum chosen falls too.
+    let min_peak = m.iter().map(|x| x.min_chosen).fold(f64::MIN, f64::max);
+    assert!(last.min_chosen < 0.5 * min_peak);
+    // The average rejected falls by at least 10 orders of magnitude.
+    assert!((first.logp_avg_rejected - last.logp_avg_rejected) / std::f64::consts::LN_10 >= 10.0);
+    // The average unseen dips, then rises.
+    let (i_min, u_min) = m
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (i, x.avg_unseen))
+        .fold((0, f64::MAX), |a, b| if b.1 < a.1 { b } else { a });
+    assert!(u_min < first.avg_unseen && i_min > 0 && i_min < 2000);
+    assert!(last.avg_unseen > u_min);
+    // |∂ℓ/∂π−| / |∂ℓ/∂π+| grows by at least 10 orders of magnitude.
+    let ratio = |x: &dpo_lab::metrics::MetricsRow| {
+        x.log10_grad_pi_minus.unwrap() - x.log10_grad_pi_plus.unwrap()
+    };
+    assert!(ratio(last) - ratio(first) >= 10.0);
+    assert!(!r.summary.diverged);
+}
+
+/// Golden values of the Figure 2 run (computed by this code at the time the
+/// figure was drawn; the run is deterministic, so these move only when the
+/// numerics do).
+#[test]
+fn fig2_golden_summary() {
+    let s = fig2().summary;
+    let close = |got: f64, want: f64| (got - want).abs() <= 1e-9 * want.abs().max(1e-300);
+    assert!(close(s.drop, 66.631_731_097_178), "drop {}", s.drop);
+    assert!(
+        close(s.degradation, 0.455_584_756_910_149),
+        "degradation {}",
+        s.degradation
+    );
+    assert!(
+        close(s.dispersion, 0.039_748_352_999_191_9),
+        "dispersion {}",
+        s.dispersion
+    );
+    assert!(
+        close(s.peak_avg_chosen, 0.697_975_116_912_677),
+        "peak {}",
+        s.peak_avg_chosen
+    );
+    assert_eq!(s.peak_epoch, 54);
+    assert_eq!(s.min_avg_unseen_epoch, 54);
+    assert_eq!(s.ref_steps, 175);
+}
