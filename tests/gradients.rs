@@ -6,6 +6,8 @@
 //! is handled generically: points where the one-sided differences disagree
 //! are skipped (`prop_assume!`), and proptest's reject limit keeps that rare.
 
+mod common;
+use common::*;
 use dpo_lab::loss::{self, Domain, LogProbs, LossEval, LossSpec, PairLoss, LOSSES};
 use dpo_lab::numerics::{log_softmax_into, sigmoid};
 use dpo_lab::policy::{Activation, Mlp, Policy, Tabular};
@@ -230,37 +232,6 @@ proptest! {
 
 // ---------------------------------------------------------------------------
 // End to end: total loss over pairs through each policy.
-
-const X: usize = 4;
-const Y: usize = 10;
-
-/// The paper's pairs plus two more, so that prompts 0 and 2 carry two pairs
-/// each and an unseen response (8, 9) appears as chosen.
-const PAIRS: [(usize, usize, usize); 6] = [
-    (0, 0, 4),
-    (1, 1, 6),
-    (2, 2, 7),
-    (3, 3, 5),
-    (0, 9, 4),
-    (2, 8, 1),
-];
-
-fn row_log_softmax(logits: &[f64]) -> Vec<f64> {
-    let mut out = vec![0.0; logits.len()];
-    for r in 0..X {
-        log_softmax_into(&logits[r * Y..(r + 1) * Y], &mut out[r * Y..(r + 1) * Y]);
-    }
-    out
-}
-
-fn lp_of(logp: &[f64], ref_logp: &[f64], (x, c, r): (usize, usize, usize)) -> LogProbs {
-    LogProbs {
-        l_plus: logp[x * Y + c],
-        l_minus: logp[x * Y + r],
-        l0_plus: ref_logp[x * Y + c],
-        l0_minus: ref_logp[x * Y + r],
-    }
-}
 
 fn total_loss(
     policy: &dyn Policy,

@@ -1,6 +1,8 @@
 //! Policies: normalised rows, deterministic MLP initialisation with the
 //! documented layout and bounds, and the SFT reference step on every scenario.
 
+mod common;
+use common::assert_rows_normalised;
 use dpo_lab::config::{Config, ReferenceSettings};
 use dpo_lab::data::{Dataset, SCENARIOS};
 use dpo_lab::policy::{Activation, Mlp, Policy, Tabular};
@@ -18,22 +20,6 @@ fn config(cases: u32) -> ProptestConfig {
 
 fn activation() -> impl Strategy<Value = Activation> {
     prop::sample::select(vec![Activation::Tanh, Activation::Relu])
-}
-
-fn assert_rows_normalised(policy: &dyn Policy, params: &[f64]) -> Result<(), TestCaseError> {
-    let (x, y) = (policy.n_prompts(), policy.n_responses());
-    let logp = log_probs(policy, params);
-    prop_assert_eq!(logp.len(), x * y);
-    for r in 0..x {
-        let row = &logp[r * y..(r + 1) * y];
-        prop_assert!(
-            row.iter().all(|l| l.is_finite() && *l <= 1e-15),
-            "row {r}: {row:?}"
-        );
-        let s: f64 = row.iter().map(|l| l.exp()).sum();
-        prop_assert!((s - 1.0).abs() <= 1e-12, "row {r} sums to {s}");
-    }
-    Ok(())
 }
 
 proptest! {

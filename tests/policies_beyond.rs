@@ -4,19 +4,17 @@
 //! of the `pair_similarity` knob, the CHES score, the reference step, and
 //! the config's checks of the new fields.
 
+mod common;
+use common::*;
 use dpo_lab::config::{Config, ReferenceSettings, POLICIES};
 use dpo_lab::data::{Dataset, PAPER_PAIRS, SCENARIOS};
 use dpo_lab::error::Error;
-use dpo_lab::loss::{self, LogProbs, PairLoss, LOSSES};
-use dpo_lab::numerics::log_softmax_into;
+use dpo_lab::loss::{self, PairLoss, LOSSES};
 use dpo_lab::policy::{Loglinear, Policy, SharedBias};
 use dpo_lab::reference::{fit_reference, max_err};
 use dpo_lab::train::log_probs;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-
-const X: usize = 4;
-const Y: usize = 10;
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -49,34 +47,6 @@ fn loglinear(dim: usize, freeze: bool, s: Option<f64>, init_scale: f64) -> Logli
 fn default_loss(name: &str) -> Box<dyn PairLoss> {
     let spec = loss::spec(name).unwrap();
     (spec.build)(&loss::resolve_params(spec, &BTreeMap::new()).unwrap())
-}
-
-/// The paper's pairs plus two that share a prompt or use an unseen response,
-/// so that every kind of logit gets a gradient.
-const PAIRS: [(usize, usize, usize); 6] = [
-    (0, 0, 4),
-    (1, 1, 6),
-    (2, 2, 7),
-    (3, 3, 5),
-    (0, 9, 4),
-    (2, 8, 1),
-];
-
-fn row_log_softmax(logits: &[f64]) -> Vec<f64> {
-    let mut out = vec![0.0; logits.len()];
-    for r in 0..X {
-        log_softmax_into(&logits[r * Y..(r + 1) * Y], &mut out[r * Y..(r + 1) * Y]);
-    }
-    out
-}
-
-fn lp_of(logp: &[f64], ref_logp: &[f64], (x, c, r): (usize, usize, usize)) -> LogProbs {
-    LogProbs {
-        l_plus: logp[x * Y + c],
-        l_minus: logp[x * Y + r],
-        l0_plus: ref_logp[x * Y + c],
-        l0_minus: ref_logp[x * Y + r],
-    }
 }
 
 fn total_loss(policy: &dyn Policy, f: &dyn PairLoss, params: &[f64], ref_logp: &[f64]) -> f64 {
@@ -187,22 +157,6 @@ fn check_gradients(
         "{name}: skipped {skipped} of {}",
         checked + skipped
     );
-    Ok(())
-}
-
-fn assert_rows_normalised(policy: &dyn Policy, params: &[f64]) -> Result<(), TestCaseError> {
-    let (x, y) = (policy.n_prompts(), policy.n_responses());
-    let logp = log_probs(policy, params);
-    prop_assert_eq!(logp.len(), x * y);
-    for r in 0..x {
-        let row = &logp[r * y..(r + 1) * y];
-        prop_assert!(
-            row.iter().all(|l| l.is_finite() && *l <= 1e-15),
-            "row {r}: {row:?}"
-        );
-        let s: f64 = row.iter().map(|l| l.exp()).sum();
-        prop_assert!((s - 1.0).abs() <= 1e-12, "row {r} sums to {s}");
-    }
     Ok(())
 }
 
