@@ -10,7 +10,7 @@
 //! With `a = β r+`, `u = βΔ`: `f+ = β σ(a) σ(-a) - β σ(u) σ(-u)`,
 //! `f- = β σ(u) σ(-u)`.
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
 use crate::numerics::sigmoid;
 
 /// APO anchored downwards, temperature `beta`.
@@ -36,11 +36,7 @@ impl PairLoss for ApoDown {
 /// Config entry: `name = "apo-down"`, `beta` (0.1).
 pub const SPEC: LossSpec = LossSpec {
     name: "apo-down",
-    params: &[ParamSpec {
-        name: "beta",
-        default: Some(0.1),
-        domain: Domain::Positive,
-    }],
+    params: &[BETA],
     uses_reference: true,
     build: |p| Box::new(ApoDown { beta: p[0] }),
 };

@@ -10,7 +10,7 @@
 //! the chosen responses are better than the current model's outputs).
 //! With `a = β r+`, `b = β r-`: `f+ = -β σ(a) σ(-a)`, `f- = β σ(b) σ(-b)`.
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
 use crate::numerics::sigmoid;
 
 /// APO anchored at zero, temperature `beta`.
@@ -35,11 +35,7 @@ impl PairLoss for ApoZero {
 /// Config entry: `name = "apo-zero"`, `beta` (0.1).
 pub const SPEC: LossSpec = LossSpec {
     name: "apo-zero",
-    params: &[ParamSpec {
-        name: "beta",
-        default: Some(0.1),
-        domain: Domain::Positive,
-    }],
+    params: &[BETA],
     uses_reference: true,
     build: |p| Box::new(ApoZero { beta: p[0] }),
 };

@@ -10,7 +10,7 @@
 //! omitted here (`δ = 0`). The chosen and rejected log-ratios are then
 //! classified independently: `f+ = -β σ(-β r+)`, `f- = β σ(β r-)`.
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
 use crate::numerics::{log_sigmoid, sigmoid};
 
 /// Pairwise binary-classifier optimisation (δ = 0), temperature `beta`.
@@ -34,11 +34,7 @@ impl PairLoss for BcoPair {
 /// Config entry: `name = "bco-pair"`, `beta` (0.1).
 pub const SPEC: LossSpec = LossSpec {
     name: "bco-pair",
-    params: &[ParamSpec {
-        name: "beta",
-        default: Some(0.1),
-        domain: Domain::Positive,
-    }],
+    params: &[BETA],
     uses_reference: true,
     build: |p| Box::new(BcoPair { beta: p[0] }),
 };

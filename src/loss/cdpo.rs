@@ -9,7 +9,7 @@
 //! as for DPO, the softmax terms of the logit gradient cancel. The loss is
 //! minimised at the finite margin `u = log((1-ε)/ε)`; `ε = 0` is DPO.
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA, EPSILON};
 use crate::numerics::{log_sigmoid, sigmoid};
 
 /// DPO with temperature `beta` and label-smoothing (flip rate) `epsilon`.
@@ -24,29 +24,18 @@ impl PairLoss for CDpo {
         let u = self.beta * lp.delta();
         let e = self.epsilon;
         let du = -(1.0 - e) * sigmoid(-u) + e * sigmoid(u);
-        LossEval {
-            value: -(1.0 - e) * log_sigmoid(u) - e * log_sigmoid(-u),
-            d_plus: self.beta * du,
-            d_minus: -self.beta * du,
-        }
+        LossEval::of_margin(
+            self.beta,
+            -(1.0 - e) * log_sigmoid(u) - e * log_sigmoid(-u),
+            du,
+        )
     }
 }
 
 /// Config entry: `name = "cdpo"`, `beta` (0.1), `epsilon` (0.1, in [0, 0.5)).
 pub const SPEC: LossSpec = LossSpec {
     name: "cdpo",
-    params: &[
-        ParamSpec {
-            name: "beta",
-            default: Some(0.1),
-            domain: Domain::Positive,
-        },
-        ParamSpec {
-            name: "epsilon",
-            default: Some(0.1),
-            domain: Domain::HalfOpen(0.0, 0.5),
-        },
-    ],
+    params: &[BETA, EPSILON],
     uses_reference: true,
     build: |p| {
         Box::new(CDpo {

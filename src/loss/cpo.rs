@@ -10,7 +10,7 @@
 //! averages the NLL over tokens. `f+ = -β σ(-u) - 1`, `f- = β σ(-u)`, with
 //! `u = β(l+ - l-)`.
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
 use crate::numerics::{log_sigmoid, sigmoid};
 
 /// Contrastive preference optimisation with temperature `beta`.
@@ -34,11 +34,7 @@ impl PairLoss for Cpo {
 /// Config entry: `name = "cpo"`, `beta` (0.1).
 pub const SPEC: LossSpec = LossSpec {
     name: "cpo",
-    params: &[ParamSpec {
-        name: "beta",
-        default: Some(0.1),
-        domain: Domain::Positive,
-    }],
+    params: &[BETA],
     uses_reference: false,
     build: |p| Box::new(Cpo { beta: p[0] }),
 };

@@ -1,7 +1,7 @@
 //! DPO (Rafailov et al. 2023): `f = -log σ(βΔ)`, `Δ = r+ - r-`.
 //! `f+ = -β σ(-βΔ) = -f-`, so the softmax terms of the logit gradient cancel.
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
 use crate::numerics::log_sigmoid_and_sigmoid_neg;
 
 /// Direct Preference Optimization with temperature `beta`.
@@ -25,11 +25,7 @@ impl PairLoss for Dpo {
 /// Config entry: `name = "dpo"`, `beta` (default 0.1).
 pub const SPEC: LossSpec = LossSpec {
     name: "dpo",
-    params: &[ParamSpec {
-        name: "beta",
-        default: Some(0.1),
-        domain: Domain::Positive,
-    }],
+    params: &[BETA],
     uses_reference: true,
     build: |p| Box::new(Dpo { beta: p[0] }),
 };

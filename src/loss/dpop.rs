@@ -13,7 +13,7 @@
 //! subgradient 0 of the inactive penalty is used, so the loss and its partials
 //! equal DPO's for every `l+ ≥ l0+`.
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec, BETA};
 use crate::numerics::{log_sigmoid, sigmoid};
 
 /// DPO with temperature `beta` and chosen-likelihood penalty weight `lambda`.
@@ -45,11 +45,7 @@ impl PairLoss for Dpop {
 pub const SPEC: LossSpec = LossSpec {
     name: "dpop",
     params: &[
-        ParamSpec {
-            name: "beta",
-            default: Some(0.1),
-            domain: Domain::Positive,
-        },
+        BETA,
         ParamSpec {
             name: "lambda",
             default: Some(50.0),

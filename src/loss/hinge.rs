@@ -9,7 +9,7 @@
 //! is active `f+ = -β = -f-`; at the kink `βΔ = 1` the subgradient 0 of the
 //! inactive side is used (value 0, both partials 0).
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
 
 /// Hinge on `β Δ` with unit margin.
 #[derive(Debug, Clone, Copy)]
@@ -39,11 +39,7 @@ impl PairLoss for Hinge {
 /// Config entry: `name = "hinge"`, `beta` (0.1).
 pub const SPEC: LossSpec = LossSpec {
     name: "hinge",
-    params: &[ParamSpec {
-        name: "beta",
-        default: Some(0.1),
-        domain: Domain::Positive,
-    }],
+    params: &[BETA],
     uses_reference: true,
     build: |p| Box::new(Hinge { beta: p[0] }),
 };

@@ -119,6 +119,32 @@ pub struct ParamSpec {
     pub domain: Domain,
 }
 
+/// The temperature β every DPO-style loss takes (default 0.1, the paper's).
+pub const BETA: ParamSpec = ParamSpec {
+    name: "beta",
+    default: Some(0.1),
+    domain: Domain::Positive,
+};
+
+/// A label-noise rate ε in [0, 0.5) (cDPO, robust DPO; default 0.1).
+pub const EPSILON: ParamSpec = ParamSpec {
+    name: "epsilon",
+    default: Some(0.1),
+    domain: Domain::HalfOpen(0.0, 0.5),
+};
+
+impl LossEval {
+    /// A loss of the scaled margin `u = βΔ` alone, given its value and
+    /// `df/du`: then `∂f/∂l+ = β df/du = −∂f/∂l-`.
+    pub fn of_margin(beta: f64, value: f64, df_du: f64) -> Self {
+        LossEval {
+            value,
+            d_plus: beta * df_du,
+            d_minus: -beta * df_du,
+        }
+    }
+}
+
 /// Everything the config layer needs to know about one loss.
 pub struct LossSpec {
     /// The name used in configs (`loss.name`).

@@ -10,7 +10,7 @@
 //! chosen term is minimised at the finite `β r+ = log 2`.
 //! With `a = β r+`, `b = β r-`: `f+ = β(-σ(-a) + ½ σ(a))`, `f- = ½ β σ(b)`.
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
 use crate::numerics::{log_sigmoid, sigmoid};
 
 /// Pairwise noise-contrastive alignment with temperature `beta`.
@@ -34,11 +34,7 @@ impl PairLoss for NcaPair {
 /// Config entry: `name = "nca"`, `beta` (0.1).
 pub const SPEC: LossSpec = LossSpec {
     name: "nca",
-    params: &[ParamSpec {
-        name: "beta",
-        default: Some(0.1),
-        domain: Domain::Positive,
-    }],
+    params: &[BETA],
     uses_reference: true,
     build: |p| Box::new(NcaPair { beta: p[0] }),
 };

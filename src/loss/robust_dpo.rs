@@ -11,7 +11,7 @@
 //! `∂f/∂u = -[(1-ε) σ(-u) + ε σ(u)] / (1-2ε)`, and `f+ = β ∂f/∂u = -f-`.
 //! `ε = 0` is DPO.
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA, EPSILON};
 use crate::numerics::{log_sigmoid, sigmoid};
 
 /// Robust DPO with temperature `beta` and assumed flip rate `epsilon`.
@@ -27,11 +27,8 @@ impl PairLoss for RobustDpo {
         let e = self.epsilon;
         let norm = 1.0 - 2.0 * e;
         let du = -((1.0 - e) * sigmoid(-u) + e * sigmoid(u)) / norm;
-        LossEval {
-            value: (-(1.0 - e) * log_sigmoid(u) + e * log_sigmoid(-u)) / norm,
-            d_plus: self.beta * du,
-            d_minus: -self.beta * du,
-        }
+        let value = (-(1.0 - e) * log_sigmoid(u) + e * log_sigmoid(-u)) / norm;
+        LossEval::of_margin(self.beta, value, du)
     }
 }
 
@@ -39,18 +36,7 @@ impl PairLoss for RobustDpo {
 /// [0, 0.5); losses.md gives no default, 0.1 matches cDPO's).
 pub const SPEC: LossSpec = LossSpec {
     name: "robust-dpo",
-    params: &[
-        ParamSpec {
-            name: "beta",
-            default: Some(0.1),
-            domain: Domain::Positive,
-        },
-        ParamSpec {
-            name: "epsilon",
-            default: Some(0.1),
-            domain: Domain::HalfOpen(0.0, 0.5),
-        },
-    ],
+    params: &[BETA, EPSILON],
     uses_reference: true,
     build: |p| {
         Box::new(RobustDpo {

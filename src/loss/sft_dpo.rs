@@ -1,7 +1,7 @@
 //! SFT-DPO (Yan et al. 2025, section 3.3): DPO plus an SFT term on the chosen
 //! response, `f = -log σ(βΔ) - γ l+`.
 
-use super::{dpo::Dpo, Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{dpo::Dpo, Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec, BETA};
 
 /// DPO regularised by `gamma` times the chosen response's negative log-likelihood.
 #[derive(Debug, Clone, Copy)]
@@ -25,11 +25,7 @@ impl PairLoss for SftDpo {
 pub const SPEC: LossSpec = LossSpec {
     name: "sft-dpo",
     params: &[
-        ParamSpec {
-            name: "beta",
-            default: Some(0.1),
-            domain: Domain::Positive,
-        },
+        BETA,
         ParamSpec {
             name: "gamma",
             default: Some(0.1),

@@ -10,7 +10,7 @@
 //! `η = 1/β`. The minimiser is `r+ = 1/(2β)`, `r- = -1/(2β)`.
 //! `f+ = 2(r+ - 1/(2β))`, `f- = 2(r- + 1/(2β))`.
 
-use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
+use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
 
 /// Hard-label SPPO with temperature `beta` (targets `±1/(2β)`).
 #[derive(Debug, Clone, Copy)]
@@ -34,11 +34,7 @@ impl PairLoss for SppoHard {
 /// Config entry: `name = "sppo-hard"`, `beta` (0.1).
 pub const SPEC: LossSpec = LossSpec {
     name: "sppo-hard",
-    params: &[ParamSpec {
-        name: "beta",
-        default: Some(0.1),
-        domain: Domain::Positive,
-    }],
+    params: &[BETA],
     uses_reference: true,
     build: |p| Box::new(SppoHard { beta: p[0] }),
 };
