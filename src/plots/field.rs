@@ -8,7 +8,7 @@
 //! trajectories' legend and a caption below.
 
 use super::heatmap::ColorScale;
-use super::panels::Axis;
+use super::panels::{framed_chart, Axis};
 use super::style::{self, FONT};
 use super::{format_tick, nice_ticks, save, DrawResult, Figure, Ticked};
 use crate::config::Config;
@@ -321,30 +321,10 @@ fn draw_panel<DB: DrawingBackend>(
 ) -> DrawResult<(i32, i32)> {
     let x = Axis::linear(0.0, 1.0, "π+ (chosen)");
     let y = &row.y;
-    let mut chart = ChartBuilder::on(area)
-        .margin(10)
-        .margin_right(20)
-        .caption(title, (FONT, style::PANEL_TITLE_SIZE))
-        .x_label_area_size(style::TICK_SIZE + style::AXIS_DESC_SIZE + 22)
-        .y_label_area_size(if row.log { 96 } else { 80 })
-        .build_cartesian_2d(
-            Ticked::new(x.lo, x.hi, x.ticks.clone()),
-            Ticked::new(y.lo, y.hi, y.ticks.clone()),
-        )?;
-    let xf = |v: &f64| x.label(*v);
-    let yf = |v: &f64| y.label(*v);
-    chart
-        .configure_mesh()
-        .x_desc(&x.desc)
-        .y_desc(&y.desc)
-        .x_label_formatter(&xf)
-        .y_label_formatter(&yf)
-        .bold_line_style(style::GRID.stroke_width(1))
-        .light_line_style(TRANSPARENT)
-        .label_style((FONT, style::TICK_SIZE).into_font().color(&style::INK))
-        .axis_desc_style((FONT, style::AXIS_DESC_SIZE).into_font().color(&style::INK))
-        .axis_style(style::INK.stroke_width(1))
-        .draw()?;
+    let xl = |v: f64| x.label(v);
+    let yl = |v: f64| y.label(v);
+    let y_area = if row.log { 96 } else { 80 };
+    let mut chart = framed_chart(area, title, &x, y, &xl, &yl, y_area)?;
 
     // The infeasible region π+ + π- ≥ 1, shaded.
     let boundary: Vec<(f64, f64)> = if row.log {

@@ -146,23 +146,24 @@ fn text_size<DB: DrawingBackend>(
 
 /// A line chart of `series` on axes `x` and `y`, with `title` as caption
 /// (no legend: see [`draw_legend`], which goes outside the plot).
-pub fn line_chart<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
+/// The lab's chart frame: optional caption, ticks labelled by `xl`/`yl`,
+/// axis descriptions, grid lines; `y_label_area` is the width left for the
+/// y tick labels and description. Every line, band and field panel draws in one.
+pub(crate) fn framed_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
     title: &str,
     x: &Axis,
     y: &Axis,
-    series: &[Series],
-) -> DrawResult {
-    let mut y_label_w = 0;
-    for t in &y.ticks {
-        y_label_w = y_label_w.max(text_size(area, &y.label(*t), style::TICK_SIZE)?.0);
-    }
+    xl: &dyn Fn(f64) -> String,
+    yl: &dyn Fn(f64) -> String,
+    y_label_area: u32,
+) -> DrawResult<ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>> {
     let mut builder = ChartBuilder::on(area);
     builder
         .margin(10)
         .margin_right(24)
         .x_label_area_size(style::TICK_SIZE + style::AXIS_DESC_SIZE + 22)
-        .y_label_area_size(y_label_w + 48);
+        .y_label_area_size(y_label_area);
     if !title.is_empty() {
         builder.caption(title, (FONT, style::PANEL_TITLE_SIZE));
     }
@@ -170,8 +171,8 @@ pub fn line_chart<DB: DrawingBackend>(
         Ticked::new(x.lo, x.hi, x.ticks.clone()),
         Ticked::new(y.lo, y.hi, y.ticks.clone()),
     )?;
-    let xf = |v: &f64| x.label(*v);
-    let yf = |v: &f64| y.label(*v);
+    let xf = |v: &f64| xl(*v);
+    let yf = |v: &f64| yl(*v);
     chart
         .configure_mesh()
         .x_desc(&x.desc)
@@ -184,6 +185,23 @@ pub fn line_chart<DB: DrawingBackend>(
         .axis_desc_style((FONT, style::AXIS_DESC_SIZE).into_font().color(&style::INK))
         .axis_style(style::INK.stroke_width(1))
         .draw()?;
+    Ok(chart)
+}
+
+pub fn line_chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    x: &Axis,
+    y: &Axis,
+    series: &[Series],
+) -> DrawResult {
+    let mut y_label_w = 0;
+    for t in &y.ticks {
+        y_label_w = y_label_w.max(text_size(area, &y.label(*t), style::TICK_SIZE)?.0);
+    }
+    let xl = |v: f64| x.label(v);
+    let yl = |v: f64| y.label(v);
+    let mut chart = framed_chart(area, title, x, y, &xl, &yl, y_label_w + 48)?;
     let width = chart.plotting_area().dim_in_pixel().0.max(1) as usize;
     for s in series.iter().filter(|s| !s.points.is_empty()) {
         let points = decimate(&s.points, x.lo, x.hi, width);

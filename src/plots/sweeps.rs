@@ -14,9 +14,9 @@
 //! on a linear or log x axis.
 
 use super::heatmap::{draw_heatmap, CellText, ColorScale, Heatmap};
-use super::panels::{draw_legend, legend_height, Axis, LegendEntry};
+use super::panels::{draw_legend, framed_chart, legend_height, Axis, LegendEntry};
 use super::style::{self, FONT};
-use super::{format_tick, nice_ticks, save, DrawResult, Figure, Ticked};
+use super::{format_tick, nice_ticks, save, DrawResult, Figure};
 use crate::data::SCENARIOS;
 use crate::error::{Error, Result};
 use crate::report::{Grid, RunsTable, Stat};
@@ -261,33 +261,9 @@ pub fn band_chart<DB: DrawingBackend>(
         )?;
         y_label_w = y_label_w.max(w);
     }
-    let mut builder = ChartBuilder::on(area);
-    builder
-        .margin(10)
-        .margin_right(24)
-        .x_label_area_size(style::TICK_SIZE + style::AXIS_DESC_SIZE + 22)
-        .y_label_area_size(y_label_w + 48);
-    if !title.is_empty() {
-        builder.caption(title, (FONT, style::PANEL_TITLE_SIZE));
-    }
-    let mut chart = builder.build_cartesian_2d(
-        Ticked::new(x.lo, x.hi, x.ticks.clone()),
-        Ticked::new(y.lo, y.hi, y.ticks.clone()),
-    )?;
-    let xf = |v: &f64| tick_label(x, *v);
-    let yf = |v: &f64| tick_label(y, *v);
-    chart
-        .configure_mesh()
-        .x_desc(&x.desc)
-        .y_desc(&y.desc)
-        .x_label_formatter(&xf)
-        .y_label_formatter(&yf)
-        .bold_line_style(style::GRID.stroke_width(1))
-        .light_line_style(TRANSPARENT)
-        .label_style((FONT, style::TICK_SIZE).into_font().color(&style::INK))
-        .axis_desc_style((FONT, style::AXIS_DESC_SIZE).into_font().color(&style::INK))
-        .axis_style(style::INK.stroke_width(1))
-        .draw()?;
+    let xl = |v: f64| tick_label(x, v);
+    let yl = |v: f64| tick_label(y, v);
+    let mut chart = framed_chart(area, title, x, y, &xl, &yl, y_label_w + 48)?;
     let px = |v: f64| if x.log10 { v.log10() } else { v };
     let py = |v: f64| if y.log10 { v.log10() } else { v };
     // Keep bands inside the frame (on a log axis a band may reach 0).
