@@ -21,6 +21,9 @@ pub struct Optimizer {
     v: Vec<f64>,
     /// `β1^t` and `β2^t` as running products (for Adam's bias correction).
     beta_pow: (f64, f64),
+    /// This step's Adam constants `(lr / (1 - β1^t), 1 / √(1 - β2^t))`, set by
+    /// [`Optimizer::begin_step`].
+    adam_scale: (f64, f64),
 }
 
 impl Optimizer {
@@ -38,12 +41,37 @@ impl Optimizer {
             m,
             v,
             beta_pow: (1.0, 1.0),
+            adam_scale: (0.0, 0.0),
         }
     }
 
     /// One update of `params` along `grad`.
     pub fn step(&mut self, params: &mut [f64], grad: &[f64]) {
         optimizer_step(self, params, grad)
+    }
+
+    /// Starts an update that is then applied piecewise with
+    /// [`Optimizer::update_range`]: a policy that knows its gradient block by
+    /// block can update each block while it is still in cache. Every
+    /// parameter must be updated exactly once before the next `begin_step`.
+    /// The result is bit-identical to [`Optimizer::step`] (each rule is
+    /// element-wise, and the per-step constants are computed here once).
+    #[inline]
+    pub fn begin_step(&mut self) {
+        if let OptimizerKind::Adam { beta1, beta2, .. } = self.kind {
+            self.beta_pow = (self.beta_pow.0 * beta1, self.beta_pow.1 * beta2);
+            let bc1 = 1.0 - self.beta_pow.0;
+            let bc2 = 1.0 - self.beta_pow.1;
+            self.adam_scale = (self.lr / bc1, 1.0 / bc2.sqrt());
+        }
+    }
+
+    /// Updates the parameters `offset .. offset + grad.len()` of the full
+    /// vector, given as `params`, along `grad`; see [`Optimizer::begin_step`].
+    /// Inlined so that it compiles with the caller's vector features.
+    #[inline(always)]
+    pub fn update_range(&mut self, offset: usize, params: &mut [f64], grad: &[f64]) {
+        self.update_inline(offset, params, grad, |x| x)
     }
 
     /// One update as float32 training does it (see [`crate::precision`]):
@@ -61,11 +89,19 @@ impl Optimizer {
         (&self.m, &self.v)
     }
 
-    /// The update rules; `r` rounds every stored value (the identity in
-    /// f64, so that path computes exactly what it always did).
+    /// The update rules on one range; `r` rounds every stored value (the
+    /// identity in f64, so that path computes exactly what it always did).
     #[inline(always)]
-    fn step_inline<R: Fn(f64) -> f64>(&mut self, params: &mut [f64], grad: &[f64], r: R) {
+    fn update_inline<R: Fn(f64) -> f64>(
+        &mut self,
+        offset: usize,
+        params: &mut [f64],
+        grad: &[f64],
+        r: R,
+    ) {
         let lr = self.lr;
+        let n = grad.len();
+        let params = &mut params[..n];
         match self.kind {
             OptimizerKind::Sgd { momentum } => {
                 if self.m.is_empty() {
@@ -73,31 +109,26 @@ impl Optimizer {
                         *p = r(*p - lr * g);
                     }
                 } else {
-                    for ((p, &g), m) in params.iter_mut().zip(grad).zip(&mut self.m) {
+                    let m = &mut self.m[offset..offset + n];
+                    for ((p, &g), m) in params.iter_mut().zip(grad).zip(m) {
                         *m = r(momentum * *m + g);
                         *p = r(*p - lr * *m);
                     }
                 }
             }
             OptimizerKind::Adam { beta1, beta2, eps } => {
-                self.beta_pow = (self.beta_pow.0 * beta1, self.beta_pow.1 * beta2);
-                let bc1 = 1.0 - self.beta_pow.0;
-                let bc2 = 1.0 - self.beta_pow.1;
-                let step = lr / bc1;
-                let inv_sqrt_bc2 = 1.0 / bc2.sqrt();
-                for (((p, &g), m), v) in params
-                    .iter_mut()
-                    .zip(grad)
-                    .zip(&mut self.m)
-                    .zip(&mut self.v)
-                {
+                let (step, inv_sqrt_bc2) = self.adam_scale;
+                let m = &mut self.m[offset..offset + n];
+                let v = &mut self.v[offset..offset + n];
+                for (((p, &g), m), v) in params.iter_mut().zip(grad).zip(m).zip(v) {
                     *m = r(beta1 * *m + (1.0 - beta1) * g);
                     *v = r(beta2 * *v + (1.0 - beta2) * g * g);
                     *p = r(*p - step * *m / (v.sqrt() * inv_sqrt_bc2 + eps));
                 }
             }
             OptimizerKind::RmsProp { alpha, eps } => {
-                for ((p, &g), v) in params.iter_mut().zip(grad).zip(&mut self.v) {
+                let v = &mut self.v[offset..offset + n];
+                for ((p, &g), v) in params.iter_mut().zip(grad).zip(v) {
                     *v = r(alpha * *v + (1.0 - alpha) * g * g);
                     *p = r(*p - lr * g / (v.sqrt() + eps));
                 }
@@ -108,13 +139,15 @@ impl Optimizer {
 
 crate::multiversion! {
     fn optimizer_step(o: &mut Optimizer, params: &mut [f64], grad: &[f64]) {
-        o.step_inline(params, grad, |x| x)
+        o.begin_step();
+        o.update_inline(0, params, grad, |x| x)
     }
 }
 
 crate::multiversion! {
     fn optimizer_step_f32(o: &mut Optimizer, params: &mut [f64], grad: &[f64]) {
-        o.step_inline(params, grad, crate::precision::to_f32)
+        o.begin_step();
+        o.update_inline(0, params, grad, crate::precision::to_f32)
     }
 }
 

@@ -247,12 +247,12 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
         if epoch == spec.epochs {
             break;
         }
-        policy.backward(&params, &mut scratch, &dlogits, &mut grad);
         if f32 {
+            policy.backward(&params, &mut scratch, &dlogits, &mut grad);
             round_f32(&mut grad);
             opt.step_f32(&mut params, &grad);
         } else {
-            opt.step(&mut params, &grad);
+            policy.backward_step(&mut params, &mut scratch, &dlogits, &mut grad, &mut opt);
         }
     }
 

@@ -5,6 +5,7 @@
 //! Adding a policy: write `src/policy/NAME.rs` implementing [`Policy`], and
 //! give it a `kind` in `config::PolicyConfig::build`.
 
+use crate::optim::Optimizer;
 use std::fmt::Debug;
 
 pub mod kernels;
@@ -35,6 +36,22 @@ pub trait Policy: Send + Sync + Debug {
     /// Overwrites `grad` with `∂L/∂params` given `dlogits = ∂L/∂logits`, for the
     /// parameters and scratch of the last `forward`.
     fn backward(&self, params: &[f64], scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]);
+    /// Back-propagates `dlogits` (as [`Policy::backward`]) and applies one
+    /// update of `opt` to `params`; `grad` is room for `n_params` values.
+    /// A policy may override this to update each block of parameters as soon
+    /// as its gradient is known, provided the result is bit-identical to
+    /// this default.
+    fn backward_step(
+        &self,
+        params: &mut [f64],
+        scratch: &mut [f64],
+        dlogits: &[f64],
+        grad: &mut [f64],
+        opt: &mut Optimizer,
+    ) {
+        self.backward(params, scratch, dlogits, grad);
+        opt.step(params, grad);
+    }
     /// Parameters whose logits are exactly `logits` (row-major `X × Y`), when
     /// the policy can represent any logit table; `None` otherwise (the
     /// reference step then fits by gradient descent).

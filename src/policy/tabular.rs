@@ -3,6 +3,7 @@
 //! parameter gradient.
 
 use super::Policy;
+use crate::optim::Optimizer;
 
 /// `π(a|x) = softmax(θ[x, ·])[a]`, parameters stored row-major `X × Y`.
 #[derive(Debug, Clone)]
@@ -33,6 +34,17 @@ impl Policy for Tabular {
     }
     fn backward(&self, _params: &[f64], _scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]) {
         grad.copy_from_slice(dlogits);
+    }
+    /// The logit gradient is the parameter gradient: no copy.
+    fn backward_step(
+        &self,
+        params: &mut [f64],
+        _scratch: &mut [f64],
+        dlogits: &[f64],
+        _grad: &mut [f64],
+        opt: &mut Optimizer,
+    ) {
+        opt.step(params, dlogits);
     }
     fn exact_params(&self, logits: &[f64]) -> Option<Vec<f64>> {
         Some(logits.to_vec())

@@ -1,0 +1,129 @@
+//! A policy's fused `backward_step` must change parameters and optimiser
+//! state exactly as `backward` followed by `Optimizer::step` does, bit for
+//! bit, for every policy and optimiser: speed must not change the numbers.
+
+use dpo_lab::optim::{Optimizer, OptimizerKind};
+use dpo_lab::policy::{Activation, Loglinear, Mlp, Policy, SharedBias, Tabular};
+use proptest::prelude::*;
+
+fn optimizers() -> [OptimizerKind; 4] {
+    [
+        OptimizerKind::Sgd { momentum: 0.0 },
+        OptimizerKind::Sgd { momentum: 0.9 },
+        OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+        OptimizerKind::RmsProp {
+            alpha: 0.99,
+            eps: 1e-8,
+        },
+    ]
+}
+
+/// Three steps both ways from the same start; every bit must agree.
+fn check(policy: &dyn Policy, seed: u64) -> Result<(), TestCaseError> {
+    let (x, y) = (policy.n_prompts(), policy.n_responses());
+    let n = policy.n_params();
+    for kind in optimizers() {
+        let mut p_ref = policy.init_params(seed);
+        let mut p_fused = p_ref.clone();
+        let mut o_ref = Optimizer::new(kind, 0.05, n);
+        let mut o_fused = o_ref.clone();
+        let (mut s_ref, mut s_fused) = (
+            vec![0.0; policy.scratch_len()],
+            vec![0.0; policy.scratch_len()],
+        );
+        let mut grad = vec![0.0; n];
+        let mut logits = vec![0.0; x * y];
+        for step in 0..3 {
+            // A deterministic, sign-mixed logit gradient of varied magnitude.
+            let dlogits: Vec<f64> = (0..x * y)
+                .map(|i| {
+                    ((i as f64 + 1.3) * (seed as f64 + 0.7 + step as f64)).sin()
+                        * 10f64.powi(i as i32 % 5 - 2)
+                })
+                .collect();
+            policy.forward(&p_ref, &mut s_ref, &mut logits);
+            policy.backward(&p_ref, &mut s_ref, &dlogits, &mut grad);
+            o_ref.step(&mut p_ref, &grad);
+            policy.forward(&p_fused, &mut s_fused, &mut logits);
+            policy.backward_step(
+                &mut p_fused,
+                &mut s_fused,
+                &dlogits,
+                &mut grad,
+                &mut o_fused,
+            );
+            for (i, (a, b)) in p_ref.iter().zip(&p_fused).enumerate() {
+                prop_assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "{:?} {:?} step {} param {}",
+                    policy,
+                    kind,
+                    step,
+                    i
+                );
+            }
+            let ((m1, v1), (m2, v2)) = (o_ref.state(), o_fused.state());
+            prop_assert!(m1.iter().zip(m2).all(|(a, b)| a.to_bits() == b.to_bits()));
+            prop_assert!(v1.iter().zip(v2).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mlp_fused_step_is_bit_identical(
+        x in 1..6usize, y in 2..13usize, width in 1..40usize, tanh in any::<bool>(), seed in 0..1000u64,
+    ) {
+        let activation = if tanh { Activation::Tanh } else { Activation::Relu };
+        check(&Mlp { n_prompts: x, n_responses: y, width, activation, init_scale: 1.0 }, seed)?;
+    }
+
+    #[test]
+    fn tabular_and_shared_bias_fused_step_is_bit_identical(
+        x in 1..6usize, y in 2..13usize, seed in 0..1000u64,
+    ) {
+        check(&Tabular { n_prompts: x, n_responses: y }, seed)?;
+        check(&SharedBias { n_prompts: x, n_responses: y }, seed)?;
+    }
+}
+
+/// The widths the paper and the benchmark use, including multiples of the vector width.
+#[test]
+fn mlp_fused_step_at_benchmark_widths() {
+    for width in [8, 16, 64, 65, 256] {
+        for activation in [Activation::Tanh, Activation::Relu] {
+            let p = Mlp {
+                n_prompts: 4,
+                n_responses: 10,
+                width,
+                activation,
+                init_scale: 1.0,
+            };
+            check(&p, width as u64).unwrap();
+        }
+    }
+}
+
+#[test]
+fn loglinear_fused_step_is_bit_identical() {
+    for freeze_responses in [false, true] {
+        let p = Loglinear {
+            n_prompts: 4,
+            n_responses: 10,
+            dim: 6,
+            freeze_responses,
+            pair_similarity: None,
+            init_scale: 1.0,
+            pairs: vec![(0, 1), (1, 2), (2, 3), (3, 4)],
+        };
+        check(&p, 3).unwrap();
+    }
+}
