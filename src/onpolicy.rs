@@ -56,7 +56,7 @@ impl Sampler {
 
     /// Whether the pairs are resampled at `epoch`.
     pub fn due(&self, epoch: usize) -> bool {
-        epoch % self.settings.every == 0
+        epoch.is_multiple_of(self.settings.every)
     }
 
     /// Replaces each pair of `data` by two responses drawn from its prompt's

@@ -74,6 +74,47 @@ impl Optimizer {
         self.update_inline(offset, params, grad, |x| x)
     }
 
+    /// [`Optimizer::update_range`] for eight parameters, with Adam in
+    /// AVX-512 registers (the compiler scalarises so short a range); the
+    /// same operations in the same order, so the same bits.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub unsafe fn update8_avx512(&mut self, offset: usize, params: &mut [f64], grad: &[f64]) {
+        use std::arch::x86_64::*;
+        let OptimizerKind::Adam { beta1, beta2, eps } = self.kind else {
+            return self.update_range(offset, params, grad);
+        };
+        let (step, inv_sqrt_bc2) = self.adam_scale;
+        let (p, g) = (&mut params[..8], &grad[..8]);
+        let m = &mut self.m[offset..offset + 8];
+        let v = &mut self.v[offset..offset + 8];
+        let c = _mm512_set1_pd;
+        // SAFETY: each slice above holds eight values.
+        unsafe {
+            let gv = _mm512_loadu_pd(g.as_ptr());
+            let mv = _mm512_add_pd(
+                _mm512_mul_pd(c(beta1), _mm512_loadu_pd(m.as_ptr())),
+                _mm512_mul_pd(c(1.0 - beta1), gv),
+            );
+            let vv = _mm512_add_pd(
+                _mm512_mul_pd(c(beta2), _mm512_loadu_pd(v.as_ptr())),
+                _mm512_mul_pd(_mm512_mul_pd(c(1.0 - beta2), gv), gv),
+            );
+            _mm512_storeu_pd(m.as_mut_ptr(), mv);
+            _mm512_storeu_pd(v.as_mut_ptr(), vv);
+            let den = _mm512_add_pd(_mm512_mul_pd(_mm512_sqrt_pd(vv), c(inv_sqrt_bc2)), c(eps));
+            let upd = _mm512_div_pd(_mm512_mul_pd(c(step), mv), den);
+            _mm512_storeu_pd(
+                p.as_mut_ptr(),
+                _mm512_sub_pd(_mm512_loadu_pd(p.as_ptr()), upd),
+            );
+        }
+    }
+
     /// One update as float32 training does it (see [`crate::precision`]):
     /// the new `m` and `v` are rounded to f32 before the parameter update
     /// uses them, and the updated parameters are rounded; each update is

@@ -2,8 +2,11 @@
 //! `logits(x) = W3 φ(W2 φ(W1 e_x + b1) + b2) + b3`, softmax over responses.
 //! Every parameter is shared by all prompts' logits, unlike [`super::Tabular`].
 
-use super::kernels::{affine_rows, affine_rows_backward};
+#[cfg(target_arch = "x86_64")]
+use super::kernels::affine_rows_avx512;
+use super::kernels::{affine_rows, affine_rows_backward, axpy};
 use super::Policy;
+use crate::optim::Optimizer;
 use ndarray::{Array, Ix2};
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
@@ -30,11 +33,20 @@ impl Activation {
         }
     }
 
+    /// Applies the activation in place (one loop per kind, so it vectorises).
     #[inline(always)]
-    fn apply(self, v: f64) -> f64 {
+    fn apply_all(self, xs: &mut [f64]) {
         match self {
-            Activation::Tanh => crate::numerics::tanh_vectorizable(v),
-            Activation::Relu => v.max(0.0),
+            Activation::Tanh => {
+                for v in xs.iter_mut() {
+                    *v = crate::numerics::tanh_vectorizable(*v);
+                }
+            }
+            Activation::Relu => {
+                for v in xs.iter_mut() {
+                    *v = v.max(0.0);
+                }
+            }
         }
     }
 
@@ -100,8 +112,13 @@ impl Mlp {
 }
 
 impl Mlp {
+    /// The forward pass with `affine` for the two dense layers (the portable
+    /// kernel, or its AVX-512 twin, which computes the same bits).
     #[inline(always)]
-    fn forward_generic(&self, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
+    fn forward_with<A>(&self, params: &[f64], scratch: &mut [f64], logits: &mut [f64], affine: A)
+    where
+        A: Fn(&[f64], &[f64], &[f64], usize, &mut [f64]),
+    {
         let (x, h) = (self.n_prompts, self.width);
         let o = self.offsets();
         let act = self.activation;
@@ -112,14 +129,13 @@ impl Mlp {
         let b1 = &params[o.b1..o.w2];
         for (xi, row) in h1.chunks_exact_mut(h).enumerate() {
             for (j, v) in row.iter_mut().enumerate() {
-                *v = act.apply(w1[j * x + xi] + b1[j]);
+                *v = w1[j * x + xi] + b1[j];
             }
         }
-        affine_rows(h1, &params[o.w2..o.b2], &params[o.b2..o.w3], h, h2);
-        for v in h2.iter_mut() {
-            *v = act.apply(*v);
-        }
-        affine_rows(h2, &params[o.w3..o.b3], &params[o.b3..o.end], h, logits);
+        act.apply_all(h1);
+        affine(h1, &params[o.w2..o.b2], &params[o.b2..o.w3], h, h2);
+        act.apply_all(h2);
+        affine(h2, &params[o.w3..o.b3], &params[o.b3..o.end], h, logits);
     }
 
     #[inline(always)]
@@ -169,10 +185,263 @@ impl Mlp {
     }
 }
 
-crate::multiversion! {
-    fn mlp_forward(m: &Mlp, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
-        m.forward_generic(params, scratch, logits)
+impl Mlp {
+    /// [`Policy::backward_step`] with each layer's rows updated as soon as
+    /// their gradient is known (top layer first), so the optimiser's
+    /// divisions overlap the remaining back-propagation and each gradient
+    /// row is still in L1 when it is used. Same arithmetic, same order per
+    /// element as [`Mlp::backward_generic`] followed by `Optimizer::step`.
+    #[inline(always)]
+    fn backward_step_generic(
+        &self,
+        params: &mut [f64],
+        scratch: &mut [f64],
+        dlogits: &[f64],
+        grad: &mut [f64],
+        opt: &mut Optimizer,
+    ) {
+        let (x, h, y) = (self.n_prompts, self.width, self.n_responses);
+        let o = self.offsets();
+        let act = self.activation;
+        let (acts, grads) = scratch.split_at_mut(2 * x * h);
+        let (h1, h2) = acts.split_at(x * h);
+        let (da2, da1) = grads.split_at_mut(x * h);
+        opt.begin_step();
+        let out = Layer {
+            k: h,
+            n: y,
+            w: o.w3,
+            b: o.b3,
+        };
+        out.backward_step(h2, dlogits, params, Some(&mut *da2), grad, opt);
+        for (g, &hv) in da2.iter_mut().zip(h2) {
+            *g *= act.deriv_from_output(hv);
+        }
+        let hidden = Layer {
+            k: h,
+            n: h,
+            w: o.w2,
+            b: o.b2,
+        };
+        hidden.backward_step(h1, da2, params, Some(&mut *da1), grad, opt);
+        for (g, &hv) in da1.iter_mut().zip(h1) {
+            *g *= act.deriv_from_output(hv);
+        }
+        // The one-hot input makes dW1[:, x] = da1[x, :].
+        let (g_w1, rest) = grad[o.w1..o.w2].split_at_mut(o.b1 - o.w1);
+        let g_b1 = &mut rest[..h];
+        g_b1.fill(0.0);
+        for (xi, row) in da1.chunks_exact(h).enumerate() {
+            for (j, &g) in row.iter().enumerate() {
+                g_w1[j * x + xi] = g;
+                g_b1[j] += g;
+            }
+        }
+        opt.update_range(o.w1, &mut params[o.w1..o.w2], &grad[o.w1..o.w2]);
     }
+}
+
+/// One affine layer `out[r] = b + W inp[r]` inside the flat parameter
+/// vector: `W` is `n × k` row-major at offset `w`, `b` at offset `b`.
+struct Layer {
+    k: usize,
+    n: usize,
+    w: usize,
+    b: usize,
+}
+
+impl Layer {
+    /// Writes `dinp[r] = Σ_j dout[r][j] W[j]` (if given) from the old weights
+    /// and updates `W` row by row, then `b`, with `opt`. Per element the sums
+    /// run in the order of `kernels::affine_rows_backward`: over `j` for
+    /// `dinp`, over `r` for the weight and bias gradients.
+    #[inline(always)]
+    fn backward_step(
+        &self,
+        inp: &[f64],
+        dout: &[f64],
+        params: &mut [f64],
+        mut dinp: Option<&mut [f64]>,
+        grad: &mut [f64],
+        opt: &mut Optimizer,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { self.backward_step_avx512(inp, dout, params, dinp, grad, opt) };
+        }
+        let update = |o: &mut Optimizer, at, p: &mut [f64], g: &[f64]| o.update_range(at, p, g);
+        let (k, n) = (self.k, self.n);
+        if let Some(d) = dinp.as_deref_mut() {
+            d.fill(0.0);
+        }
+        let rows = inp.len() / k;
+        for j in 0..n {
+            let at = self.w + j * k;
+            if let Some(d) = dinp.as_deref_mut() {
+                let row = &params[at..at + k];
+                for (dr, gr) in d.chunks_exact_mut(k).zip(dout.chunks_exact(n)) {
+                    axpy(gr[j], row, dr);
+                }
+            }
+            let g = &mut grad[at..at + k];
+            g.fill(0.0);
+            for r in 0..rows {
+                axpy(dout[r * n + j], &inp[r * k..(r + 1) * k], g);
+            }
+            update(opt, at, &mut params[at..at + k], &grad[at..at + k]);
+        }
+        self.bias_step(dout, params, grad, opt);
+    }
+}
+
+impl Layer {
+    /// The bias gradient `Σ_r dout[r]` and its update.
+    #[inline(always)]
+    fn bias_step(&self, dout: &[f64], params: &mut [f64], grad: &mut [f64], opt: &mut Optimizer) {
+        let n = self.n;
+        let gb = &mut grad[self.b..self.b + n];
+        gb.fill(0.0);
+        for gr in dout.chunks_exact(n) {
+            for (b, &g) in gb.iter_mut().zip(gr) {
+                *b += g;
+            }
+        }
+        opt.update_range(
+            self.b,
+            &mut params[self.b..self.b + n],
+            &grad[self.b..self.b + n],
+        );
+    }
+
+    /// [`Layer::backward_step`] in AVX-512 registers, bit-identical to it.
+    /// Row `j`'s gradient is computed while row `j - 1` is updated, eight
+    /// columns at a time: the optimiser's square roots and divisions (the
+    /// step's bottleneck) then run beside the multiply-adds, not after them.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn backward_step_avx512(
+        &self,
+        inp: &[f64],
+        dout: &[f64],
+        params: &mut [f64],
+        mut dinp: Option<&mut [f64]>,
+        grad: &mut [f64],
+        opt: &mut Optimizer,
+    ) {
+        use std::arch::x86_64::*;
+        let (k, n) = (self.k, self.n);
+        let rows = inp.len() / k;
+        let k8 = k / 8 * 8;
+        assert!(self.w + n * k <= params.len() && self.w + n * k <= grad.len());
+        assert!(inp.len() == rows * k && dout.len() == rows * n);
+        if let Some(d) = dinp.as_deref_mut() {
+            assert!(d.len() == rows * k);
+            d.fill(0.0);
+        }
+        let (ip, dp) = (inp.as_ptr(), dout.as_ptr());
+        for j in 0..=n {
+            let at = self.w + j * k;
+            let prev = at.wrapping_sub(k);
+            for c in (0..k8).step_by(8) {
+                if j < n {
+                    // SAFETY: j < n, c + 8 <= k and the lengths asserted above.
+                    unsafe {
+                        let w = _mm512_loadu_pd(params.as_ptr().add(at + c));
+                        if let Some(d) = dinp.as_deref_mut() {
+                            for r in 0..rows {
+                                let a = _mm512_set1_pd(*dp.add(r * n + j));
+                                let q = d.as_mut_ptr().add(r * k + c);
+                                _mm512_storeu_pd(
+                                    q,
+                                    _mm512_add_pd(_mm512_loadu_pd(q), _mm512_mul_pd(a, w)),
+                                );
+                            }
+                        }
+                        let mut acc = _mm512_setzero_pd();
+                        for r in 0..rows {
+                            let a = _mm512_set1_pd(*dp.add(r * n + j));
+                            acc = _mm512_add_pd(
+                                acc,
+                                _mm512_mul_pd(a, _mm512_loadu_pd(ip.add(r * k + c))),
+                            );
+                        }
+                        _mm512_storeu_pd(grad.as_mut_ptr().add(at + c), acc);
+                    }
+                }
+                if j > 0 {
+                    let (p, g) = (prev + c, prev + c + 8);
+                    // SAFETY: AVX-512F is enabled for this function.
+                    unsafe { opt.update8_avx512(p, &mut params[p..g], &grad[p..g]) };
+                }
+            }
+            if k8 < k {
+                if j < n {
+                    if let Some(d) = dinp.as_deref_mut() {
+                        for r in 0..rows {
+                            let a = dout[r * n + j];
+                            for i in k8..k {
+                                d[r * k + i] += a * params[at + i];
+                            }
+                        }
+                    }
+                    for i in k8..k {
+                        grad[at + i] = 0.0;
+                        for r in 0..rows {
+                            grad[at + i] += dout[r * n + j] * inp[r * k + i];
+                        }
+                    }
+                }
+                if j > 0 {
+                    let (p, g) = (prev + k8, prev + k);
+                    opt.update_range(p, &mut params[p..g], &grad[p..g]);
+                }
+            }
+        }
+        self.bias_step(dout, params, grad, opt);
+    }
+}
+
+crate::multiversion! {
+    fn mlp_backward_step(
+        m: &Mlp,
+        params: &mut [f64],
+        scratch: &mut [f64],
+        dlogits: &[f64],
+        grad: &mut [f64],
+        opt: &mut Optimizer,
+    ) {
+        m.backward_step_generic(params, scratch, dlogits, grad, opt)
+    }
+}
+
+crate::multiversion! {
+    fn mlp_forward_portable(m: &Mlp, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
+        m.forward_with(params, scratch, logits, affine_rows)
+    }
+}
+
+/// The forward pass with the AVX-512 dense kernel where the CPU has it.
+fn mlp_forward(m: &Mlp, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn v512(m: &Mlp, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
+            m.forward_with(params, scratch, logits, |i, w, b, k, o| {
+                // SAFETY: only reached on CPUs with AVX-512F (checked below).
+                unsafe { affine_rows_avx512(i, w, b, k, o) }
+            })
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            unsafe { v512(m, params, scratch, logits) };
+            return;
+        }
+    }
+    mlp_forward_portable(m, params, scratch, logits)
 }
 
 crate::multiversion! {
@@ -215,5 +484,16 @@ impl Policy for Mlp {
 
     fn backward(&self, params: &[f64], scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]) {
         mlp_backward(self, params, scratch, dlogits, grad)
+    }
+
+    fn backward_step(
+        &self,
+        params: &mut [f64],
+        scratch: &mut [f64],
+        dlogits: &[f64],
+        grad: &mut [f64],
+        opt: &mut Optimizer,
+    ) {
+        mlp_backward_step(self, params, scratch, dlogits, grad, opt)
     }
 }
