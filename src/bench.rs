@@ -6,10 +6,11 @@
 use crate::config::{ReferenceSettings, RunSpec};
 use crate::data::{Dataset, Pair};
 use crate::loss::dpo::Dpo;
+use crate::metrics::Summary;
 use crate::objective::PairObjective;
 use crate::optim::OptimizerKind;
 use crate::policy::{Activation, Mlp, Policy, Tabular};
-use crate::train::{prepare, train_from, Keep};
+use crate::train::{prepare, train, train_from, Keep};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
@@ -37,6 +38,10 @@ pub struct BenchRow {
     /// gradient and Adam's two state vectors through memory once (read all
     /// four, write three), the floor a step cannot beat.
     pub stream_ns: Option<f64>,
+    /// Whether the first timed run's summary is bit for bit the one
+    /// [`crate::train::train`] (what `dpo-lab run` calls, recording every
+    /// output) gives for the same spec: speed must not change the numbers.
+    pub identical_to_run: bool,
 }
 
 crate::multiversion! {
@@ -113,7 +118,9 @@ pub fn wide_data(x: usize, y: usize) -> Dataset {
     }
 }
 
-fn policy_for(kind: &str, width: usize, x: usize, y: usize) -> Box<dyn Policy> {
+/// The policy a benchmark case trains: `tabular`, or the MLP (tanh,
+/// PyTorch's default initialisation) of `width`.
+pub fn policy_for(kind: &str, width: usize, x: usize, y: usize) -> Box<dyn Policy> {
     if kind == "tabular" {
         Box::new(Tabular {
             n_prompts: x,
@@ -130,7 +137,8 @@ fn policy_for(kind: &str, width: usize, x: usize, y: usize) -> Box<dyn Policy> {
     }
 }
 
-const NO_RECORDS: Keep = Keep {
+/// What the timed runs keep: the summary only.
+pub const NO_RECORDS: Keep = Keep {
     metrics: false,
     snapshots: false,
 };
@@ -165,16 +173,21 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
         .collect();
     let starts: Vec<_> = specs.iter().map(prepare).collect();
     let t = Instant::now();
-    if parallel {
-        specs.par_iter().zip(starts).for_each(|(s, st)| {
-            std::hint::black_box(train_from(s, st, NO_RECORDS));
-        });
+    let summaries: Vec<Summary> = if parallel {
+        specs
+            .par_iter()
+            .zip(starts)
+            .map(|(s, st)| train_from(s, st, NO_RECORDS).summary)
+            .collect()
     } else {
-        for (s, st) in specs.iter().zip(starts) {
-            std::hint::black_box(train_from(s, st, NO_RECORDS));
-        }
-    }
+        specs
+            .iter()
+            .zip(starts)
+            .map(|(s, st)| train_from(s, st, NO_RECORDS).summary)
+            .collect()
+    };
     let seconds = t.elapsed().as_secs_f64();
+    let identical_to_run = same_bits(&summaries[0], &train(&specs[0], Keep::ALL).summary);
     let threads = if parallel {
         rayon::current_num_threads()
     } else {
@@ -194,7 +207,13 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
         steps_per_sec: steps / seconds,
         ns_per_step: seconds * 1e9 * threads as f64 / steps,
         stream_ns: (sh.case != "paper" && sh.kind == "tabular").then(|| stream_ns(x * y)),
+        identical_to_run,
     }
+}
+
+/// Equality of every field to the bit (`Debug` prints each float exactly).
+pub fn same_bits(a: &Summary, b: &Summary) -> bool {
+    format!("{a:?}") == format!("{b:?}")
 }
 
 /// Runs the whole benchmark; `quick` shortens every case about tenfold.

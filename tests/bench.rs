@@ -1,0 +1,39 @@
+//! The benchmark times the runs `dpo-lab run` performs: the configs in
+//! `experiments/bench-*.toml` give, bit for bit, the benchmarked results.
+
+use dpo_lab::bench::{dpo_adam_spec, policy_for, same_bits, NO_RECORDS};
+use dpo_lab::config::Config;
+use dpo_lab::data::Dataset;
+use dpo_lab::train::{prepare, train, train_from, Keep};
+use std::path::Path;
+
+fn check(file: &str, kind: &str, width: usize, epochs: i64) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments")
+        .join(file);
+    let mut cfg = Config::load(&path).unwrap();
+    cfg.epochs = epochs;
+    cfg.record_every = Some(epochs);
+    let from_config = train(&cfg.resolved().unwrap().build().unwrap(), Keep::ALL);
+
+    let data = Dataset::scenario("scenario1").unwrap();
+    let spec = dpo_adam_spec(policy_for(kind, width, 4, 10), data, epochs as usize, 0);
+    let timed = train_from(&spec, prepare(&spec), NO_RECORDS);
+    assert!(
+        same_bits(&timed.summary, &from_config.summary),
+        "{file}: {:?} vs {:?}",
+        timed.summary,
+        from_config.summary
+    );
+    assert!(!timed.summary.diverged && timed.summary.drop > 0.5);
+}
+
+#[test]
+fn benchmarked_mlp_run_is_the_config_run() {
+    check("bench-mlp.toml", "mlp", 64, 400);
+}
+
+#[test]
+fn benchmarked_tabular_run_is_the_config_run() {
+    check("bench-tabular.toml", "tabular", 0, 2000);
+}
