@@ -19,7 +19,7 @@ struct BenchFig {
 
 impl Figure for BenchFig {
     fn size(&self) -> (u32, u32) {
-        (1500, 640)
+        (500 * self.panels.len() as u32, 660)
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let (w, _) = root.dim_in_pixel();
@@ -32,7 +32,16 @@ impl Figure for BenchFig {
                 .color(&style::INK)
                 .pos(Pos::new(HPos::Center, VPos::Center)),
         ))?;
-        let entries: Vec<_> = self.panels[0].3.iter().map(Series::entry).collect();
+        let mut entries = Vec::new();
+        for e in self
+            .panels
+            .iter()
+            .flat_map(|p| p.3.iter().map(Series::entry))
+        {
+            if !entries.contains(&e) {
+                entries.push(e);
+            }
+        }
         let lh = legend_height(&body, w, &entries)?;
         let (plots, legend) = body.split_vertically(body.dim_in_pixel().1 - lh - 10);
         for ((title, x, y, series), area) in self
@@ -46,8 +55,69 @@ impl Figure for BenchFig {
     }
 }
 
-/// Draws `STEM.png`/`.svg` from the scaling rows of a benchmark (cases
-/// `scale-responses` and `scale-prompts`); log-log axes.
+/// Steps per second on the paper's toy against the MLP width, one thread and
+/// a 64-run sweep, with the tabular policy's rates as horizontal references.
+fn throughput_panel(rows: &[BenchRow]) -> Option<(String, Axis, Axis, Vec<Series>)> {
+    let paper: Vec<&BenchRow> = rows.iter().filter(|r| r.case == "paper").collect();
+    let mlp = |threads_gt_1: bool| -> Vec<(f64, f64)> {
+        paper
+            .iter()
+            .filter(|r| r.policy == "mlp" && (r.threads > 1) == threads_gt_1)
+            .map(|r| ((r.width as f64).log10(), r.steps_per_sec.log10()))
+            .collect()
+    };
+    let (one, all) = (mlp(false), mlp(true));
+    if one.is_empty() {
+        return None;
+    }
+    let xs: Vec<f64> = one.iter().map(|p| p.0).collect();
+    let (xlo, xhi) = (
+        xs.iter().copied().fold(f64::INFINITY, f64::min).floor(),
+        xs.iter().copied().fold(f64::NEG_INFINITY, f64::max).ceil(),
+    );
+    let tab = |threads_gt_1: bool| -> Vec<(f64, f64)> {
+        paper
+            .iter()
+            .filter(|r| r.policy == "tabular" && (r.threads > 1) == threads_gt_1)
+            .flat_map(|r| {
+                [
+                    (xlo, r.steps_per_sec.log10()),
+                    (xhi, r.steps_per_sec.log10()),
+                ]
+            })
+            .collect()
+    };
+    let series = vec![
+        Series::new("MLP, one run on 1 thread", style::CHOSEN_MIN, false, one),
+        Series::new("MLP, 64 runs on all cores", style::CHOSEN, false, all),
+        Series::new(
+            "tabular, one run on 1 thread",
+            style::REJECTED_MAX,
+            true,
+            tab(false),
+        ),
+        Series::new(
+            "tabular, 64 runs on all cores",
+            style::REJECTED,
+            true,
+            tab(true),
+        ),
+    ];
+    let ys: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .collect();
+    let y = Axis::log10(
+        ys.iter().copied().fold(f64::INFINITY, f64::min).floor(),
+        ys.iter().copied().fold(f64::NEG_INFINITY, f64::max).ceil(),
+        "training steps per second",
+    );
+    let x = Axis::log10(xlo, xhi, "MLP width (paper's toy, 4 × 10)");
+    Some(("steps per second (DPO + Adam)".into(), x, y, series))
+}
+
+/// Draws `STEM.png`/`.svg`: steps per second on the paper's toy, and the
+/// tabular step time as responses and prompts grow; log-log axes.
 pub fn bench_figure(stem: &Path, rows: &[BenchRow], machine: &str) -> Result<()> {
     let mut panels = Vec::new();
     for (case, key, desc) in [
@@ -76,10 +146,11 @@ pub fn bench_figure(stem: &Path, rows: &[BenchRow], machine: &str) -> Result<()>
         );
         let x = Axis::log10(xlo.floor(), xhi.ceil(), desc);
         let y = Axis::log10(ylo.floor(), yhi.ceil(), "ns per training step (one thread)");
-        let series = vec![
+        let target: Vec<(f64, f64)> = stream.iter().map(|&(x, y)| (x, y + 2f64.log10())).collect();
+        let mut series = vec![
             Series::new(
                 "tabular DPO + Adam step (measured)",
-                style::CHOSEN,
+                style::INK,
                 false,
                 step,
             ),
@@ -90,6 +161,14 @@ pub fn bench_figure(stem: &Path, rows: &[BenchRow], machine: &str) -> Result<()>
                 stream,
             ),
         ];
+        if key == 0 {
+            series.push(Series::new(
+                "target: 2 × stream",
+                style::UNSEEN,
+                true,
+                target,
+            ));
+        }
         panels.push((
             format!(
                 "tabular step time vs {}",
@@ -99,6 +178,9 @@ pub fn bench_figure(stem: &Path, rows: &[BenchRow], machine: &str) -> Result<()>
             y,
             series,
         ));
+    }
+    if let Some(p) = throughput_panel(rows) {
+        panels.insert(0, p);
     }
     save(
         &BenchFig {
