@@ -140,27 +140,95 @@ crate::multiversion! {
     /// Row-wise log-softmax and softmax of a row-major matrix with rows of
     /// length `y`: one exponential per entry.
     pub fn softmax_rows(logits: &[f64], y: usize, logp: &mut [f64], probs: &mut [f64]) {
-        softmax_rows_inline(logits, y, logp, probs)
+        softmax_rows_inline(logits, y, logp, probs, f64::INFINITY);
+    }
+}
+
+crate::multiversion! {
+    /// [`softmax_rows`], returning whether every logit `z` has `|z| ≤ limit`
+    /// (false if one is NaN). The check rides on the pass that finds each
+    /// row's maximum, so it costs no extra read of the logits.
+    pub fn softmax_rows_within(
+        logits: &[f64],
+        y: usize,
+        logp: &mut [f64],
+        probs: &mut [f64],
+        limit: f64,
+    ) -> bool {
+        softmax_rows_inline(logits, y, logp, probs, limit)
+    }
+}
+
+crate::multiversion! {
+    /// Whether every value is finite. Branch-free (no early exit), so that it
+    /// vectorises: a pass over the whole slice costs about one read of it.
+    pub fn all_finite(xs: &[f64]) -> bool {
+        // An exponent of all ones is an infinity or a NaN.
+        const EXP: u64 = 0x7ff0_0000_0000_0000;
+        let mut bad = [0u64; 8];
+        let chunks = xs.chunks_exact(8);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for l in 0..8 {
+                bad[l] |= u64::from(c[l].to_bits() & EXP == EXP);
+            }
+        }
+        let t = tail.iter().fold(0, |b, x| b | u64::from(x.to_bits() & EXP == EXP));
+        bad.iter().fold(t, |b, &x| b | x) == 0
+    }
+}
+
+crate::multiversion! {
+    /// `Σ xs[i]` over every `i` other than `a` and `b`, in the eight-lane order
+    /// of [`sum_lanes`] with the two excluded entries counted as 0, so that
+    /// it vectorises (a metric's sum; not bit-equal to a serial sum).
+    pub fn sum_lanes_except(xs: &[f64], a: usize, b: usize) -> f64 {
+        let mut acc = [0.0; 8];
+        let chunks = xs.chunks_exact(8);
+        let n = xs.len() - chunks.remainder().len();
+        for (k, c) in chunks.enumerate() {
+            for l in 0..8 {
+                let i = 8 * k + l;
+                acc[l] += if i == a || i == b { 0.0 } else { c[l] };
+            }
+        }
+        let t: f64 = (n..xs.len())
+            .filter(|&i| i != a && i != b)
+            .map(|i| xs[i])
+            .sum();
+        join_lanes(&acc) + t
     }
 }
 
 /// Maximum of a slice with eight independent lanes, so that long rows are
-/// not bound by one serial chain of comparisons. `-inf` for an empty slice.
+/// not bound by one serial chain of comparisons (`-inf` for an empty
+/// slice; NaNs are skipped), and whether every entry is within `±limit`.
 #[inline(always)]
-fn max_lanes(xs: &[f64]) -> f64 {
+fn max_lanes_within(xs: &[f64], limit: f64) -> (f64, bool) {
     let mut acc = [f64::NEG_INFINITY; 8];
+    // 1 while every entry of the lane is within the limit (a NaN is not).
+    let mut inside = [1u64; 8];
     let chunks = xs.chunks_exact(8);
     let tail = chunks.remainder();
     for c in chunks {
         for l in 0..8 {
             acc[l] = if c[l] > acc[l] { c[l] } else { acc[l] };
+            inside[l] &= u64::from(c[l].abs() <= limit);
         }
     }
     let mut m = tail.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    for a in acc {
-        m = m.max(a);
+    let mut all = tail.iter().fold(1, |b, z| b & u64::from(z.abs() <= limit));
+    for l in 0..8 {
+        m = m.max(acc[l]);
+        all &= inside[l];
     }
-    m
+    (m, all == 1)
+}
+
+/// The fixed order in which [`sum_lanes`] joins its eight lanes.
+#[inline(always)]
+fn join_lanes(acc: &[f64; 8]) -> f64 {
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
 /// Sum of a slice in eight independent lanes, then the lanes in a fixed
@@ -176,15 +244,37 @@ fn sum_lanes(xs: &[f64]) -> f64 {
         }
     }
     let t: f64 = tail.iter().sum();
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + t
+    join_lanes(&acc) + t
 }
 
+/// Rows at least this long are normalised one at a time, so that a row's
+/// three passes find it in cache; shorter rows go flat across the matrix so
+/// that the exponentials of different rows fill the vector pipeline.
+const ROW_WISE_MIN: usize = 256;
+
 #[inline(always)]
-fn softmax_rows_inline(logits: &[f64], y: usize, logp: &mut [f64], probs: &mut [f64]) {
-    // Three flat passes rather than one per row, so the exponentials of
-    // different rows are independent and fill the vector pipeline.
+fn softmax_rows_inline(
+    logits: &[f64],
+    y: usize,
+    logp: &mut [f64],
+    probs: &mut [f64],
+    limit: f64,
+) -> bool {
+    if y >= ROW_WISE_MIN {
+        softmax_by_row(logits, y, logp, probs, limit)
+    } else {
+        softmax_flat(logits, y, logp, probs, limit)
+    }
+}
+
+/// Every row as `l = z - max`, `p = exp_vectorizable(l)`, `s = sum_lanes(p)`,
+/// `log π = l - ln s`, `π = p · (1/s)`: the arithmetic both layouts share.
+#[inline(always)]
+fn softmax_flat(logits: &[f64], y: usize, logp: &mut [f64], probs: &mut [f64], limit: f64) -> bool {
+    let mut ok = true;
     for (z, l) in logits.chunks_exact(y).zip(logp.chunks_exact_mut(y)) {
-        let m = max_lanes(z);
+        let (m, within) = max_lanes_within(z, limit);
+        ok &= within;
         for (li, &zi) in l.iter_mut().zip(z) {
             *li = zi - m;
         }
@@ -200,6 +290,51 @@ fn softmax_rows_inline(logits: &[f64], y: usize, logp: &mut [f64], probs: &mut [
             *pi *= inv_s;
         }
     }
+    ok
+}
+
+/// [`softmax_flat`]'s arithmetic one row at a time, with the sum taken in
+/// the pass that exponentiates and `l = z - max` recomputed (the same bits)
+/// rather than stored and reread.
+#[inline(always)]
+fn softmax_by_row(
+    logits: &[f64],
+    y: usize,
+    logp: &mut [f64],
+    probs: &mut [f64],
+    limit: f64,
+) -> bool {
+    let mut ok = true;
+    for ((z, l), p) in logits
+        .chunks_exact(y)
+        .zip(logp.chunks_exact_mut(y))
+        .zip(probs.chunks_exact_mut(y))
+    {
+        let (m, within) = max_lanes_within(z, limit);
+        ok &= within;
+        let mut acc = [0.0; 8];
+        let mut zc = z.chunks_exact(8);
+        let mut pc = p.chunks_exact_mut(8);
+        for (zk, pk) in (&mut zc).zip(&mut pc) {
+            for i in 0..8 {
+                let e = exp_vectorizable(zk[i] - m);
+                pk[i] = e;
+                acc[i] += e;
+            }
+        }
+        let p_tail = pc.into_remainder();
+        for (pi, &zi) in p_tail.iter_mut().zip(zc.remainder()) {
+            *pi = exp_vectorizable(zi - m);
+        }
+        let t: f64 = p_tail.iter().sum();
+        let s = join_lanes(&acc) + t;
+        let (ln_s, inv_s) = (s.ln(), 1.0 / s);
+        for ((li, pi), &zi) in l.iter_mut().zip(p.iter_mut()).zip(z) {
+            *li = (zi - m) - ln_s;
+            *pi *= inv_s;
+        }
+    }
+    ok
 }
 
 /// `log(1 - e^x)` for `x ≤ 0`, accurate near both ends (Mächler 2012).
@@ -267,6 +402,65 @@ mod tests {
         assert_eq!(tanh_vectorizable(0.0), 0.0);
         assert_eq!(tanh_vectorizable(1e3), 1.0);
         assert_eq!(tanh_vectorizable(-1e3), -1.0);
+    }
+
+    /// Both layouts of the softmax compute the same bits, on either side of
+    /// [`ROW_WISE_MIN`], and both report logits beyond the limit.
+    #[test]
+    fn softmax_layouts_agree_bit_for_bit() {
+        for y in [1, 3, 8, 10, 17, 255, 256, 1000, 1003] {
+            let x = 3;
+            let z: Vec<f64> = (0..x * y)
+                .map(|i| ((i * 7919 % 1013) as f64 - 500.0) * 0.037)
+                .collect();
+            let mut out = Vec::new();
+            for f in [softmax_flat, softmax_by_row] {
+                let (mut l, mut p) = (vec![0.0; x * y], vec![0.0; x * y]);
+                assert!(f(&z, y, &mut l, &mut p, 20.0));
+                out.push((l, p));
+            }
+            let bits = |v: &[f64]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&out[0].0),
+                bits(&out[1].0),
+                "log-probabilities, y = {y}"
+            );
+            assert_eq!(bits(&out[0].1), bits(&out[1].1), "probabilities, y = {y}");
+            for bad in [21.0, f64::NAN, f64::NEG_INFINITY] {
+                let mut zb = z.clone();
+                zb[x * y - 1] = bad;
+                for f in [softmax_flat, softmax_by_row] {
+                    let (mut l, mut p) = (vec![0.0; x * y], vec![0.0; x * y]);
+                    assert!(!f(&zb, y, &mut l, &mut p, 20.0), "{bad} at y = {y}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn all_finite_finds_any_non_finite_entry() {
+        for n in [0, 1, 7, 8, 9, 100] {
+            let v = vec![1e308; n];
+            assert!(all_finite(&v));
+            for i in 0..n {
+                for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+                    let mut w = v.clone();
+                    w[i] = bad;
+                    assert!(!all_finite(&w), "{bad} at {i} of {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sum_lanes_except_skips_two_entries() {
+        for n in [2, 3, 10, 17, 64] {
+            let v: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
+            for (a, b) in [(0, 1), (1, 0), (n - 1, 0), (n / 2, n - 1)] {
+                let want: f64 = (0..n).filter(|&i| i != a && i != b).map(|i| v[i]).sum();
+                assert_eq!(sum_lanes_except(&v, a, b), want, "n = {n}, {a}, {b}");
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::config::RunSpec;
 use crate::loss::LossEval;
 use crate::metrics::{self, MetricsRow, ProbRow, Summary, SummaryTracker};
-use crate::numerics::softmax_rows;
+use crate::numerics::{all_finite, softmax_rows, softmax_rows_within};
 use crate::objective::State;
 use crate::onpolicy::Sampler;
 use crate::optim::Optimizer;
@@ -88,11 +88,6 @@ pub fn log_probs_in(policy: &dyn Policy, params: &[f64], precision: Precision) -
 /// Logits beyond this magnitude count as divergence: f64 keeps no fractional
 /// digit there (ulp(1e15) = 0.125), so the softmax is no longer meaningful.
 pub const LOGIT_LIMIT: f64 = 1e15;
-
-/// Whether every logit is finite and within [`LOGIT_LIMIT`].
-fn within_limit(logits: &[f64]) -> bool {
-    logits.iter().all(|z| z.abs() <= LOGIT_LIMIT)
-}
 
 /// What to keep besides the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,13 +182,24 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
     let f32 = spec.precision == Precision::F32;
 
     for epoch in 0..=spec.epochs {
-        policy.forward(&params, &mut scratch, &mut logits);
-        if f32 {
-            round_f32(&mut logits);
-            // What the policy keeps for `backward` (the MLP's activations).
-            round_f32(&mut scratch);
+        let z: &[f64] = if !f32 && policy.logits_are_params() {
+            &params
+        } else {
+            policy.forward(&params, &mut scratch, &mut logits);
+            if f32 {
+                round_f32(&mut logits);
+                // What the policy keeps for `backward` (the MLP's activations).
+                round_f32(&mut scratch);
+            }
+            &logits
+        };
+        // Logits within ±LOGIT_LIMIT also make every log-probability finite,
+        // `(z - max) - ln s` with 1 ≤ s ≤ Y (in f32 too: |log π| ≤ 2e15), so
+        // this one check stands for both.
+        if !softmax_rows_within(z, y, &mut logp, &mut probs, LOGIT_LIMIT) {
+            diverged = Some(epoch);
+            break;
         }
-        softmax_rows(&logits, y, &mut logp, &mut probs);
         if f32 {
             round_f32(&mut logp);
             // exp of the stored log-probability, stored: exactly 0 below
@@ -224,11 +230,7 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
                     (to_f32(e.value), to_f32(e.d_plus), to_f32(e.d_minus));
             }
         }
-        if !(loss.is_finite()
-            && within_limit(&logits)
-            && logp.iter().all(|l| l.is_finite())
-            && dlogits.iter().all(|g| g.is_finite()))
-        {
+        if !(loss.is_finite() && all_finite(&dlogits)) {
             diverged = Some(epoch);
             break;
         }

@@ -42,7 +42,9 @@ proptest! {
         }
         let params: Vec<f64> = logits[..x * y].iter().map(|v| v * big).collect();
         assert_rows_normalised(&p, &params)?;
-        // Tabular logits are the parameters.
+        // Tabular logits are the parameters, as the training loop assumes
+        // when it reads them in place.
+        prop_assert!(p.logits_are_params());
         let mut logits_out = vec![0.0; x * y];
         p.forward(&params, &mut [], &mut logits_out);
         prop_assert_eq!(&logits_out, &params);

@@ -636,3 +636,31 @@ fn overflowing_log_softmax_is_divergence() {
     assert!(r.metrics.iter().all(all_finite), "{:?}", r.metrics);
     assert!(r.summary.drop.is_finite());
 }
+
+/// Logits beyond `±LOGIT_LIMIT` are divergence even when the loss, the
+/// log-probabilities and the gradient are all finite. The check rides on the
+/// softmax's max pass; it must stop the run at the same epoch whether the
+/// logits are read in place (tabular, f64), copied (log-linear) or rounded
+/// to f32. SFT with a huge SGD step crosses the limit in one update and then
+/// has a zero gradient; with Adam the steps shrink and it crosses later.
+#[test]
+fn logits_beyond_the_limit_are_divergence() {
+    for precision in ["f64", "f32"] {
+        for (policy, optimizer, want) in [
+            ("tabular", "name = \"sgd\"\nlr = 1e17", 1),
+            ("loglinear", "name = \"sgd\"\nlr = 1e17", 1),
+            ("tabular", "name = \"adam\"\nlr = 2e14", 17),
+        ] {
+            let r = run_toml(&format!(
+                "epochs = 20\nprecision = \"{precision}\"\n[policy]\nkind = \"{policy}\"\n\
+                 [data]\nscenario = \"scenario1\"\n[loss]\nname = \"sft\"\n[optimizer]\n{optimizer}\n"
+            ));
+            let s = &r.summary;
+            let case = format!("{policy}, {precision}, {optimizer}");
+            assert_eq!(s.diverged_epoch, Some(want), "{case}");
+            assert_eq!(s.epochs_run, want - 1, "{case}");
+            assert!(s.final_loss.is_finite(), "{case}");
+            assert!(r.metrics.iter().all(all_finite), "{case}");
+        }
+    }
+}

@@ -33,6 +33,12 @@ pub trait Policy: Send + Sync + Debug {
     fn init_params(&self, seed: u64) -> Vec<f64>;
     /// Writes the `X × Y` row-major logits; caches what `backward` needs in `scratch`.
     fn forward(&self, params: &[f64], scratch: &mut [f64], logits: &mut [f64]);
+    /// Whether `forward` writes the parameters themselves as the logits
+    /// (`n_params = X · Y`, no scratch). The training loop then reads the
+    /// logits in place of a copy; the default, `false`, always calls `forward`.
+    fn logits_are_params(&self) -> bool {
+        false
+    }
     /// Overwrites `grad` with `∂L/∂params` given `dlogits = ∂L/∂logits`, for the
     /// parameters and scratch of the last `forward`.
     fn backward(&self, params: &[f64], scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]);

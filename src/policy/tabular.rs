@@ -32,6 +32,9 @@ impl Policy for Tabular {
     fn forward(&self, params: &[f64], _scratch: &mut [f64], logits: &mut [f64]) {
         logits.copy_from_slice(params);
     }
+    fn logits_are_params(&self) -> bool {
+        true
+    }
     fn backward(&self, _params: &[f64], _scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]) {
         grad.copy_from_slice(dlogits);
     }
