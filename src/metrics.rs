@@ -5,7 +5,7 @@
 
 use crate::data::Dataset;
 use crate::loss::LossEval;
-use crate::numerics::log_mean_exp;
+use crate::numerics::{log_mean_exp, sum_lanes_except};
 use serde::Serialize;
 use std::f64::consts::LN_10;
 
@@ -137,13 +137,9 @@ pub fn core(data: &Dataset, probs: &[f64]) -> Core {
     for p in &data.pairs {
         let row = &probs[p.prompt * y..(p.prompt + 1) * y];
         chosen += row[p.chosen];
-        // Summed directly rather than as 1 - π+ - π-, which cancels when π+ → 1.
-        let others: f64 = row
-            .iter()
-            .enumerate()
-            .filter(|&(a, _)| a != p.chosen && a != p.rejected)
-            .map(|(_, &q)| q)
-            .sum();
+        // Summed directly rather than as 1 - π+ - π-, which cancels when π+ → 1;
+        // in eight lane-parallel partial sums, so that wide rows vectorise.
+        let others = sum_lanes_except(row, p.chosen, p.rejected);
         unseen += others / (y - 2) as f64;
     }
     Core {
@@ -282,12 +278,19 @@ pub fn row(
     }
 }
 
+/// `mean exp(lᵢ)`: a mean probability from its logs.
+fn mean_exp(logs: &[f64]) -> f64 {
+    logs.iter().map(|l| l.exp()).sum::<f64>() / logs.len() as f64
+}
+
 /// Accumulates the summary from the per-epoch [`Core`] curves.
 #[derive(Debug, Clone)]
 pub struct SummaryTracker {
     first: Option<(Core, f64, Option<f64>)>,
     last: Option<(usize, Core, f64)>,
-    last_optimal: Option<f64>,
+    /// `log π` of each prompt's optimal response in the last state fed, if the
+    /// data names them; exponentiated only in [`SummaryTracker::finish`].
+    last_optimal: Option<Vec<f64>>,
     /// The rejected log-probabilities of the last state fed, for `drop`.
     last_rejected: Vec<f64>,
     peak: (f64, usize),
@@ -314,15 +317,20 @@ impl SummaryTracker {
         self.last_rejected.clear();
         self.last_rejected
             .extend(data.pairs.iter().map(|p| logp[p.prompt * y + p.rejected]));
-        self.last_optimal = data.optimal.as_ref().map(|opt| {
-            opt.iter()
-                .enumerate()
-                .map(|(x, &a)| logp[x * y + a].exp())
-                .sum::<f64>()
-                / opt.len() as f64
-        });
+        match (&data.optimal, &mut self.last_optimal) {
+            (Some(opt), Some(last)) => {
+                last.clear();
+                last.extend(opt.iter().enumerate().map(|(x, &a)| logp[x * y + a]));
+            }
+            (Some(opt), None) => {
+                let logs = opt.iter().enumerate().map(|(x, &a)| logp[x * y + a]);
+                self.last_optimal = Some(logs.collect());
+            }
+            (None, _) => self.last_optimal = None,
+        }
         if self.first.is_none() {
-            self.first = Some((*c, log_mean_exp(&self.last_rejected), self.last_optimal));
+            let optimal = self.last_optimal.as_deref().map(mean_exp);
+            self.first = Some((*c, log_mean_exp(&self.last_rejected), optimal));
         }
         self.last = Some((epoch, *c, loss));
         if c.avg_chosen > self.peak.0 {
@@ -360,7 +368,7 @@ impl SummaryTracker {
             final_avg_unseen: last.avg_unseen,
             final_loss: loss,
             start_avg_optimal: first_optimal,
-            final_avg_optimal: self.last_optimal,
+            final_avg_optimal: self.last_optimal.as_deref().map(mean_exp),
             epochs_run: epoch,
             diverged: diverged_epoch.is_some(),
             diverged_epoch,
