@@ -68,31 +68,74 @@ pub fn log_softmax_into(logits: &[f64], out: &mut [f64]) -> f64 {
 /// Within 2 ulp of the correctly rounded value; 0 below -745.2; `NaN` stays `NaN`.
 #[inline(always)]
 pub fn exp_vectorizable(x: f64) -> f64 {
-    const LN2_HI: f64 = 0.693_147_180_369_123_8; // 2^-32-truncated ln 2: k · LN2_HI is exact
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    const SHIFTER: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52: adding it rounds to an integer
     let xc = x.clamp(-746.0, 709.7);
-    let kf = (xc * std::f64::consts::LOG2_E + SHIFTER) - SHIFTER;
+    let shifted = xc * std::f64::consts::LOG2_E + EXP_SHIFTER;
+    let kf = shifted - EXP_SHIFTER;
     let r = (xc - kf * LN2_HI) - kf * LN2_LO;
-    let mut p = 1.0 / 6_227_020_800.0;
-    for c in [
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
+    let mut p = EXP_TAYLOR[0];
+    for &c in &EXP_TAYLOR[1..] {
         p = p * r + c;
     }
-    let k = kf as i64;
+    exp_scale(x, p, shifted)
+}
+
+/// [`exp_vectorizable`] of `N` values, each step taken across all of them
+/// before the next: the same bits as `N` calls, but the `N` Horner chains
+/// are interleaved, so the pipeline is not left waiting on one chain's latency.
+#[inline(always)]
+pub fn exp_lanes<const N: usize>(x: [f64; N]) -> [f64; N] {
+    // Plain loops rather than `array::from_fn`, which is not always inlined
+    // into a multiversioned caller.
+    let (mut shifted, mut r) = ([0.0; N], [0.0; N]);
+    for i in 0..N {
+        let xc = x[i].clamp(-746.0, 709.7);
+        shifted[i] = xc * std::f64::consts::LOG2_E + EXP_SHIFTER;
+        let kf = shifted[i] - EXP_SHIFTER;
+        r[i] = (xc - kf * LN2_HI) - kf * LN2_LO;
+    }
+    let mut p = [EXP_TAYLOR[0]; N];
+    for &c in &EXP_TAYLOR[1..] {
+        for i in 0..N {
+            p[i] = p[i] * r[i] + c;
+        }
+    }
+    let mut y = [0.0; N];
+    for i in 0..N {
+        y[i] = exp_scale(x[i], p[i], shifted[i]);
+    }
+    y
+}
+
+/// 2^-32-truncated ln 2: `k · LN2_HI` is exact.
+const LN2_HI: f64 = 0.693_147_180_369_123_8;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+/// 1.5 · 2^52: adding it rounds to an integer, held in the low mantissa bits.
+const EXP_SHIFTER: f64 = 6_755_399_441_055_744.0;
+/// `1/13!, 1/12!, …, 1/1!, 1/0!`: the Taylor polynomial of `e^r`, in Horner order.
+const EXP_TAYLOR: [f64; 14] = [
+    1.0 / 6_227_020_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 39_916_800.0,
+    1.0 / 3_628_800.0,
+    1.0 / 362_880.0,
+    1.0 / 40_320.0,
+    1.0 / 5_040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+    1.0,
+    1.0,
+];
+
+/// `p · 2^k` for `e^x`, `k` from the shifted reduction; `x` if it is NaN.
+#[inline(always)]
+fn exp_scale(x: f64, p: f64, shifted: f64) -> f64 {
+    // `k = shifted - EXP_SHIFTER`, read from the mantissa of `shifted`
+    // (1.5 · 2^52 + k, exact) rather than by `as i64`, which AVX-512F and
+    // AVX2 cannot vectorise.
+    let k = shifted.to_bits() as i64 - EXP_SHIFTER.to_bits() as i64;
     let k1 = k >> 1;
     let k2 = k - k1;
     let s1 = f64::from_bits(((k1 + 1023) as u64) << 52);
@@ -183,21 +226,45 @@ crate::multiversion! {
     /// of [`sum_lanes`] with the two excluded entries counted as 0, so that
     /// it vectorises (a metric's sum; not bit-equal to a serial sum).
     pub fn sum_lanes_except(xs: &[f64], a: usize, b: usize) -> f64 {
+        let n = xs.len() / 8 * 8;
         let mut acc = [0.0; 8];
-        let chunks = xs.chunks_exact(8);
-        let n = xs.len() - chunks.remainder().len();
-        for (k, c) in chunks.enumerate() {
-            for l in 0..8 {
-                let i = 8 * k + l;
-                acc[l] += if i == a || i == b { 0.0 } else { c[l] };
+        // Plain lanes up to each chunk holding an excluded entry, that chunk
+        // masked; chunks in order, so each lane adds in index order.
+        let mut start = 0;
+        for e in [a.min(b), a.max(b)] {
+            let chunk = e / 8 * 8;
+            if e >= n || chunk < start {
+                continue;
             }
+            add_lanes(&mut acc, &xs[start..chunk]);
+            let mut c: [f64; 8] = xs[chunk..chunk + 8].try_into().expect("8 long");
+            for i in [a, b] {
+                if (chunk..chunk + 8).contains(&i) {
+                    c[i - chunk] = 0.0;
+                }
+            }
+            add_lanes(&mut acc, &c);
+            start = chunk + 8;
         }
+        add_lanes(&mut acc, &xs[start..n]);
         let t: f64 = (n..xs.len())
             .filter(|&i| i != a && i != b)
             .map(|i| xs[i])
             .sum();
         join_lanes(&acc) + t
     }
+}
+
+/// Adds `xs` (a multiple of 8 long) into eight lane sums, `acc[l] += xs[8k + l]`.
+#[inline(always)]
+fn add_lanes(acc: &mut [f64; 8], xs: &[f64]) {
+    let mut a = *acc;
+    for c in xs.chunks_exact(8) {
+        for l in 0..8 {
+            a[l] += c[l];
+        }
+    }
+    *acc = a;
 }
 
 /// Maximum of a slice with eight independent lanes, so that long rows are
@@ -228,6 +295,9 @@ fn max_lanes_within(xs: &[f64], limit: f64) -> (f64, bool) {
 /// The fixed order in which [`sum_lanes`] joins its eight lanes.
 #[inline(always)]
 fn join_lanes(acc: &[f64; 8]) -> f64 {
+    // Opaque to the optimiser, which otherwise splits the lane loop that
+    // feeds it into scalar or 128-bit chains to suit this tree.
+    let acc = std::hint::black_box(*acc);
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
@@ -236,14 +306,9 @@ fn join_lanes(acc: &[f64; 8]) -> f64 {
 #[inline(always)]
 fn sum_lanes(xs: &[f64]) -> f64 {
     let mut acc = [0.0; 8];
-    let chunks = xs.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for l in 0..8 {
-            acc[l] += c[l];
-        }
-    }
-    let t: f64 = tail.iter().sum();
+    let n = xs.len() / 8 * 8;
+    add_lanes(&mut acc, &xs[..n]);
+    let t: f64 = xs[n..].iter().sum();
     join_lanes(&acc) + t
 }
 
@@ -279,9 +344,7 @@ fn softmax_flat(logits: &[f64], y: usize, logp: &mut [f64], probs: &mut [f64], l
             *li = zi - m;
         }
     }
-    for (p, &l) in probs.iter_mut().zip(logp.iter()) {
-        *p = exp_vectorizable(l);
-    }
+    exp_into(logp, probs);
     for (l, p) in logp.chunks_exact_mut(y).zip(probs.chunks_exact_mut(y)) {
         let s = sum_lanes(p);
         let (ln_s, inv_s) = (s.ln(), 1.0 / s);
@@ -293,9 +356,39 @@ fn softmax_flat(logits: &[f64], y: usize, logp: &mut [f64], probs: &mut [f64], l
     ok
 }
 
-/// [`softmax_flat`]'s arithmetic one row at a time, with the sum taken in
-/// the pass that exponentiates and `l = z - max` recomputed (the same bits)
-/// rather than stored and reread.
+/// Exponentials computed together by [`exp_lanes`].
+const EXP_BLOCK: usize = 32;
+
+/// `out[i] = exp_vectorizable(x[i])`, in blocks of [`EXP_BLOCK`] and then 8.
+#[inline(always)]
+fn exp_into(x: &[f64], out: &mut [f64]) {
+    let mut xb = x.chunks_exact(EXP_BLOCK);
+    let mut ob = out.chunks_exact_mut(EXP_BLOCK);
+    // Element by element: a copy_from_slice becomes a call to memcpy.
+    for (xc, oc) in (&mut xb).zip(&mut ob) {
+        let e = exp_lanes::<EXP_BLOCK>(xc.try_into().expect("block"));
+        for (o, e) in oc.iter_mut().zip(e) {
+            *o = e;
+        }
+    }
+    let mut x8 = xb.remainder().chunks_exact(8);
+    let mut o8 = ob.into_remainder().chunks_exact_mut(8);
+    for (xc, oc) in (&mut x8).zip(&mut o8) {
+        let e = exp_lanes::<8>(xc.try_into().expect("chunk"));
+        for (o, e) in oc.iter_mut().zip(e) {
+            *o = e;
+        }
+    }
+    for (xi, oi) in x8.remainder().iter().zip(o8.into_remainder()) {
+        *oi = exp_vectorizable(*xi);
+    }
+}
+
+/// [`softmax_flat`]'s arithmetic one row at a time, software-pipelined: one
+/// sweep over the columns exponentiates row `r` (summing as it goes), finds
+/// the maximum of row `r + 1` and normalises row `r - 1`, so the two passes
+/// that only move memory hide under the exponentials, which are compute-bound.
+/// `l = z - max` is recomputed (the same bits) rather than stored and reread.
 #[inline(always)]
 fn softmax_by_row(
     logits: &[f64],
@@ -304,37 +397,154 @@ fn softmax_by_row(
     probs: &mut [f64],
     limit: f64,
 ) -> bool {
-    let mut ok = true;
-    for ((z, l), p) in logits
-        .chunks_exact(y)
-        .zip(logp.chunks_exact_mut(y))
-        .zip(probs.chunks_exact_mut(y))
-    {
-        let (m, within) = max_lanes_within(z, limit);
+    let x = logits.len() / y;
+    if x == 0 {
+        return true;
+    }
+    let (mut m_next, mut ok) = max_lanes_within(&logits[..y], limit);
+    // The row being normalised: its max, ln s and 1/s.
+    let mut prev = (0.0, 0.0, 0.0);
+    for r in 0..=x {
+        let (lo, hi) = probs.split_at_mut(r * y);
+        let norm = Norm {
+            z: &logits[r.saturating_sub(1) * y..r * y],
+            logp: &mut logp[r.saturating_sub(1) * y..r * y],
+            probs: &mut lo[r.saturating_sub(1) * y..],
+            m: prev.0,
+            ln_s: prev.1,
+            inv_s: prev.2,
+        };
+        let m = m_next;
+        let exp = Exp {
+            z: logits.get(r * y..(r + 1) * y).unwrap_or(&[]),
+            probs: hi.get_mut(..y).unwrap_or(&mut []),
+            m,
+        };
+        let next = logits.get((r + 1) * y..(r + 2) * y).unwrap_or(&[]);
+        let (s, (mx, within)) = match (r < x, r + 1 < x, r > 0) {
+            (true, true, true) => sweep::<true, true, true>(y, exp, next, norm, limit),
+            (true, true, false) => sweep::<true, true, false>(y, exp, next, norm, limit),
+            (true, false, true) => sweep::<true, false, true>(y, exp, next, norm, limit),
+            (true, false, false) => sweep::<true, false, false>(y, exp, next, norm, limit),
+            _ => sweep::<false, false, true>(y, exp, next, norm, limit),
+        };
         ok &= within;
-        let mut acc = [0.0; 8];
-        let mut zc = z.chunks_exact(8);
-        let mut pc = p.chunks_exact_mut(8);
-        for (zk, pk) in (&mut zc).zip(&mut pc) {
-            for i in 0..8 {
-                let e = exp_vectorizable(zk[i] - m);
-                pk[i] = e;
-                acc[i] += e;
-            }
-        }
-        let p_tail = pc.into_remainder();
-        for (pi, &zi) in p_tail.iter_mut().zip(zc.remainder()) {
-            *pi = exp_vectorizable(zi - m);
-        }
-        let t: f64 = p_tail.iter().sum();
-        let s = join_lanes(&acc) + t;
-        let (ln_s, inv_s) = (s.ln(), 1.0 / s);
-        for ((li, pi), &zi) in l.iter_mut().zip(p.iter_mut()).zip(z) {
-            *li = (zi - m) - ln_s;
-            *pi *= inv_s;
-        }
+        m_next = mx;
+        prev = (m, s.ln(), 1.0 / s);
     }
     ok
+}
+
+/// The exponentiation stage of [`sweep`]: `probs = exp(z - m)`.
+struct Exp<'a> {
+    z: &'a [f64],
+    probs: &'a mut [f64],
+    m: f64,
+}
+
+/// The normalisation stage of [`sweep`]: `logp = (z - m) - ln s`, `probs *= 1/s`.
+struct Norm<'a> {
+    z: &'a [f64],
+    logp: &'a mut [f64],
+    probs: &'a mut [f64],
+    m: f64,
+    ln_s: f64,
+    inv_s: f64,
+}
+
+/// One pass over columns `0..y` doing the stages that are switched on:
+/// `E` exponentiates `exp`'s row and returns its sum (the order of
+/// [`sum_lanes`]), `M` returns `next`'s [`max_lanes_within`], `N` normalises
+/// `norm`'s row. Off stages return 0 / `(-inf, true)` and touch nothing.
+#[inline(always)]
+fn sweep<const E: bool, const M: bool, const N: bool>(
+    y: usize,
+    exp: Exp,
+    next: &[f64],
+    norm: Norm,
+    limit: f64,
+) -> (f64, (f64, bool)) {
+    let mut acc = [0.0; 8];
+    let mut mx = [f64::NEG_INFINITY; 8];
+    let mut inside = [1u64; 8];
+    let n8 = y / 8 * 8;
+    let mut j = 0;
+    // Blocks of EXP_BLOCK, then of 8: each stage sees its row in chunks of 8
+    // in order, so lane sums and maxima come out as in the one-row passes.
+    macro_rules! block {
+        ($w:expr) => {{
+            const W: usize = $w;
+            if E {
+                let z: &[f64; W] = exp.z[j..j + W].try_into().expect("block");
+                let mut l = [0.0; W];
+                for i in 0..W {
+                    l[i] = z[i] - exp.m;
+                }
+                let e = exp_lanes::<W>(l);
+                let p: &mut [f64; W] = (&mut exp.probs[j..j + W]).try_into().expect("block");
+                // Element by element: a copy_from_slice becomes a call to memcpy.
+                for i in 0..W {
+                    p[i] = e[i];
+                }
+                for c in e.chunks_exact(8) {
+                    for l in 0..8 {
+                        acc[l] += c[l];
+                    }
+                }
+            }
+            if M {
+                let z: &[f64; W] = next[j..j + W].try_into().expect("block");
+                for c in z.chunks_exact(8) {
+                    for l in 0..8 {
+                        mx[l] = if c[l] > mx[l] { c[l] } else { mx[l] };
+                        inside[l] &= u64::from(c[l].abs() <= limit);
+                    }
+                }
+            }
+            if N {
+                let z: &[f64; W] = norm.z[j..j + W].try_into().expect("block");
+                let lp: &mut [f64; W] = (&mut norm.logp[j..j + W]).try_into().expect("block");
+                let p: &mut [f64; W] = (&mut norm.probs[j..j + W]).try_into().expect("block");
+                for i in 0..W {
+                    lp[i] = (z[i] - norm.m) - norm.ln_s;
+                    p[i] *= norm.inv_s;
+                }
+            }
+            j += W;
+        }};
+    }
+    while j + EXP_BLOCK <= n8 {
+        block!(EXP_BLOCK);
+    }
+    while j < n8 {
+        block!(8);
+    }
+    let mut s = 0.0;
+    if E {
+        for i in n8..y {
+            exp.probs[i] = exp_vectorizable(exp.z[i] - exp.m);
+        }
+        let t: f64 = exp.probs[n8..y].iter().sum();
+        s = join_lanes(&acc) + t;
+    }
+    let mut max = (f64::NEG_INFINITY, true);
+    if M {
+        let tail = &next[n8..y];
+        let mut m = tail.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut all = tail.iter().fold(1, |b, z| b & u64::from(z.abs() <= limit));
+        for l in 0..8 {
+            m = m.max(mx[l]);
+            all &= inside[l];
+        }
+        max = (m, all == 1);
+    }
+    if N {
+        for i in n8..y {
+            norm.logp[i] = (norm.z[i] - norm.m) - norm.ln_s;
+            norm.probs[i] *= norm.inv_s;
+        }
+    }
+    (s, max)
 }
 
 /// `log(1 - e^x)` for `x ≤ 0`, accurate near both ends (Mächler 2012).
@@ -386,6 +596,45 @@ mod tests {
         assert!(exp_vectorizable(f64::NAN).is_nan());
     }
 
+    /// The exponent `k` is read from the shifted mantissa; it must be exactly
+    /// the `kf as i64` of the Cody-Waite reduction, so the bits do not change.
+    #[test]
+    fn exp_vectorizable_exponent_is_exact() {
+        let mut x: f64 = -760.0;
+        while x < 720.0 {
+            for v in [x, x + 1e-3, -x * 1e-7] {
+                let xc = v.clamp(-746.0, 709.7);
+                let shifted = xc * std::f64::consts::LOG2_E + EXP_SHIFTER;
+                let k = shifted.to_bits() as i64 - EXP_SHIFTER.to_bits() as i64;
+                assert_eq!(k, (shifted - EXP_SHIFTER) as i64, "x = {v}");
+            }
+            x += 0.0137;
+        }
+    }
+
+    #[test]
+    fn exp_lanes_is_exp_vectorizable() {
+        let mut xs: Vec<f64> = (0..40_000).map(|i| -760.0 + i as f64 * 0.037).collect();
+        xs.extend([
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -0.0,
+            -745.13,
+            709.7,
+        ]);
+        while !xs.len().is_multiple_of(8) {
+            xs.push(-1.0);
+        }
+        for c in xs.chunks_exact(8) {
+            let lanes = exp_lanes::<8>(c.try_into().unwrap());
+            for (&x, e) in c.iter().zip(lanes) {
+                assert_eq!(e.to_bits(), exp_vectorizable(x).to_bits(), "x = {x}");
+            }
+        }
+    }
+
     #[test]
     fn tanh_vectorizable_matches_libm() {
         let mut x: f64 = -30.0;
@@ -408,8 +657,10 @@ mod tests {
     /// [`ROW_WISE_MIN`], and both report logits beyond the limit.
     #[test]
     fn softmax_layouts_agree_bit_for_bit() {
-        for y in [1, 3, 8, 10, 17, 255, 256, 1000, 1003] {
-            let x = 3;
+        for (x, y) in [1, 3, 8, 10, 17, 33, 255, 256, 300, 1000, 1003]
+            .into_iter()
+            .flat_map(|y| [(1, y), (2, y), (3, y)])
+        {
             let z: Vec<f64> = (0..x * y)
                 .map(|i| ((i * 7919 % 1013) as f64 - 500.0) * 0.037)
                 .collect();
@@ -454,11 +705,18 @@ mod tests {
 
     #[test]
     fn sum_lanes_except_skips_two_entries() {
-        for n in [2, 3, 10, 17, 64] {
+        for n in [2, 3, 10, 17, 64, 203] {
             let v: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
-            for (a, b) in [(0, 1), (1, 0), (n - 1, 0), (n / 2, n - 1)] {
+            for (a, b) in [(0, 1), (1, 0), (n - 1, 0), (n / 2, n - 1), (1, 1)] {
                 let want: f64 = (0..n).filter(|&i| i != a && i != b).map(|i| v[i]).sum();
                 assert_eq!(sum_lanes_except(&v, a, b), want, "n = {n}, {a}, {b}");
+                // The lane order: `sum_lanes` with the excluded entries zeroed.
+                let mut z = v.clone();
+                (z[a], z[b]) = (0.0, 0.0);
+                let inexact: Vec<f64> = z.iter().map(|q| q * 0.1).collect();
+                let mut w = inexact.clone();
+                (w[a], w[b]) = (v[a], v[b]);
+                assert_eq!(sum_lanes_except(&w, a, b), sum_lanes(&inexact));
             }
         }
     }
