@@ -5,7 +5,7 @@
 
 use crate::data::Dataset;
 use crate::loss::LossEval;
-use crate::numerics::{log_mean_exp, sum_lanes_except};
+use crate::numerics::{log_mean_exp, sum_lanes_except_inline};
 use serde::Serialize;
 use std::f64::consts::LN_10;
 
@@ -129,22 +129,25 @@ fn logp_mean_others(logp: &[f64], a: usize, b: usize) -> f64 {
     m + s.ln() - ((logp.len() - 2) as f64).ln()
 }
 
-/// The summary curves at one epoch; `probs` is row-major `X × Y`.
-pub fn core(data: &Dataset, probs: &[f64]) -> Core {
-    let y = data.n_responses;
-    let n = data.pairs.len() as f64;
-    let (mut chosen, mut unseen) = (0.0, 0.0);
-    for p in &data.pairs {
-        let row = &probs[p.prompt * y..(p.prompt + 1) * y];
-        chosen += row[p.chosen];
-        // Summed directly rather than as 1 - π+ - π-, which cancels when π+ → 1;
-        // in eight lane-parallel partial sums, so that wide rows vectorise.
-        let others = sum_lanes_except(row, p.chosen, p.rejected);
-        unseen += others / (y - 2) as f64;
-    }
-    Core {
-        avg_chosen: chosen / n,
-        avg_unseen: unseen / n,
+crate::multiversion! {
+    /// The summary curves at one epoch; `probs` is row-major `X × Y`.
+    pub fn core(data: &Dataset, probs: &[f64]) -> Core {
+        let y = data.n_responses;
+        let n = data.pairs.len() as f64;
+        let (mut chosen, mut unseen) = (0.0, 0.0);
+        for p in &data.pairs {
+            let row = &probs[p.prompt * y..(p.prompt + 1) * y];
+            chosen += row[p.chosen];
+            // Summed directly rather than as 1 - π+ - π-, which cancels when
+            // π+ → 1; in eight lane-parallel partial sums, so that wide rows
+            // vectorise.
+            let others = sum_lanes_except_inline(row, p.chosen, p.rejected);
+            unseen += others / (y - 2) as f64;
+        }
+        Core {
+            avg_chosen: chosen / n,
+            avg_unseen: unseen / n,
+        }
     }
 }
 

@@ -226,31 +226,53 @@ crate::multiversion! {
     /// of [`sum_lanes`] with the two excluded entries counted as 0, so that
     /// it vectorises (a metric's sum; not bit-equal to a serial sum).
     pub fn sum_lanes_except(xs: &[f64], a: usize, b: usize) -> f64 {
-        let n = xs.len() / 8 * 8;
-        let mut acc = [0.0; 8];
-        // Plain lanes up to each chunk holding an excluded entry, that chunk
-        // masked; chunks in order, so each lane adds in index order.
-        let mut start = 0;
-        for e in [a.min(b), a.max(b)] {
-            let chunk = e / 8 * 8;
-            if e >= n || chunk < start {
-                continue;
-            }
-            add_lanes(&mut acc, &xs[start..chunk]);
-            let mut c: [f64; 8] = xs[chunk..chunk + 8].try_into().expect("8 long");
-            for i in [a, b] {
-                if (chunk..chunk + 8).contains(&i) {
-                    c[i - chunk] = 0.0;
-                }
-            }
-            add_lanes(&mut acc, &c);
-            start = chunk + 8;
+        sum_lanes_except_inline(xs, a, b)
+    }
+}
+
+/// [`sum_lanes_except`], inlined into a caller compiled for vector units.
+#[inline(always)]
+pub fn sum_lanes_except_inline(xs: &[f64], a: usize, b: usize) -> f64 {
+    if xs.len() >= 64 {
+        sum_except::<true>(xs, a, b)
+    } else {
+        sum_except::<false>(xs, a, b)
+    }
+}
+
+/// [`sum_lanes_except`]'s body; `LONG` joins the lanes behind a barrier.
+#[inline(always)]
+fn sum_except<const LONG: bool>(xs: &[f64], a: usize, b: usize) -> f64 {
+    let n = xs.len() / 8 * 8;
+    let mut acc = [0.0; 8];
+    // Plain lanes up to each chunk holding an excluded entry, that chunk
+    // masked; chunks in order, so each lane adds in index order.
+    let mut start = 0;
+    for e in [a.min(b), a.max(b)] {
+        let chunk = e / 8 * 8;
+        if e >= n || chunk < start {
+            continue;
         }
-        add_lanes(&mut acc, &xs[start..n]);
-        let t: f64 = (n..xs.len())
-            .filter(|&i| i != a && i != b)
-            .map(|i| xs[i])
-            .sum();
+        add_lanes(&mut acc, &xs[start..chunk]);
+        let x: &[f64; 8] = xs[chunk..chunk + 8].try_into().expect("8 long");
+        // A select per lane, not a store into the chunk: a scalar store that
+        // the vector add then reloads stalls store forwarding.
+        let mut c = [0.0; 8];
+        for l in 0..8 {
+            let i = chunk + l;
+            c[l] = if i == a || i == b { 0.0 } else { x[l] };
+        }
+        add_lanes(&mut acc, &c);
+        start = chunk + 8;
+    }
+    add_lanes(&mut acc, &xs[start..n]);
+    let t: f64 = (n..xs.len())
+        .filter(|&i| i != a && i != b)
+        .map(|i| xs[i])
+        .sum();
+    if LONG {
+        join_lanes_opaque(&acc) + t
+    } else {
         join_lanes(&acc) + t
     }
 }
@@ -295,10 +317,15 @@ fn max_lanes_within(xs: &[f64], limit: f64) -> (f64, bool) {
 /// The fixed order in which [`sum_lanes`] joins its eight lanes.
 #[inline(always)]
 fn join_lanes(acc: &[f64; 8]) -> f64 {
-    // Opaque to the optimiser, which otherwise splits the lane loop that
-    // feeds it into scalar or 128-bit chains to suit this tree.
-    let acc = std::hint::black_box(*acc);
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// [`join_lanes`] behind an optimisation barrier, for the end of a long lane
+/// loop: seeing this tree, the optimiser splits the loop into scalar or
+/// 128-bit chains. (For a short one the barrier's store and reload cost more.)
+#[inline(always)]
+fn join_lanes_opaque(acc: &[f64; 8]) -> f64 {
+    join_lanes(&std::hint::black_box(*acc))
 }
 
 /// Sum of a slice in eight independent lanes, then the lanes in a fixed
@@ -525,7 +552,7 @@ fn sweep<const E: bool, const M: bool, const N: bool>(
             exp.probs[i] = exp_vectorizable(exp.z[i] - exp.m);
         }
         let t: f64 = exp.probs[n8..y].iter().sum();
-        s = join_lanes(&acc) + t;
+        s = join_lanes_opaque(&acc) + t;
     }
     let mut max = (f64::NEG_INFINITY, true);
     if M {
