@@ -773,3 +773,44 @@ fn all_losses_sweep_covers_the_registries() {
     assert_eq!(names, registered);
     assert_eq!(axis.labels, registered);
 }
+
+/// `PairLoss::eval_pairs` (one dynamic call for all pairs, which
+/// `PairObjective` uses) gives every loss's `eval` at each pair, bit for bit.
+#[test]
+fn eval_pairs_is_eval_at_each_pair() {
+    let data = Dataset::scenario("scenario1").unwrap();
+    let (x, y) = (data.n_prompts, data.n_responses);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let logits: Vec<f64> = (0..x * y).map(|_| rng.random_range(-4.0..4.0)).collect();
+    let ref_logits: Vec<f64> = (0..x * y).map(|_| rng.random_range(-4.0..4.0)).collect();
+    let (mut logp, mut ref_logp) = (vec![0.0; x * y], vec![0.0; x * y]);
+    for r in 0..x {
+        log_softmax_into(&logits[r * y..(r + 1) * y], &mut logp[r * y..(r + 1) * y]);
+        log_softmax_into(
+            &ref_logits[r * y..(r + 1) * y],
+            &mut ref_logp[r * y..(r + 1) * y],
+        );
+    }
+    let probs: Vec<f64> = logp.iter().map(|l| l.exp()).collect();
+    let s = State {
+        data: &data,
+        logp: &logp,
+        probs: &probs,
+        ref_logp: &ref_logp,
+    };
+    for spec in LOSSES {
+        let l = (spec.build)(&loss::resolve_params(spec, &BTreeMap::new()).unwrap());
+        let blank = LossEval {
+            value: f64::NAN,
+            d_plus: f64::NAN,
+            d_minus: f64::NAN,
+        };
+        let mut out = vec![blank; data.pairs.len()];
+        l.eval_pairs(&s, &mut out);
+        for (i, o) in out.iter().enumerate() {
+            let want = l.eval(&s.pair_logprobs(i));
+            let bits = |e: &LossEval| [e.value, e.d_plus, e.d_minus].map(f64::to_bits);
+            assert_eq!(bits(o), bits(&want), "{} at pair {i}", spec.name);
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! [`PairLoss`] and a `pub const SPEC: LossSpec`, and list it in [`LOSSES`].
 
 use crate::error::{Error, Result};
+use crate::objective::State;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
@@ -72,6 +73,15 @@ pub struct LossEval {
 pub trait PairLoss: Send + Sync + Debug {
     /// Value and partials at one triple.
     fn eval(&self, lp: &LogProbs) -> LossEval;
+
+    /// [`PairLoss::eval`] at every pair of `s`, into `out[i]` for pair `i`.
+    /// The default needs no override: compiled for each loss, it makes one
+    /// dynamic call for all pairs and inlines `eval` into the loop.
+    fn eval_pairs(&self, s: &State, out: &mut [LossEval]) {
+        for (i, o) in out.iter_mut().enumerate().take(s.data.pairs.len()) {
+            *o = self.eval(&s.pair_logprobs(i));
+        }
+    }
 }
 
 /// The allowed values of a numeric loss parameter.

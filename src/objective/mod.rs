@@ -124,8 +124,8 @@ impl Objective for PairObjective {
     fn eval(&self, s: &State, dlogits: &mut [f64], pair_grads: &mut [LossEval]) -> f64 {
         let y = s.data.n_responses;
         let mut total = 0.0;
-        for (i, (p, ev)) in s.data.pairs.iter().zip(pair_grads.iter_mut()).enumerate() {
-            *ev = self.loss.eval(&s.pair_logprobs(i));
+        self.loss.eval_pairs(s, pair_grads);
+        for (p, ev) in s.data.pairs.iter().zip(pair_grads.iter()) {
             total += self.scale * ev.value;
             let row = p.prompt * y..(p.prompt + 1) * y;
             accumulate_logit_grad(
