@@ -222,6 +222,27 @@ crate::multiversion! {
 }
 
 crate::multiversion! {
+    /// [`all_finite`], setting every value to 0 in the same pass.
+    pub fn all_finite_then_zero(xs: &mut [f64]) -> bool {
+        const EXP: u64 = 0x7ff0_0000_0000_0000;
+        let mut bad = [0u64; 8];
+        let mut chunks = xs.chunks_exact_mut(8);
+        for c in &mut chunks {
+            for l in 0..8 {
+                bad[l] |= u64::from(c[l].to_bits() & EXP == EXP);
+                c[l] = 0.0;
+            }
+        }
+        let mut t = 0;
+        for x in chunks.into_remainder() {
+            t |= u64::from(x.to_bits() & EXP == EXP);
+            *x = 0.0;
+        }
+        bad.iter().fold(t, |b, &x| b | x) == 0
+    }
+}
+
+crate::multiversion! {
     /// `Σ xs[i]` over every `i` other than `a` and `b`, in the eight-lane order
     /// of [`sum_lanes`] with the two excluded entries counted as 0, so that
     /// it vectorises (a metric's sum; not bit-equal to a serial sum).
@@ -726,6 +747,20 @@ mod tests {
                     w[i] = bad;
                     assert!(!all_finite(&w), "{bad} at {i} of {n}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn all_finite_then_zero_checks_and_zeroes() {
+        for n in [0, 1, 7, 8, 9, 100] {
+            for bad in [None, Some(f64::INFINITY), Some(f64::NAN)] {
+                let mut w = vec![-1e308; n];
+                if let (Some(b), true) = (bad, n > 0) {
+                    w[n / 2] = b;
+                }
+                assert_eq!(all_finite_then_zero(&mut w), bad.is_none() || n == 0);
+                assert!(w.iter().all(|&v| v.to_bits() == 0), "{n}, {bad:?}");
             }
         }
     }

@@ -5,7 +5,7 @@
 use crate::config::RunSpec;
 use crate::loss::LossEval;
 use crate::metrics::{self, MetricsRow, ProbRow, Summary, SummaryTracker};
-use crate::numerics::{all_finite, softmax_rows, softmax_rows_within};
+use crate::numerics::{all_finite_then_zero, softmax_rows, softmax_rows_within};
 use crate::objective::State;
 use crate::onpolicy::Sampler;
 use crate::optim::Optimizer;
@@ -214,7 +214,7 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
             }
         }
         let data = owned.as_ref().unwrap_or(&spec.data);
-        dlogits.fill(0.0);
+        // `dlogits` is zero here: zeroed when allocated and after each update.
         let state = State {
             data,
             logp: &logp,
@@ -230,31 +230,38 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
                     (to_f32(e.value), to_f32(e.d_plus), to_f32(e.d_minus));
             }
         }
-        if !(loss.is_finite() && all_finite(&dlogits)) {
+        if !loss.is_finite() {
             diverged = Some(epoch);
             break;
         }
         let core = metrics::core(data, &probs);
+        let record = epoch % spec.record_every == 0 || epoch == spec.epochs;
+        let row = (record && keep.metrics)
+            .then(|| metrics::row(epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core));
+        if epoch < spec.epochs {
+            if f32 {
+                policy.backward(&params, &mut scratch, &dlogits, &mut grad);
+                round_f32(&mut grad);
+                opt.step_f32(&mut params, &grad);
+            } else {
+                policy.backward_step(&mut params, &mut scratch, &dlogits, &mut grad, &mut opt);
+            }
+        }
+        // The gradient is checked after the update has used it, in the pass
+        // that zeroes it for the next epoch (one pass instead of two). If it
+        // was not finite the run stops here, as if before the update: the
+        // updated parameters are never read, and nothing of this epoch is kept.
+        if !all_finite_then_zero(&mut dlogits) {
+            diverged = Some(epoch);
+            break;
+        }
         tracker.update(epoch, &core, loss, data, &logp);
-        if epoch % spec.record_every == 0 || epoch == spec.epochs {
-            if keep.metrics {
-                metrics_rows.push(metrics::row(
-                    epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core,
-                ));
-            }
-            if keep.snapshots {
-                snapshots.push((epoch, logp.clone()));
-            }
+        metrics_rows.extend(row);
+        if record && keep.snapshots {
+            snapshots.push((epoch, logp.clone()));
         }
         if epoch == spec.epochs {
             break;
-        }
-        if f32 {
-            policy.backward(&params, &mut scratch, &dlogits, &mut grad);
-            round_f32(&mut grad);
-            opt.step_f32(&mut params, &grad);
-        } else {
-            policy.backward_step(&mut params, &mut scratch, &dlogits, &mut grad, &mut opt);
         }
     }
 

@@ -664,3 +664,69 @@ fn logits_beyond_the_limit_are_divergence() {
         }
     }
 }
+
+/// DPO, except that the gradient holds an infinity from the `at`-th
+/// evaluation on while the loss stays finite.
+#[derive(Debug)]
+struct InfiniteGradFrom {
+    inner: Box<dyn dpo_lab::objective::Objective>,
+    at: usize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl dpo_lab::objective::Objective for InfiniteGradFrom {
+    fn eval(
+        &self,
+        s: &dpo_lab::objective::State,
+        dlogits: &mut [f64],
+        pair_grads: &mut [dpo_lab::loss::LossEval],
+    ) -> f64 {
+        // The loop hands over a zeroed gradient every epoch.
+        assert!(dlogits.iter().all(|&g| g == 0.0));
+        let loss = self.inner.eval(s, dlogits, pair_grads);
+        if self.calls.fetch_add(1, Ordering::Relaxed) >= self.at {
+            dlogits[3] = f64::INFINITY;
+        }
+        loss
+    }
+}
+
+/// A non-finite gradient with a finite loss stops the run at that epoch and
+/// keeps nothing of it, although the loop checks the gradient only after the
+/// update has read it (in the pass that zeroes it for the next epoch).
+#[test]
+fn non_finite_gradient_is_divergence() {
+    for (precision, policy) in [
+        (dpo_lab::precision::Precision::F64, "tabular"),
+        (dpo_lab::precision::Precision::F32, "tabular"),
+        (dpo_lab::precision::Precision::F64, "loglinear"),
+    ] {
+        let mut spec = Config::from_toml_str(&format!(
+            "epochs = 10\nrecord_every = 1\n[policy]\nkind = \"{policy}\"\n[data]\nscenario = \"scenario1\"\n\
+             [loss]\nname = \"dpo\"\n[optimizer]\nname = \"adam\"\nlr = 0.01\n"
+        ))
+        .unwrap()
+        .build()
+        .unwrap();
+        spec.precision = precision;
+        let inner = std::mem::replace(
+            &mut spec.objective,
+            Box::new(dpo_lab::objective::PairObjective {
+                loss: Box::new(dpo_lab::loss::dpo::Dpo { beta: 0.1 }),
+                scale: 1.0,
+            }),
+        );
+        spec.objective = Box::new(InfiniteGradFrom {
+            inner,
+            at: 4,
+            calls: AtomicUsize::new(0),
+        });
+        let r = train(&spec, Keep::ALL);
+        let s = &r.summary;
+        assert_eq!(s.diverged_epoch, Some(4), "{policy} {precision:?}");
+        assert_eq!(s.epochs_run, 3);
+        assert_eq!(r.metrics.len(), 4);
+        assert_eq!(r.snapshots.len(), 4);
+        assert!(r.metrics.iter().all(all_finite));
+    }
+}
