@@ -26,7 +26,14 @@ pub fn sigmoid(x: f64) -> f64 {
 /// logistic loss needs for its value and its derivative.
 #[inline]
 pub fn log_sigmoid_and_sigmoid_neg(u: f64) -> (f64, f64) {
-    let e = (-u.abs()).exp();
+    log_sigmoid_and_sigmoid_neg_from(u, (-u.abs()).exp())
+}
+
+/// [`log_sigmoid_and_sigmoid_neg`] given its one exponential `e = exp(-|u|)`,
+/// so that a caller can take the exponentials of many `u` first and let
+/// their latencies overlap.
+#[inline]
+pub fn log_sigmoid_and_sigmoid_neg_from(u: f64, e: f64) -> (f64, f64) {
     if u >= 0.0 {
         (-e.ln_1p(), e / (1.0 + e))
     } else {

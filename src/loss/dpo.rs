@@ -2,7 +2,8 @@
 //! `f+ = -β σ(-βΔ) = -f-`, so the softmax terms of the logit gradient cancel.
 
 use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
-use crate::numerics::log_sigmoid_and_sigmoid_neg;
+use crate::numerics::log_sigmoid_and_sigmoid_neg_from;
+use crate::objective::State;
 
 /// Direct Preference Optimization with temperature `beta`.
 #[derive(Debug, Clone, Copy)]
@@ -10,14 +11,40 @@ pub struct Dpo {
     pub beta: f64,
 }
 
-impl PairLoss for Dpo {
-    fn eval(&self, lp: &LogProbs) -> LossEval {
-        let (log_sig, sig_neg) = log_sigmoid_and_sigmoid_neg(self.beta * lp.delta());
+impl Dpo {
+    /// The loss at `u = βΔ`, given `e = exp(-|u|)`.
+    #[inline]
+    fn at(&self, u: f64, e: f64) -> LossEval {
+        let (log_sig, sig_neg) = log_sigmoid_and_sigmoid_neg_from(u, e);
         let g = self.beta * sig_neg;
         LossEval {
             value: -log_sig,
             d_plus: -g,
             d_minus: g,
+        }
+    }
+}
+
+impl PairLoss for Dpo {
+    fn eval(&self, lp: &LogProbs) -> LossEval {
+        let u = self.beta * lp.delta();
+        self.at(u, (-u.abs()).exp())
+    }
+
+    /// The exponentials of a block of pairs first, then the rest: the libm
+    /// calls of different pairs overlap instead of waiting on each other.
+    fn eval_pairs(&self, s: &State, out: &mut [LossEval]) {
+        const BLOCK: usize = 8;
+        let n = out.len().min(s.data.pairs.len());
+        for (b, out) in out[..n].chunks_mut(BLOCK).enumerate() {
+            let (mut u, mut e) = ([0.0; BLOCK], [0.0; BLOCK]);
+            for i in 0..out.len() {
+                u[i] = self.beta * s.pair_logprobs(b * BLOCK + i).delta();
+                e[i] = (-u[i].abs()).exp();
+            }
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = self.at(u[i], e[i]);
+            }
         }
     }
 }
