@@ -269,7 +269,7 @@ mod tests {
             return;
         }
         for eps in [1e-8, 0.0] {
-            for n in [3, 8, 21, 64] {
+            for n in [3, 8, 21, 64, 1029] {
                 let kind = OptimizerKind::Adam {
                     beta1: 0.9,
                     beta2: 0.999,
