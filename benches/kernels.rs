@@ -33,7 +33,7 @@ fn mlp(c: &mut Criterion) {
             n_prompts: 4,
             n_responses: 10,
             width,
-            activation: Activation::Relu,
+            activation: Activation::Tanh,
             init_scale: 1.0,
         };
         let params = m.init_params(0);
@@ -45,6 +45,23 @@ fn mlp(c: &mut Criterion) {
             b.iter(|| {
                 m.forward(black_box(&params), &mut scratch, &mut out);
                 m.backward(&params, &mut scratch, black_box(&dz), &mut grad);
+            })
+        });
+        // The training loop's path: backward fused with the Adam update.
+        let mut p = params.clone();
+        let mut opt = Optimizer::new(
+            OptimizerKind::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            1e-6,
+            p.len(),
+        );
+        c.bench_function(&format!("mlp forward+backward_step(adam) w{width}"), |b| {
+            b.iter(|| {
+                m.forward(black_box(&p), &mut scratch, &mut out);
+                m.backward_step(&mut p, &mut scratch, black_box(&dz), &mut grad, &mut opt);
             })
         });
     }
