@@ -50,6 +50,14 @@ impl Activation {
         }
     }
 
+    /// `g ← g φ'` at each unit, given the activations' outputs `h`.
+    #[inline(always)]
+    fn scale_by_deriv(self, g: &mut [f64], h: &[f64]) {
+        for (g, &hv) in g.iter_mut().zip(h) {
+            *g *= self.deriv_from_output(hv);
+        }
+    }
+
     /// Derivative expressed through the activation's output `h = φ(v)`.
     #[inline]
     fn deriv_from_output(self, h: f64) -> f64 {
@@ -167,16 +175,19 @@ impl Mlp {
             g_b3,
             Some(&mut *da2),
         );
-        for (g, &hv) in da2.iter_mut().zip(h2) {
-            *g *= act.deriv_from_output(hv);
-        }
+        act.scale_by_deriv(da2, h2);
         affine_rows_backward(h1, &params[o.w2..o.b2], da2, h, g_w2, g_b2, Some(&mut *da1));
-        for (g, &hv) in da1.iter_mut().zip(h1) {
-            *g *= act.deriv_from_output(hv);
-        }
-        // The one-hot input makes dW1[:, x] = da1[x, :].
+        act.scale_by_deriv(da1, h1);
+        self.input_layer_grad(da1, g_w1, g_b1);
+    }
+
+    /// The first layer's gradient: the one-hot input makes `dW1[:, x] =
+    /// da1[x, :]`, and `db1 = Σ_x da1[x, :]`.
+    #[inline(always)]
+    fn input_layer_grad(&self, da1: &[f64], g_w1: &mut [f64], g_b1: &mut [f64]) {
+        let x = self.n_prompts;
         g_b1.fill(0.0);
-        for (xi, row) in da1.chunks_exact(h).enumerate() {
+        for (xi, row) in da1.chunks_exact(self.width).enumerate() {
             for (j, &g) in row.iter().enumerate() {
                 g_w1[j * x + xi] = g;
                 g_b1[j] += g;
@@ -214,9 +225,7 @@ impl Mlp {
             b: o.b3,
         };
         out.backward_step(h2, dlogits, params, Some(&mut *da2), grad, opt);
-        for (g, &hv) in da2.iter_mut().zip(h2) {
-            *g *= act.deriv_from_output(hv);
-        }
+        act.scale_by_deriv(da2, h2);
         let hidden = Layer {
             k: h,
             n: h,
@@ -224,19 +233,9 @@ impl Mlp {
             b: o.b2,
         };
         hidden.backward_step(h1, da2, params, Some(&mut *da1), grad, opt);
-        for (g, &hv) in da1.iter_mut().zip(h1) {
-            *g *= act.deriv_from_output(hv);
-        }
-        // The one-hot input makes dW1[:, x] = da1[x, :].
-        let (g_w1, rest) = grad[o.w1..o.w2].split_at_mut(o.b1 - o.w1);
-        let g_b1 = &mut rest[..h];
-        g_b1.fill(0.0);
-        for (xi, row) in da1.chunks_exact(h).enumerate() {
-            for (j, &g) in row.iter().enumerate() {
-                g_w1[j * x + xi] = g;
-                g_b1[j] += g;
-            }
-        }
+        act.scale_by_deriv(da1, h1);
+        let (g_w1, g_b1) = grad[o.w1..o.w2].split_at_mut(o.b1 - o.w1);
+        self.input_layer_grad(da1, g_w1, g_b1);
         opt.update_range(o.w1, &mut params[o.w1..o.w2], &grad[o.w1..o.w2]);
     }
 }
@@ -270,7 +269,6 @@ impl Layer {
             // SAFETY: the CPU supports AVX-512F, checked just above.
             return unsafe { self.backward_step_avx512(inp, dout, params, dinp, grad, opt) };
         }
-        let update = |o: &mut Optimizer, at, p: &mut [f64], g: &[f64]| o.update_range(at, p, g);
         let (k, n) = (self.k, self.n);
         if let Some(d) = dinp.as_deref_mut() {
             d.fill(0.0);
@@ -289,7 +287,7 @@ impl Layer {
             for r in 0..rows {
                 axpy(dout[r * n + j], &inp[r * k..(r + 1) * k], g);
             }
-            update(opt, at, &mut params[at..at + k], &grad[at..at + k]);
+            opt.update_range(at, &mut params[at..at + k], &grad[at..at + k]);
         }
         self.bias_step(dout, params, grad, opt);
     }
