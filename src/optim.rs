@@ -19,12 +19,22 @@ pub struct Optimizer {
     pub lr: f64,
     m: Vec<f64>,
     v: Vec<f64>,
-    /// `β1^t` and `β2^t` as running products (for Adam's bias correction).
+    /// `β1^t` and `β2^t` as running products (for Adam's bias correction),
+    /// up to the last step whose constants are in `scales`.
     beta_pow: (f64, f64),
     /// This step's Adam constants `(lr / (1 - β1^t), 1 / √(1 - β2^t))`, set by
     /// [`Optimizer::begin_step`].
     adam_scale: (f64, f64),
+    /// The constants of the next steps, computed [`SCALE_BATCH`] at a time
+    /// (a vector loop) instead of one square root and two divisions on each
+    /// step's critical path; `(lr, 1 - β1^t, lr / (1 - β1^t), 1 / √(1 - β2^t))`,
+    /// consumed from `scales_at`.
+    scales: Vec<(f64, f64, f64, f64)>,
+    scales_at: usize,
 }
+
+/// Steps whose Adam constants are computed together.
+const SCALE_BATCH: usize = 64;
 
 impl Optimizer {
     /// A fresh optimiser for `n` parameters.
@@ -42,6 +52,8 @@ impl Optimizer {
             v,
             beta_pow: (1.0, 1.0),
             adam_scale: (0.0, 0.0),
+            scales: Vec::new(),
+            scales_at: 0,
         }
     }
 
@@ -84,11 +96,34 @@ impl Optimizer {
     #[inline]
     pub fn begin_step(&mut self) {
         if let OptimizerKind::Adam { beta1, beta2, .. } = self.kind {
-            self.beta_pow = (self.beta_pow.0 * beta1, self.beta_pow.1 * beta2);
-            let bc1 = 1.0 - self.beta_pow.0;
-            let bc2 = 1.0 - self.beta_pow.1;
-            self.adam_scale = (self.lr / bc1, 1.0 / bc2.sqrt());
+            if self.scales_at == self.scales.len() {
+                self.fill_scales(beta1, beta2);
+            }
+            let (lr, bc1, step, inv_sqrt_bc2) = self.scales[self.scales_at];
+            self.scales_at += 1;
+            // `lr` is public: a change since the batch was computed is honoured.
+            let step = if lr == self.lr { step } else { self.lr / bc1 };
+            self.adam_scale = (step, inv_sqrt_bc2);
         }
+    }
+
+    /// The constants of the next [`SCALE_BATCH`] steps, each computed as a
+    /// single step would: `β^t` as the running product, then `lr / (1 - β1^t)`
+    /// and `1 / √(1 - β2^t)`.
+    fn fill_scales(&mut self, beta1: f64, beta2: f64) {
+        let (mut bc1, mut bc2) = ([0.0; SCALE_BATCH], [0.0; SCALE_BATCH]);
+        for (c1, c2) in bc1.iter_mut().zip(&mut bc2) {
+            self.beta_pow = (self.beta_pow.0 * beta1, self.beta_pow.1 * beta2);
+            (*c1, *c2) = (1.0 - self.beta_pow.0, 1.0 - self.beta_pow.1);
+        }
+        let lr = self.lr;
+        self.scales.clear();
+        self.scales.extend(
+            bc1.iter()
+                .zip(&bc2)
+                .map(|(&c1, &c2)| (lr, c1, lr / c1, 1.0 / c2.sqrt())),
+        );
+        self.scales_at = 0;
     }
 
     /// Updates the parameters `offset .. offset + grad.len()` of the full
@@ -310,6 +345,30 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The batched constants are the ones each step would compute alone,
+    /// also across batch ends and after a change of `lr`.
+    #[test]
+    fn batched_adam_constants_match_the_step_formula() {
+        let (b1, b2) = (0.9, 0.999);
+        let kind = OptimizerKind::Adam {
+            beta1: b1,
+            beta2: b2,
+            eps: 1e-8,
+        };
+        let mut opt = Optimizer::new(kind, 0.003, 1);
+        let mut bp = (1.0f64, 1.0f64);
+        for t in 0..3 * SCALE_BATCH + 5 {
+            if t == 100 {
+                opt.lr = 0.01;
+            }
+            opt.begin_step();
+            bp = (bp.0 * b1, bp.1 * b2);
+            let want = (opt.lr / (1.0 - bp.0), 1.0 / (1.0 - bp.1).sqrt());
+            assert_eq!(opt.adam_scale.0.to_bits(), want.0.to_bits(), "step {t}");
+            assert_eq!(opt.adam_scale.1.to_bits(), want.1.to_bits(), "step {t}");
         }
     }
 
