@@ -7,10 +7,10 @@
 //! value), a colour bar per row (log10 of the field's magnitude), the
 //! trajectories' legend and a caption below.
 
-use super::heatmap::ColorScale;
+use super::heatmap::{draw_colorbar, ColorScale};
 use super::panels::{framed_chart, Axis};
 use super::style::{self, FONT};
-use super::{format_tick, nice_ticks, save, DrawResult, Figure, Ticked};
+use super::{nice_ticks, save, DrawResult, Figure};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::field::{self, Alignment, LogPoint, PairField};
@@ -291,7 +291,7 @@ impl Figure for FieldFigure {
                     .color(&style::INK)
                     .pos(Pos::new(HPos::Left, VPos::Bottom)),
             ))?;
-            draw_colorbar(&bar_area, &row.scale, 22)?;
+            draw_colorbar(&bar_area, &row.scale, None, 22, (6, true))?;
         }
         draw_track_legend(&legend, &self.tracks)?;
         let font = (FONT, style::LEGEND_SIZE)
@@ -499,37 +499,6 @@ fn draw_panel<DB: DrawingBackend>(
         (yr_top - base, yr_bot - base)
     };
     Ok((top, bottom))
-}
-
-/// A vertical colour bar `bar_w` pixels wide, ticks on its right.
-fn draw_colorbar<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    scale: &ColorScale,
-    bar_w: u32,
-) -> DrawResult {
-    let (w, _) = area.dim_in_pixel();
-    let ticks = nice_ticks(scale.lo, scale.hi, 6, true);
-    let mut chart = ChartBuilder::on(area)
-        .right_y_label_area_size(w.saturating_sub(bar_w))
-        .build_cartesian_2d(0.0..1.0, Ticked::new(scale.lo, scale.hi, ticks.clone()))?;
-    let fmt = |v: &f64| format_tick(*v, &ticks);
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .disable_x_axis()
-        .y_label_formatter(&fmt)
-        .label_style((FONT, style::TICK_SIZE).into_font().color(&style::INK))
-        .axis_desc_style((FONT, style::AXIS_DESC_SIZE).into_font().color(&style::INK))
-        .axis_style(style::INK)
-        .draw()?;
-    let n = 100;
-    let span = scale.hi - scale.lo;
-    chart.draw_series((0..n).map(|i| {
-        let a = scale.lo + span * i as f64 / n as f64;
-        let b = scale.lo + span * (i + 1) as f64 / n as f64;
-        Rectangle::new([(0.0, a), (1.0, b)], scale.color((a + b) / 2.0).filled())
-    }))?;
-    Ok(())
 }
 
 /// The legend: one line per trajectory (its stroke, a dot and its end

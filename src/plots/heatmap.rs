@@ -401,34 +401,26 @@ pub fn draw_heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, h: &Heatm
         let y0 = (yr.start - base.1) as u32;
         let bar_h = (yr.end - yr.start) as u32;
         let bar_area = area.clone().shrink((x0, y0), (bar_total - bar_gap, bar_h));
-        draw_colorbar(&bar_area, &h.scale, desc, 24)?;
+        draw_colorbar(&bar_area, &h.scale, Some(desc), 24, (5, false))?;
     }
     Ok(())
 }
 
-/// A vertical colour bar `bar_w` pixels wide, ticks and `desc` on its right.
-fn draw_colorbar<DB: DrawingBackend>(
+/// A vertical colour bar `bar_w` pixels wide, about `n_ticks` ticks and
+/// (if given) `desc` on its right; `ends` puts ticks at the scale's ends.
+/// The bar is filled before the axis is drawn, so that no label is covered.
+pub(super) fn draw_colorbar<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     scale: &ColorScale,
-    desc: &str,
+    desc: Option<&str>,
     bar_w: u32,
+    (n_ticks, ends): (usize, bool),
 ) -> DrawResult {
     let (w, _) = area.dim_in_pixel();
-    let ticks = nice_ticks(scale.lo, scale.hi, 5, false);
+    let ticks = nice_ticks(scale.lo, scale.hi, n_ticks, ends);
     let mut chart = ChartBuilder::on(area)
         .right_y_label_area_size(w.saturating_sub(bar_w))
         .build_cartesian_2d(0.0..1.0, Ticked::new(scale.lo, scale.hi, ticks.clone()))?;
-    let fmt = |v: &f64| format_tick(*v, &ticks);
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .disable_x_axis()
-        .y_desc(desc)
-        .y_label_formatter(&fmt)
-        .label_style((FONT, style::TICK_SIZE).into_font().color(&style::INK))
-        .axis_desc_style((FONT, style::AXIS_DESC_SIZE).into_font().color(&style::INK))
-        .axis_style(style::INK)
-        .draw()?;
     let n = 100;
     let span = scale.hi - scale.lo;
     chart.draw_series((0..n).map(|i| {
@@ -436,5 +428,20 @@ fn draw_colorbar<DB: DrawingBackend>(
         let b = scale.lo + span * (i + 1) as f64 / n as f64;
         Rectangle::new([(0.0, a), (1.0, b)], scale.color((a + b) / 2.0).filled())
     }))?;
+    let fmt = |v: &f64| format_tick(*v, &ticks);
+    let mut mesh = chart.configure_mesh();
+    // Longer ticks keep right-aligned labels clear of the bar whatever
+    // width the font measures them at.
+    mesh.disable_mesh()
+        .disable_x_axis()
+        .set_tick_mark_size(LabelAreaPosition::Right, 8)
+        .y_label_formatter(&fmt)
+        .label_style((FONT, style::TICK_SIZE).into_font().color(&style::INK))
+        .axis_desc_style((FONT, style::AXIS_DESC_SIZE).into_font().color(&style::INK))
+        .axis_style(style::INK);
+    if let Some(d) = desc {
+        mesh.y_desc(d);
+    }
+    mesh.draw()?;
     Ok(())
 }
