@@ -218,21 +218,11 @@ impl Mlp {
         let (h1, h2) = acts.split_at(x * h);
         let (da2, da1) = grads.split_at_mut(x * h);
         opt.begin_step();
-        let out = Layer {
-            k: h,
-            n: y,
-            w: o.w3,
-            b: o.b3,
-        };
-        out.backward_step(h2, dlogits, params, Some(&mut *da2), grad, opt);
+        // The hidden layer H → H and the output layer H → Y.
+        let layer = |n, w, b| Layer { k: h, n, w, b };
+        layer(y, o.w3, o.b3).backward_step(h2, dlogits, params, Some(&mut *da2), grad, opt);
         act.scale_by_deriv(da2, h2);
-        let hidden = Layer {
-            k: h,
-            n: h,
-            w: o.w2,
-            b: o.b2,
-        };
-        hidden.backward_step(h1, da2, params, Some(&mut *da1), grad, opt);
+        layer(h, o.w2, o.b2).backward_step(h1, da2, params, Some(&mut *da1), grad, opt);
         act.scale_by_deriv(da1, h1);
         let (g_w1, g_b1) = grad[o.w1..o.w2].split_at_mut(o.b1 - o.w1);
         self.input_layer_grad(da1, g_w1, g_b1);
