@@ -8,6 +8,7 @@
 //! [`optim::Optimizer`], recording [`metrics`]. [`config`] reads a run from
 //! TOML, [`output`] writes its CSVs, [`plots`] draws the figures.
 
+pub mod analysis;
 pub mod bench;
 pub mod config;
 pub mod data;
