@@ -7,7 +7,7 @@ use dpo_lab::bench::{dpo_adam_spec, wide_data};
 use dpo_lab::data::Dataset;
 use dpo_lab::numerics::softmax_rows;
 use dpo_lab::optim::{Optimizer, OptimizerKind};
-use dpo_lab::policy::{Activation, Mlp, Policy, Tabular};
+use dpo_lab::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
 use dpo_lab::train::{prepare, train_from, Keep};
 use std::hint::black_box;
 
@@ -35,6 +35,7 @@ fn mlp(c: &mut Criterion) {
             width,
             activation: Activation::Tanh,
             init_scale: 1.0,
+            init: MlpInit::Uniform,
         };
         let params = m.init_params(0);
         let mut scratch = vec![0.0; m.scratch_len()];

@@ -9,7 +9,7 @@ use crate::loss::dpo::Dpo;
 use crate::metrics::Summary;
 use crate::objective::PairObjective;
 use crate::optim::OptimizerKind;
-use crate::policy::{Activation, Mlp, Policy, Tabular};
+use crate::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
 use crate::train::{prepare, train, train_from, Keep};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -133,6 +133,7 @@ pub fn policy_for(kind: &str, width: usize, x: usize, y: usize) -> Box<dyn Polic
             width,
             activation: Activation::Tanh,
             init_scale: 1.0,
+            init: MlpInit::Uniform,
         })
     }
 }

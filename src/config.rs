@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::loss;
 use crate::objective::{self, Objective};
 use crate::optim::OptimizerKind;
-use crate::policy::{Activation, Loglinear, Mlp, Policy, SharedBias, Tabular};
+use crate::policy::{Activation, Loglinear, Mlp, MlpInit, Policy, SharedBias, Tabular};
 use crate::precision::Precision;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -68,6 +68,10 @@ pub struct PolicyConfig {
     /// MLP initialisation scale (default 1: PyTorch's `nn.Linear` default);
     /// log-linear: the expected norm of each initial embedding row (default 1).
     pub init_scale: Option<f64>,
+    /// MLP initialisation family: `uniform` (default; PyTorch's `nn.Linear`
+    /// default scaled by `init_scale`) or `xavier` (Glorot uniform, biases 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
     /// Log-linear embedding dimension `d` (default 8).
     pub dim: Option<i64>,
     /// Log-linear: keep the response embeddings `V` at their initial value
@@ -262,6 +266,7 @@ impl Config {
             c.policy.width.get_or_insert(64);
             c.policy.activation.get_or_insert_with(|| "tanh".into());
             c.policy.init_scale.get_or_insert(1.0);
+            c.policy.init.get_or_insert_with(|| "uniform".into());
         }
         if c.policy.kind == "loglinear" {
             c.policy.dim.get_or_insert(8);
@@ -385,6 +390,7 @@ impl PolicyConfig {
             !mlp && self.activation.is_some(),
             MLP_ONLY,
         )?;
+        not_for("policy.init", !mlp && self.init.is_some(), MLP_ONLY)?;
         not_for(
             "policy.init_scale",
             !(mlp || loglinear) && self.init_scale.is_some(),
@@ -497,12 +503,23 @@ impl PolicyConfig {
                     )
                 })?;
                 let init_scale = positive("policy.init_scale", self.init_scale.unwrap_or(1.0))?;
+                let name = self.init.as_deref().unwrap_or("uniform");
+                let init = MlpInit::parse(name).ok_or_else(|| {
+                    Error::config(
+                        "policy.init",
+                        format!(
+                            "unknown initialisation `{name}`; allowed: {}",
+                            MlpInit::NAMES.join(", ")
+                        ),
+                    )
+                })?;
                 Ok(Box::new(Mlp {
                     n_prompts,
                     n_responses,
                     width,
                     activation,
                     init_scale,
+                    init,
                 }))
             }
             other => Err(Error::config(

@@ -28,6 +28,7 @@ pub mod precision;
 pub mod reference;
 pub mod report;
 pub mod simd;
+pub mod studies;
 pub mod sweep;
 pub mod train;
 pub mod zoo;

@@ -21,6 +21,8 @@ USAGE:
     dpo-lab merge --out DIR SHARD_DIR...  join the shards of one sweep into DIR/runs.csv, curves.csv
     dpo-lab bench [--quick] [--out DIR]   training steps per second (DPO, Adam, f64); writes
                                           DIR/bench.csv (default out/bench)
+    dpo-lab calibrate PLAN.toml --out DIR search the knobs the paper leaves unstated against
+                                          its Figure 2 read-offs; writes DIR/calibration.csv
     dpo-lab help                          this text
 
 Exit codes: 0 success, 2 bad input (the message names the field and what is allowed).";
@@ -156,6 +158,30 @@ fn merge_cmd(args: &[String]) -> Result<()> {
     merge(&dirs, &a.out("merge")?)
 }
 
+fn calibrate(args: &[String]) -> Result<()> {
+    let a = Args::parse(args, &["--out"], &[])?;
+    let file = a.one_file("calibrate", "PLAN")?;
+    let out = a.out("calibrate")?;
+    let plan = dpo_lab::studies::calibrate::Plan::load(&file)?;
+    dpo_lab::output::check_writable(&out)?;
+    let facts = dpo_lab::studies::calibrate::calibrate(&plan, &|m| eprintln!("{m}"))?;
+    dpo_lab::output::write_files(
+        &out,
+        &[("calibration.csv", dpo_lab::output::csv_bytes(&facts.rows()))],
+    )?;
+    let w = facts.winner();
+    eprintln!(
+        "calibrate: {} runs; winner {} (held-out distance {:.2}, {} of {} scored read-offs within tolerance); wrote {}/calibration.csv",
+        facts.runs,
+        w.setting.label(),
+        w.distance,
+        w.within,
+        facts.readoffs.readoff.iter().filter(|r| r.scored).count(),
+        out.display()
+    );
+    Ok(())
+}
+
 /// The CPU model and core count, for the benchmark's title.
 fn machine_name() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
@@ -216,6 +242,7 @@ fn main() -> ExitCode {
         Some("sweep") => sweep(&args[1..]),
         Some("merge") => merge_cmd(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("calibrate") => calibrate(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

@@ -231,7 +231,7 @@ fn expand_range(field: &str, t: &Table) -> Result<Vec<f64>> {
 }
 
 /// Sets a dotted `path` in a TOML table, creating intermediate tables.
-fn set_path(root: &mut Table, path: &str, v: Value) -> Result<()> {
+pub fn set_path(root: &mut Table, path: &str, v: Value) -> Result<()> {
     let mut parts: Vec<&str> = path.split('.').collect();
     let last = parts
         .pop()

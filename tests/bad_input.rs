@@ -274,6 +274,12 @@ fn policy_settings() {
         "policy.activation",
         &["sigmoid", "tanh", "relu"],
     );
+    rejects(
+        &[mlp, ("policy", "init = \"normal\"")],
+        "policy.init",
+        &["normal", "uniform", "xavier"],
+    );
+    rejects(&[("policy", "init = \"xavier\"")], "policy.init", &["mlp"]);
     rejects(&[("policy", "width = 8")], "policy.width", &["mlp"]);
     rejects(
         &[("policy", "activation = \"relu\"")],

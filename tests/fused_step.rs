@@ -3,7 +3,7 @@
 //! bit, for every policy and optimiser: speed must not change the numbers.
 
 use dpo_lab::optim::{Optimizer, OptimizerKind};
-use dpo_lab::policy::{Activation, Loglinear, Mlp, Policy, SharedBias, Tabular};
+use dpo_lab::policy::{Activation, Loglinear, Mlp, MlpInit, Policy, SharedBias, Tabular};
 use proptest::prelude::*;
 
 fn optimizers() -> [OptimizerKind; 4] {
@@ -83,7 +83,7 @@ proptest! {
         x in 1..6usize, y in 2..13usize, width in 1..40usize, tanh in any::<bool>(), seed in 0..1000u64,
     ) {
         let activation = if tanh { Activation::Tanh } else { Activation::Relu };
-        check(&Mlp { n_prompts: x, n_responses: y, width, activation, init_scale: 1.0 }, seed)?;
+        check(&Mlp { n_prompts: x, n_responses: y, width, activation, init_scale: 1.0 , init: MlpInit::Uniform}, seed)?;
     }
 
     #[test]
@@ -106,6 +106,7 @@ fn mlp_fused_step_at_benchmark_widths() {
                 width,
                 activation,
                 init_scale: 1.0,
+                init: MlpInit::Uniform,
             };
             check(&p, width as u64).unwrap();
         }

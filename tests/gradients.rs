@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use dpo_lab::loss::{self, Domain, LogProbs, LossEval, LossSpec, PairLoss, LOSSES};
 use dpo_lab::numerics::{log_softmax_into, sigmoid};
-use dpo_lab::policy::{Activation, Mlp, Policy, Tabular};
+use dpo_lab::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -291,6 +291,7 @@ fn policies(width: usize) -> Vec<(String, Box<dyn Policy>)> {
                 width,
                 activation,
                 init_scale: 1.0,
+                init: MlpInit::Uniform,
             }),
         ));
     }
@@ -367,6 +368,7 @@ fn end_to_end_gradients_far_from_reference() {
             width: 6,
             activation,
             init_scale: 4.0,
+            init: MlpInit::Uniform,
         };
         let params = policy.init_params(7);
         for spec in LOSSES {

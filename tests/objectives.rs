@@ -11,7 +11,7 @@ use dpo_lab::numerics::{log_softmax_into, sigmoid};
 use dpo_lab::objective::kto::{labelled_prompts, Kto};
 use dpo_lab::objective::reward_model::{fit_reward_model, optimal_policy, RewardModelKl};
 use dpo_lab::objective::{self, Objective, State, OBJECTIVES};
-use dpo_lab::policy::{Activation, Mlp, Policy, Tabular};
+use dpo_lab::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
 use dpo_lab::train::{train, Keep};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -104,6 +104,7 @@ fn policies(data: &Dataset) -> Vec<(String, Box<dyn Policy>)> {
                 width: 6,
                 activation,
                 init_scale: 1.0,
+                init: MlpInit::Uniform,
             }),
         ));
     }

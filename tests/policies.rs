@@ -5,7 +5,7 @@ mod common;
 use common::assert_rows_normalised;
 use dpo_lab::config::{Config, ReferenceSettings};
 use dpo_lab::data::{Dataset, SCENARIOS};
-use dpo_lab::policy::{Activation, Mlp, Policy, Tabular};
+use dpo_lab::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
 use dpo_lab::reference::{fit_reference, max_err};
 use dpo_lab::train::log_probs;
 use proptest::prelude::*;
@@ -58,7 +58,7 @@ proptest! {
         seed in any::<u64>(),
         noise in prop::collection::vec(-3.0..3.0f64, 300),
     ) {
-        let p = Mlp { n_prompts: x, n_responses: y, width, activation: act, init_scale };
+        let p = Mlp { n_prompts: x, n_responses: y, width, activation: act, init_scale, init: MlpInit::Uniform };
         prop_assert_eq!(p.n_params(), width * x + width + width * width + width + y * width + y);
         prop_assert!(p.n_params() <= noise.len());
         let mut params = p.init_params(seed);
@@ -77,7 +77,7 @@ proptest! {
         seed in any::<u64>(), width in 1..70usize, act in activation(), init_scale in 0.1..5.0f64,
     ) {
         let (x, y) = (4usize, 10usize);
-        let p = Mlp { n_prompts: x, n_responses: y, width, activation: act, init_scale };
+        let p = Mlp { n_prompts: x, n_responses: y, width, activation: act, init_scale, init: MlpInit::Uniform };
         let a = p.init_params(seed);
         let b = p.init_params(seed);
         prop_assert_eq!(&a, &b);
@@ -109,6 +109,7 @@ fn mlp_prompts_and_seeds_differ() {
         width: 8,
         activation: Activation::Tanh,
         init_scale: 1.0,
+        init: MlpInit::Uniform,
     };
     let l0 = log_probs(&p, &p.init_params(0));
     let l1 = log_probs(&p, &p.init_params(1));
@@ -121,6 +122,45 @@ fn mlp_prompts_and_seeds_differ() {
         );
     }
     assert!(p.exact_params(&[0.0; 40]).is_none());
+}
+
+/// Xavier initialisation: each weight matrix within `±√(6/(fan_in + fan_out))`
+/// and filling it (the bound is reached to within 5 %), biases exactly 0;
+/// the default family is unchanged by the new field (bounds `1/√fan_in`).
+#[test]
+fn mlp_xavier_bounds_and_zero_biases() {
+    let (x, h, y) = (4, 64, 10);
+    for init in [MlpInit::Xavier, MlpInit::Uniform] {
+        let p = Mlp {
+            n_prompts: x,
+            n_responses: y,
+            width: h,
+            activation: Activation::Relu,
+            init_scale: 1.0,
+            init,
+        };
+        let w = p.init_params(3);
+        let mut at = 0;
+        for (rows, fan_in) in [(h, x), (h, h), (y, h)] {
+            let bound = match init {
+                MlpInit::Xavier => (6.0 / (fan_in + rows) as f64).sqrt(),
+                MlpInit::Uniform => 1.0 / (fan_in as f64).sqrt(),
+            };
+            let weights = &w[at..at + rows * fan_in];
+            let max = weights.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!(
+                max <= bound && max > 0.95 * bound,
+                "{init:?} {max} vs {bound}"
+            );
+            let biases = &w[at + rows * fan_in..at + rows * fan_in + rows];
+            match init {
+                MlpInit::Xavier => assert!(biases.iter().all(|&b| b == 0.0)),
+                MlpInit::Uniform => assert!(biases.iter().any(|&b| b != 0.0)),
+            }
+            at += rows * fan_in + rows;
+        }
+        assert_eq!(at, w.len());
+    }
 }
 
 /// The reference settings a config gets by default.
@@ -162,6 +202,7 @@ fn mlp_reference_fits_every_scenario() {
             width: 64,
             activation: Activation::Tanh,
             init_scale: 1.0,
+            init: MlpInit::Uniform,
         };
         let mut params = policy.init_params(0);
         let before = max_err(&policy, &params, &targets);
@@ -198,6 +239,7 @@ fn mlp_reference_reports_non_convergence() {
         width: 8,
         activation: Activation::Tanh,
         init_scale: 1.0,
+        init: MlpInit::Uniform,
     };
     let mut params = policy.init_params(3);
     let settings = ReferenceSettings {

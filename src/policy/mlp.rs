@@ -74,11 +74,39 @@ impl Activation {
     }
 }
 
+/// How the MLP's weights and biases are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MlpInit {
+    /// PyTorch's `nn.Linear` default scaled by `init_scale`: weights and
+    /// biases uniform in `±init_scale/√fan_in` (`init_scale = √6` is He/Kaiming
+    /// uniform for the weights).
+    Uniform,
+    /// Glorot/Xavier uniform (`nn.init.xavier_uniform_` with gain
+    /// `init_scale`): weights in `±init_scale·√(6/(fan_in + fan_out))`,
+    /// biases 0 (`nn.init.zeros_`).
+    Xavier,
+}
+
+impl MlpInit {
+    /// Names accepted in `policy.init`.
+    pub const NAMES: [&'static str; 2] = ["uniform", "xavier"];
+
+    /// Parses a name of [`MlpInit::NAMES`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "uniform" => Some(MlpInit::Uniform),
+            "xavier" => Some(MlpInit::Xavier),
+            _ => None,
+        }
+    }
+}
+
 /// Three linear layers `X → H → H → Y` with activation between them.
 ///
 /// Parameters are one flat vector laid out `W1 (H×X), b1, W2 (H×H), b2,
 /// W3 (Y×H), b3`. Initialisation follows PyTorch's `nn.Linear` default scaled
-/// by `init_scale`: weights and biases uniform in `±init_scale/√fan_in`.
+/// by `init_scale`: weights and biases uniform in `±init_scale/√fan_in`
+/// (or Glorot/Xavier, see [`MlpInit`]).
 #[derive(Debug, Clone)]
 pub struct Mlp {
     pub n_prompts: usize,
@@ -86,6 +114,8 @@ pub struct Mlp {
     pub width: usize,
     pub activation: Activation,
     pub init_scale: f64,
+    /// The initialisation family; `init_scale` scales it.
+    pub init: MlpInit,
 }
 
 struct Offsets {
@@ -458,10 +488,16 @@ impl Policy for Mlp {
         let (x, h, y) = (self.n_prompts, self.width, self.n_responses);
         let mut out = Vec::with_capacity(self.n_params());
         for (rows, fan_in) in [(h, x), (h, h), (y, h)] {
-            let k = self.init_scale / (fan_in as f64).sqrt();
+            let k = match self.init {
+                MlpInit::Uniform => self.init_scale / (fan_in as f64).sqrt(),
+                MlpInit::Xavier => self.init_scale * (6.0 / (fan_in + rows) as f64).sqrt(),
+            };
             let dist = Uniform::new_inclusive(-k, k).expect("finite bound");
             out.extend(Array::<f64, Ix2>::random_using((rows, fan_in), dist, &mut rng).iter());
-            out.extend(Array::random_using(rows, dist, &mut rng).iter());
+            match self.init {
+                MlpInit::Uniform => out.extend(Array::random_using(rows, dist, &mut rng).iter()),
+                MlpInit::Xavier => out.extend(std::iter::repeat_n(0.0, rows)),
+            }
         }
         out
     }

@@ -15,7 +15,7 @@ pub mod shared_bias;
 pub mod tabular;
 
 pub use loglinear::Loglinear;
-pub use mlp::{Activation, Mlp};
+pub use mlp::{Activation, Mlp, MlpInit};
 pub use shared_bias::SharedBias;
 pub use tabular::Tabular;
 
