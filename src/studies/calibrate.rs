@@ -401,9 +401,7 @@ impl CalibrationFacts {
         let w = self.winner();
         (0..self.readoffs.readoff.len())
             .filter(|&k| {
-                self.readoffs.readoff[k].scored
-                    && w.scaled[k].partial_cmp(&1.0) != Some(std::cmp::Ordering::Less)
-                    && w.scaled[k] != 1.0
+                self.readoffs.readoff[k].scored && (w.scaled[k] > 1.0 || w.scaled[k].is_nan())
             })
             .collect()
     }
