@@ -20,6 +20,7 @@
 
 pub mod bench;
 pub mod beyond;
+pub mod calibration;
 pub mod field;
 pub mod figures;
 pub mod heatmap;
