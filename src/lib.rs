@@ -25,6 +25,7 @@ pub mod output;
 pub mod plots;
 pub mod policy;
 pub mod precision;
+pub mod present;
 pub mod reference;
 pub mod report;
 pub mod simd;

@@ -1,6 +1,9 @@
 //! Analysis over finished runs: order statistics over seeds
-//! ([`stats`]) and the paper's Figure 2 read-offs computed from a run's
-//! metrics ([`readout`]). Nothing here trains; everything takes results.
+//! ([`stats`]), the paper's Figure 2 read-offs computed from a run's
+//! metrics ([`readout`]), and the evidence a finding carries: counts,
+//! t tests with intervals, rank correlations and their verdicts
+//! ([`evidence`]). Nothing here trains; everything takes results.
 
+pub mod evidence;
 pub mod readout;
 pub mod stats;

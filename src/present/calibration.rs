@@ -1,0 +1,167 @@
+//! The calibration section of REPORT.md: facts of
+//! [`crate::studies::calibrate`] formatted and poured into
+//! `templates/calibration*.md`.
+
+use super::template::{render_file, Facts};
+use crate::analysis::readout::Kind;
+use crate::error::Result;
+use crate::studies::calibrate::{CalibrationFacts, Score};
+
+/// A read-off value as the tables print it.
+fn fmt_value(kind: Kind, v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    match kind {
+        Kind::Epoch => format!("{v:.0}"),
+        Kind::Log10 => format!("{v:.1}"),
+        Kind::Value if v.abs() < 0.01 => format!("{v:.1e}"),
+        Kind::Value => format!("{v:.3}"),
+    }
+}
+
+fn seeds(s: [u64; 2]) -> String {
+    format!("{}–{}", s[0], s[1] - 1)
+}
+
+/// The knobs of `s` that differ from those of `base`, as `field = label`.
+fn knob_diff(s: &Score, base: &Score) -> String {
+    let d: Vec<String> = s
+        .setting
+        .knobs
+        .iter()
+        .filter(|k| !base.setting.knobs.contains(k))
+        .map(|(f, l)| format!("{f} = {l}"))
+        .collect();
+    if d.is_empty() {
+        "(same knobs)".into()
+    } else {
+        d.join("; ")
+    }
+}
+
+/// The REPORT.md section; `config_check` is empty when the paper configs
+/// hold the winner's settings, else a clause saying they do not.
+pub fn calibration_markdown(f: &CalibrationFacts, config_check: &str) -> Result<String> {
+    let r = &f.readoffs;
+    let w = f.winner();
+    let chosen = &f.tried[0];
+    let scored: Vec<usize> = (0..r.readoff.len())
+        .filter(|&k| r.readoff[k].scored)
+        .collect();
+    let mut readoff_table = String::from(
+        "| read-off | paper | lab, held-out median [p10, p90] | relative error | within tolerance |\n|---|---|---|---|---|\n",
+    );
+    for (k, ro) in r.readoff.iter().enumerate() {
+        let q = w.quantiles[k];
+        let rel = (q.median - ro.value) / ro.value.abs();
+        let verdict = if !ro.scored {
+            "not scored (float32 floor)".to_string()
+        } else if w.scaled[k] <= 1.0 {
+            format!("yes ({:.2} tol.)", w.scaled[k])
+        } else {
+            format!("**no** ({:.2} tol.)", w.scaled[k])
+        };
+        readoff_table.push_str(&format!(
+            "| {} | {} | {} [{}, {}] | {:+.0} % | {} |\n",
+            ro.label,
+            fmt_value(ro.kind, ro.value),
+            fmt_value(ro.kind, q.median),
+            fmt_value(ro.kind, q.p10),
+            fmt_value(ro.kind, q.p90),
+            100.0 * rel,
+            verdict
+        ));
+    }
+    let mut winner_table = String::from("| knob | value |\n|---|---|\n");
+    for (field, label) in &chosen.setting.knobs {
+        winner_table.push_str(&format!("| `{field}` | {label} |\n"));
+    }
+    let misses = f.misses();
+    let verdict = if misses.is_empty() {
+        let mut v = Facts::new();
+        v.insert("n_scored".into(), scored.len().to_string());
+        render_file("calibration-hit", &v)?
+    } else {
+        let mut holdback = String::from(
+            "| read-off | winner (choice seeds) | closest setting | its error there | its distance (winner: {wd}) | how it differs from the winner |\n|---|---|---|---|---|---|\n"
+                .replace("{wd}", &format!("{:.2}", chosen.distance))
+                .as_str(),
+        );
+        for &k in &misses {
+            let best = f
+                .tried
+                .iter()
+                .filter(|s| s.scaled[k].is_finite())
+                .min_by(|a, b| a.scaled[k].total_cmp(&b.scaled[k]));
+            if let Some(b) = best {
+                holdback.push_str(&format!(
+                    "| {} | {} ({:.2} tol.) | {} | {:.2} tol. | {:.2} | {} |\n",
+                    r.readoff[k].label,
+                    fmt_value(r.readoff[k].kind, chosen.quantiles[k].median),
+                    chosen.scaled[k],
+                    fmt_value(r.readoff[k].kind, b.quantiles[k].median),
+                    b.scaled[k],
+                    b.distance,
+                    knob_diff(b, chosen)
+                ));
+            }
+        }
+        let in_box = f
+            .tried
+            .iter()
+            .filter(|s| s.value_err <= 1.0 && s.timing_err <= 1.0)
+            .count();
+        let frontier_sentence = format!(
+            "Of the {} settings tried, {} have both their value error and their timing error (root-mean-square in units of tolerance) at most 1, and {} lie on the Pareto frontier of the two (the figure, left).",
+            f.tried.len(),
+            in_box,
+            f.frontier.len()
+        );
+        let mut v = Facts::new();
+        v.insert("n_miss".into(), misses.len().to_string());
+        v.insert("n_scored".into(), scored.len().to_string());
+        v.insert(
+            "misses".into(),
+            misses
+                .iter()
+                .map(|&k| {
+                    format!(
+                        "{} ({} against {})",
+                        r.readoff[k].label,
+                        fmt_value(r.readoff[k].kind, w.quantiles[k].median),
+                        fmt_value(r.readoff[k].kind, r.readoff[k].value)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        v.insert("frontier_sentence".into(), frontier_sentence);
+        v.insert("holdback_table".into(), holdback.trim_end().to_string());
+        render_file("calibration-miss", &v)?
+    };
+    let mut facts = Facts::new();
+    let mut put = |k: &str, v: String| {
+        facts.insert(k.to_string(), v);
+    };
+    put("n_scored", scored.len().to_string());
+    put("n_stages", f.stages.len().to_string());
+    put("stages", f.stages.join("; "));
+    put("n_settings", f.tried.len().to_string());
+    put("runs", f.runs.to_string());
+    put("choose_seeds", seeds(chosen.seeds));
+    put("report_seeds", seeds(w.seeds));
+    put("n_heldout", (w.seeds[1] - w.seeds[0]).to_string());
+    put("abs_tol", format!("{}", r.abs_tol));
+    put("value_rel_pct", format!("{:.0}", 100.0 * r.value_rel_tol));
+    put("epoch_rel_pct", format!("{:.0}", 100.0 * r.epoch_rel_tol));
+    put("tie", format!("{}", f.tie));
+    put("config_check", config_check.to_string());
+    put("winner_table", winner_table.trim_end().to_string());
+    put("choose_distance", format!("{:.2}", chosen.distance));
+    put("heldout_distance", format!("{:.2}", w.distance));
+    put("within", w.within.to_string());
+    put("readoff_table", readoff_table.trim_end().to_string());
+    put("verdict", verdict);
+    render_file("calibration", &facts)
+}
