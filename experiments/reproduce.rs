@@ -141,6 +141,59 @@ fn print_written(stem: &Path) {
     println!("wrote {} and {}", png.display(), svg.display());
 }
 
+/// The fidelity studies: the calibration against the paper's Figure 2
+/// read-offs (figure, CSV and section) and the test of Figure 3's scenario
+/// effect (section). Returns their Markdown.
+fn fidelity_sections(root: &Path, out_dir: &Path, plots_dir: &Path) -> Result<String> {
+    use dpo_lab::studies::{calibrate, scenarios};
+    let t = Instant::now();
+    let exp = root.join("experiments");
+    let plan = calibrate::Plan::load(&exp.join("calibrate.toml"))?;
+    let facts = calibrate::calibrate(&plan, &|m| eprintln!("{m}"))?;
+    dpo_lab::output::write_files(
+        &out_dir.join("calibrate"),
+        &[("calibration.csv", dpo_lab::output::csv_bytes(&facts.rows()))],
+    )?;
+    let stem = plots_dir.join("calibration");
+    plots::calibration::calibration_figure(&stem, &facts)?;
+    print_written(&stem);
+    // The paper configs must hold the winner; say so in the report if not.
+    let winner = facts.tried[0].setting.config()?;
+    let mut stale = Vec::new();
+    for name in RUNS
+        .iter()
+        .filter(|n| n.starts_with("fig2") && **n != "fig2-tabular")
+    {
+        let cfg = Config::load(&exp.join(format!("{name}.toml")))?.resolved()?;
+        let diff = calibrate::differing_fields(&cfg, &winner);
+        if !diff.is_empty() {
+            stale.push(format!("`{name}.toml` differs in {}", diff.join(", ")));
+        }
+    }
+    let check = if stale.is_empty() {
+        String::new()
+    } else {
+        eprintln!(
+            "reproduce: WARNING: the paper configs are not the calibration's winner: {}",
+            stale.join("; ")
+        );
+        format!(" (**but they are not**: {})", stale.join("; "))
+    };
+    let mut text = dpo_lab::present::calibration::calibration_markdown(&facts, &check)?;
+    eprintln!(
+        "calibration: {} runs in {:.1} s",
+        facts.runs,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let plan = scenarios::Plan::load(&exp.join("scenario-effect.toml"))?;
+    let sfacts = scenarios::scenario_effect(&plan)?;
+    text.push_str("\n\n");
+    text.push_str(&dpo_lab::present::scenarios::scenario_markdown(&sfacts)?);
+    eprintln!("scenario effect: {:.1} s", t.elapsed().as_secs_f64());
+    Ok(text)
+}
+
 /// Everything after the paper figures: IPO/SLiC Figure 3, the sweeps, their
 /// figures and the report.
 fn sweeps_and_report(
@@ -220,9 +273,14 @@ fn sweeps_and_report(
         sft: &tables["sft-dpo"],
         losses: &tables["losses"],
     })?;
+    // The fidelity sections follow the paper's figures.
+    let fidelity = fidelity_sections(root, out_dir, plots_dir)?;
+    let mut text = match text.find("\n## Phase diagrams") {
+        Some(i) => format!("{}\n{}\n{}", &text[..i], fidelity.trim_end(), &text[i..]),
+        None => format!("{text}\n{fidelity}\n"),
+    };
     // Beyond the paper: each section runs its own configs, draws its figures
     // and returns its Markdown.
-    let mut text = text;
     let beyond: [(&str, &dyn Fn() -> Result<String>); 5] = [
         ("gradient field", &|| {
             let text =

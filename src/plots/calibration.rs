@@ -247,7 +247,7 @@ impl CalFig<'_> {
             let y = top + ((bottom - top) as f64 * frac) as i32;
             labels.draw(&Text::new(
                 r.readoff[k].label.clone(),
-                (label_w as i32 - 8, y),
+                (label_w - 8, y),
                 font.clone(),
             ))?;
         }

@@ -204,10 +204,21 @@ fn flatten(c: &Config) -> BTreeMap<String, String> {
 
 /// Fields whose value differs between two flattened configs (the seed aside).
 fn count_changed(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> usize {
+    differing(a, b).len()
+}
+
+fn differing(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     keys.into_iter()
         .filter(|k| k.as_str() != "seed" && a.get(*k) != b.get(*k))
-        .count()
+        .cloned()
+        .collect()
+}
+
+/// The dotted fields (the seed aside) in which two resolved configs differ,
+/// e.g. to check that a paper config holds the calibration's winner.
+pub fn differing_fields(a: &Config, b: &Config) -> Vec<String> {
+    differing(&flatten(a), &flatten(b))
 }
 
 fn get_path<'a>(root: &'a Table, path: &str) -> Option<&'a Value> {
