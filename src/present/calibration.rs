@@ -165,3 +165,88 @@ pub fn calibration_markdown(f: &CalibrationFacts, config_check: &str) -> Result<
     put("verdict", verdict);
     render_file("calibration", &facts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::readout::Readoffs;
+    use crate::analysis::stats::Quantiles;
+    use crate::studies::calibrate::Setting;
+
+    /// A score whose every read-off has median `paper + shift · tolerance`.
+    fn score(r: &Readoffs, shift: f64, knobs: &[(&str, &str)]) -> Score {
+        let quantiles: Vec<Quantiles> = r
+            .readoff
+            .iter()
+            .map(|k| {
+                let m = k.value + shift * r.tolerance(k);
+                Quantiles {
+                    p10: m - 0.1,
+                    median: m,
+                    p90: m + 0.1,
+                    n: 16,
+                }
+            })
+            .collect();
+        Score {
+            stage: 1,
+            setting: Setting {
+                knobs: knobs
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+                table: toml::Table::new(),
+            },
+            seeds: [0, 16],
+            scaled: vec![shift.abs(); r.readoff.len()],
+            quantiles,
+            value_err: shift.abs(),
+            timing_err: shift.abs(),
+            distance: shift.abs(),
+            within: if shift.abs() <= 1.0 { 10 } else { 0 },
+            diverged: 0,
+        }
+    }
+
+    fn facts(winner_shift: f64) -> CalibrationFacts {
+        let r = Readoffs::paper();
+        let w = score(
+            &r,
+            winner_shift,
+            &[("optimizer", "Adam"), ("policy.width", "256")],
+        );
+        let other = score(&r, 0.2, &[("optimizer", "SGD"), ("policy.width", "256")]);
+        let mut held = w.clone();
+        held.seeds = [16, 32];
+        CalibrationFacts {
+            readoffs: r,
+            stages: vec!["one".into()],
+            tried: vec![w, other],
+            changed: vec![2, 3],
+            tie: 0.02,
+            heldout: vec![held],
+            frontier: vec![0],
+            runs: 48,
+        }
+    }
+
+    #[test]
+    fn a_winner_within_tolerance_renders_the_hit_verdict_and_every_readoff() {
+        let md = calibration_markdown(&facts(0.5), "").unwrap();
+        assert!(md.contains("Every one of the 10 scored read-offs"), "{md}");
+        for k in &Readoffs::paper().readoff {
+            assert!(md.contains(&k.label), "{}", k.label);
+        }
+        assert!(md.contains("held-out seeds 16–31"));
+        assert!(!md.contains("**no**"));
+    }
+
+    #[test]
+    fn misses_name_the_closest_setting_and_how_it_differs() {
+        let md = calibration_markdown(&facts(2.0), " (**but they are not**: x)").unwrap();
+        assert!(md.contains("10 of the 10 scored read-offs miss"), "{md}");
+        assert!(md.contains("optimizer = SGD"), "{md}");
+        assert!(md.contains("**but they are not**"));
+        assert!(md.contains("**no** (2.00 tol.)"));
+    }
+}
