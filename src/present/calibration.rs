@@ -166,6 +166,106 @@ pub fn calibration_markdown(f: &CalibrationFacts, config_check: &str) -> Result<
     render_file("calibration", &facts)
 }
 
+/// The README's summary of the calibration and of the scenario-effect test.
+pub fn readme_summary(
+    f: &CalibrationFacts,
+    scen: &crate::studies::scenarios::ScenarioFacts,
+) -> Result<String> {
+    use crate::studies::scenarios::CLAIMS;
+    let r = &f.readoffs;
+    let w = f.winner();
+    let chosen = &f.tried[0];
+    let misses = f.misses();
+    let mut v = Facts::new();
+    v.insert("n_settings".into(), f.tried.len().to_string());
+    v.insert("runs".into(), f.runs.to_string());
+    v.insert("choose_seeds".into(), seeds(chosen.seeds));
+    v.insert("report_seeds".into(), seeds(w.seeds));
+    v.insert(
+        "winner".into(),
+        chosen
+            .setting
+            .knobs
+            .iter()
+            .map(|(k, l)| format!("`{k}` = {l}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    v.insert("within".into(), w.within.to_string());
+    v.insert(
+        "n_scored".into(),
+        r.readoff.iter().filter(|x| x.scored).count().to_string(),
+    );
+    v.insert("abs_tol".into(), format!("{}", r.abs_tol));
+    v.insert(
+        "value_rel_pct".into(),
+        format!("{:.0}", 100.0 * r.value_rel_tol),
+    );
+    v.insert(
+        "epoch_rel_pct".into(),
+        format!("{:.0}", 100.0 * r.epoch_rel_tol),
+    );
+    v.insert(
+        "misses_clause".into(),
+        if misses.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; misses: {}",
+                misses
+                    .iter()
+                    .map(|&k| format!(
+                        "{} {} against the paper's {}",
+                        r.readoff[k].label,
+                        fmt_value(r.readoff[k].kind, w.quantiles[k].median),
+                        fmt_value(r.readoff[k].kind, r.readoff[k].value)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        },
+    );
+    v.insert(
+        "claims_short".into(),
+        CLAIMS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("C{}: {}", i + 1, c.0))
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    let n_comparisons: usize = CLAIMS.iter().map(|c| c.2.len()).sum();
+    let agree = |x: &crate::studies::scenarios::VariantFacts| {
+        x.checks.iter().map(|c| c.agree).sum::<usize>()
+    };
+    let full: Vec<&str> = scen
+        .variants
+        .iter()
+        .filter(|x| agree(x) == n_comparisons)
+        .map(|x| x.name.as_str())
+        .collect();
+    let base = scen.variants.first();
+    v.insert(
+        "scenario_verdict".into(),
+        match (full.is_empty(), base) {
+            (true, Some(b)) => format!(
+                "**not reproduced**: no candidate puts all {n_comparisons} paired comparisons on the paper's side; the calibrated configs put {} there and {} on the other side (final average chosen, medians, highest first: {}).",
+                agree(b),
+                b.checks.iter().map(|c| c.disagree).sum::<usize>(),
+                b.order(crate::studies::scenarios::Metric::FinalChosen)
+                    .iter()
+                    .map(|s| format!("s{s}"))
+                    .collect::<Vec<_>>()
+                    .join(" > ")
+            ),
+            (false, _) => format!("reproduced under {}.", full.join("; ")),
+            (true, None) => "not tested.".into(),
+        },
+    );
+    v.insert("n_variants".into(), scen.variants.len().to_string());
+    render_file("readme-fidelity", &v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub type Facts = BTreeMap<String, String>;
 
 /// Every template, by name: its file under `templates/` (compiled in).
-pub const TEMPLATES: [(&str, &str); 14] = [
+pub const TEMPLATES: [(&str, &str); 15] = [
     ("claims", include_str!("../../templates/claims.md")),
     (
         "report-robustness",
@@ -68,6 +68,10 @@ pub const TEMPLATES: [(&str, &str); 14] = [
     (
         "scenario-effect-verdict-some",
         include_str!("../../templates/scenario-effect-verdict-some.md"),
+    ),
+    (
+        "readme-fidelity",
+        include_str!("../../templates/readme-fidelity.md"),
     ),
 ];
 
