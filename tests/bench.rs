@@ -37,3 +37,20 @@ fn benchmarked_mlp_run_is_the_config_run() {
 fn benchmarked_tabular_run_is_the_config_run() {
     check("bench-tabular.toml", "tabular", 0, 2000);
 }
+
+/// The benchmark times the network the figures use: `bench-mlp.toml`'s
+/// policy (which the benchmark reads) is `fig2.toml`'s.
+#[test]
+fn benchmarked_mlp_is_the_figures_mlp() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let policy = |f: &str| Config::load(&dir.join(f)).unwrap().policy;
+    let fig2 = policy("fig2.toml");
+    assert_eq!(policy("bench-mlp.toml"), fig2);
+    let (activation, init_scale) = dpo_lab::bench::mlp_setting();
+    let fig2_activation = fig2.activation.as_deref().unwrap_or("tanh");
+    assert_eq!(
+        Some(activation),
+        dpo_lab::policy::Activation::parse(fig2_activation)
+    );
+    assert_eq!(Some(init_scale), fig2.init_scale);
+}
