@@ -222,6 +222,7 @@ fn sweeps_and_report(
         fig2_start_avg_chosen: m.first().map_or(f64::NAN, |r| r.avg_chosen),
         fig2_grad_ratio_growth: growth,
         fig2_setting: &fig2_setting,
+        paper_seeds: &HELD_OUT_SEEDS.collect::<Vec<u64>>(),
         base_config: &base_toml,
         phase: &tables["phase"],
         beta: &tables["beta"],

@@ -7,7 +7,7 @@
 use super::panels::{decimate, framed_chart, Axis};
 use super::style::{self, FONT};
 use super::DrawResult;
-use crate::studies::paper_bands::{CurveBands, ReadoffPoint, LOG10_AVG_UNSEEN_STRICT};
+use crate::studies::paper_bands::{seed_set, CurveBands, ReadoffPoint, LOG10_AVG_UNSEEN_STRICT};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -499,25 +499,6 @@ pub fn draw_key<DB: DrawingBackend>(
     Ok(())
 }
 
-/// "seeds 16–31" for a run of consecutive seeds, else the list.
-pub fn seed_set(seeds: &[u64]) -> String {
-    match seeds {
-        [] => "no seeds".into(),
-        [s] => format!("seed {s}"),
-        [first, .., last] if seeds.windows(2).all(|w| w[1] == w[0] + 1) => {
-            format!("seeds {first}–{last}")
-        }
-        _ => format!(
-            "seeds {}",
-            seeds
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
 /// The key entries that explain the styles: the median and the band over
 /// the seed set, the own seed's thin line, and with `readoffs` the paper's
 /// markers. `all` are the facts drawn (for the seed set, the own seed and
@@ -610,7 +591,5 @@ mod tests {
         let p = band_polygons(&xs, &[0.0; 10], &hi, 0.0, 10.0, 2);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].len(), 4);
-        assert_eq!(seed_set(&[16, 17, 18]), "seeds 16–18");
-        assert_eq!(seed_set(&[1, 5]), "seeds 1, 5");
     }
 }

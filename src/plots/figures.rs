@@ -126,23 +126,67 @@ fn without_seed(rest: &str) -> &str {
     rest.rsplit_once(" · seed ").map_or(rest, |(r, _)| r)
 }
 
-/// Draws a centred one-line title in a strip at the top of `area` and
-/// returns the rest.
+/// Splits `title` in two at the " · " (or else the space) nearest its
+/// middle; `None` when it has neither.
+fn split_title(title: &str) -> Option<(&str, &str)> {
+    let mid = title.chars().count() / 2;
+    let nearest = |sep: &str| {
+        title
+            .match_indices(sep)
+            .min_by_key(|(i, _)| title[..*i].chars().count().abs_diff(mid))
+            .map(|(i, _)| (title[..i].trim_end(), title[i + sep.len()..].trim_start()))
+    };
+    nearest(" · ").or_else(|| nearest(" "))
+}
+
+/// Draws a centred title in a strip at the top of `area` and returns the
+/// rest. A title wider than the area is split onto two lines (at the " · "
+/// nearest its middle) and, if still too wide, set smaller, so that it is
+/// never cut at the edges; a title that fits is one line at full size.
 pub(crate) fn title_strip<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
 ) -> DrawResult<DrawingArea<DB, Shift>> {
-    let h = style::TITLE_SIZE + 24;
+    let (w, _) = area.dim_in_pixel();
+    let avail = w.saturating_sub(40);
+    let width = |text: &str, size: u32| -> DrawResult<u32> {
+        Ok(area
+            .estimate_text_size(text, &(FONT, size).into_text_style(area))?
+            .0)
+    };
+    let mut lines = vec![title];
+    if width(title, style::TITLE_SIZE)? > avail {
+        if let Some((a, b)) = split_title(title) {
+            lines = vec![a, b];
+        }
+    }
+    let mut size = style::TITLE_SIZE;
+    while size > style::TICK_SIZE {
+        let mut widest = 0;
+        for l in &lines {
+            widest = widest.max(width(l, size)?);
+        }
+        if widest <= avail {
+            break;
+        }
+        size -= 1;
+    }
+    let line_h = size + 8;
+    let h = line_h * lines.len() as u32 + 16;
     let (head, body) = area.split_vertically(h);
-    let (w, _) = head.dim_in_pixel();
-    head.draw(&Text::new(
-        title.to_string(),
-        (w as i32 / 2, h as i32 / 2 + 2),
-        (FONT, style::TITLE_SIZE)
-            .into_font()
-            .color(&style::INK)
-            .pos(Pos::new(HPos::Center, VPos::Center)),
-    ))?;
+    for (i, line) in lines.iter().enumerate() {
+        head.draw(&Text::new(
+            line.to_string(),
+            (
+                w as i32 / 2,
+                8 + (line_h * i as u32 + line_h / 2) as i32 + 2,
+            ),
+            (FONT, size)
+                .into_font()
+                .color(&style::INK)
+                .pos(Pos::new(HPos::Center, VPos::Center)),
+        ))?;
+    }
     Ok(body)
 }
 
