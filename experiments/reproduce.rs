@@ -12,6 +12,7 @@ use dpo_lab::error::{Error, Result};
 use dpo_lab::output::{write_atomic, write_run};
 use dpo_lab::plots::{self, Band, PaperRun};
 use dpo_lab::report::{report_markdown, ReportInputs, RunsTable};
+use dpo_lab::studies::paper_bands::{curve_bands, readoff_points, HELD_OUT_SEEDS};
 use dpo_lab::sweep::run_for_report;
 use dpo_lab::train::{train, Keep, RunResult};
 use rayon::prelude::*;
@@ -208,9 +209,17 @@ fn sweeps_and_report(
     let slic = fig3_with_loss(root, "slic", &[("delta", 5.0), ("eta", 0.1)])?;
     for (name, title, runs) in [("ipo", "IPO", &ipo), ("slic", "SLiC", &slic)] {
         let paper = paper_runs(runs);
+        let configs: Vec<Config> = runs.iter().map(|d| d.config.clone()).collect();
+        let bands = curve_bands(&configs, &HELD_OUT_SEEDS.collect::<Vec<u64>>())?;
         let stem = plots_dir.join(format!("fig3-{name}"));
         let policy = setting(&runs[0].config);
-        plots::fig3(&stem, &paper, &format!("Figure 3 with {title} · {policy}"))?;
+        let policy = policy.replace(&format!(" · seed {}", runs[0].config.seed), "");
+        plots::fig3(
+            &stem,
+            &paper,
+            &bands,
+            &format!("Figure 3 with {title} · {policy}"),
+        )?;
         print_written(&stem);
     }
     eprintln!(
@@ -266,6 +275,7 @@ fn sweeps_and_report(
         fig2_start_avg_chosen: m.first().map_or(f64::NAN, |r| r.avg_chosen),
         fig2_grad_ratio_growth: growth,
         fig2_setting: &fig2_setting,
+        paper_seeds: &HELD_OUT_SEEDS.collect::<Vec<u64>>(),
         base_config: &base_toml,
         phase: &tables["phase"],
         beta: &tables["beta"],
@@ -351,15 +361,33 @@ fn main_inner(args: &[String]) -> Result<()> {
         .par_iter()
         .map(|name| run_one(root, &out_dir, name))
         .collect::<Result<Vec<Done>>>()?;
+    // Figures 2 and 3 draw the held-out seeds' band around each run.
+    let seeds: Vec<u64> = HELD_OUT_SEEDS.collect();
+    let configs: Vec<Config> = [&done[0]]
+        .into_iter()
+        .chain(&done[2..])
+        .map(|d| d.config.clone())
+        .collect();
+    let bands = curve_bands(&configs, &seeds)?;
+    let readoffs = readoff_points(&dpo_lab::analysis::readout::Readoffs::paper());
     let ran = start.elapsed();
     let paper = paper_runs(&done);
-    let written = plots::paper_figures(&plots_dir, &paper[0], &paper[1], &paper[2..])?;
+    let written = plots::paper_figures(
+        &plots_dir,
+        &paper[0],
+        &paper[1],
+        &paper[2..],
+        &bands[0],
+        &bands[1..],
+        &readoffs,
+    )?;
     for stem in &written {
         print_written(stem);
     }
     eprintln!(
-        "paper figures: {} runs in {:.2} s, figures in {:.2} s",
+        "paper figures: {} runs and {} seed-band runs in {:.2} s, figures in {:.2} s",
         RUNS.len(),
+        configs.len() * (seeds.len() + 1),
         ran.as_secs_f64(),
         (start.elapsed() - ran).as_secs_f64()
     );

@@ -3,7 +3,7 @@
 //! tabular step time as the response and prompt counts grow. Only the
 //! training loop is timed; the reference fit happens before the clock starts.
 
-use crate::config::{ReferenceSettings, RunSpec};
+use crate::config::{Config, ReferenceSettings, RunSpec};
 use crate::data::{Dataset, Pair};
 use crate::loss::dpo::Dpo;
 use crate::metrics::Summary;
@@ -12,16 +12,29 @@ use crate::optim::OptimizerKind;
 use crate::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
 use crate::train::{prepare, train, train_from, Keep};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+/// The performance issue's target for a 64-run sweep of the tabular policy
+/// on the paper's toy, in training steps per second.
+pub const TARGET_TABULAR_SWEEP: f64 = 5e6;
+/// The performance issue's target for a 64-run sweep of the width-64 MLP on
+/// the paper's toy, in training steps per second.
+pub const TARGET_MLP64_SWEEP: f64 = 2e5;
+/// The performance issue's target for a big tabular step: at most this many
+/// times the time to stream its parameters, gradient and Adam state once.
+pub const TARGET_STREAM_FACTOR: f64 = 2.0;
+
 /// One measurement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchRow {
     /// `paper` (the toy, 4 × 10) or `scale-responses` / `scale-prompts`.
     pub case: String,
     pub policy: String,
     pub width: usize,
+    /// The MLP's hidden activation (empty for the tabular policy).
+    #[serde(default)]
+    pub activation: String,
     pub prompts: usize,
     pub responses: usize,
     /// Worker threads (1, or all cores for a sweep).
@@ -38,6 +51,10 @@ pub struct BenchRow {
     /// gradient and Adam's two state vectors through memory once (read all
     /// four, write three), the floor a step cannot beat.
     pub stream_ns: Option<f64>,
+    /// The CPU model and core count the row was timed on (empty in rows
+    /// written before it was recorded).
+    #[serde(default)]
+    pub machine: String,
     /// Whether the first timed run's summary is bit for bit the one
     /// [`crate::train::train`] (what `dpo-lab run` calls, recording every
     /// output) gives for the same spec: speed must not change the numbers.
@@ -118,8 +135,33 @@ pub fn wide_data(x: usize, y: usize) -> Dataset {
     }
 }
 
-/// The policy a benchmark case trains: `tabular`, or the MLP (tanh,
-/// PyTorch's default initialisation) of `width`.
+/// `experiments/bench-mlp.toml`, embedded: the benchmarked MLP takes its
+/// activation and initialisation from it, which are the paper configs'
+/// (`tests/bench.rs` checks that its `[policy]` is `experiments/fig2.toml`'s).
+pub const BENCH_MLP_TOML: &str = include_str!("../experiments/bench-mlp.toml");
+
+/// The activation, initialisation scale and family of [`BENCH_MLP_TOML`],
+/// with the config defaults where it leaves them out.
+pub fn mlp_setting() -> (Activation, f64, MlpInit) {
+    let policy = Config::from_toml_str(BENCH_MLP_TOML)
+        .and_then(|c| c.resolved())
+        .expect("experiments/bench-mlp.toml is a valid config (tested)")
+        .policy;
+    let activation = policy
+        .activation
+        .as_deref()
+        .and_then(Activation::parse)
+        .expect("a resolved MLP config names a known activation");
+    let init = policy
+        .init
+        .as_deref()
+        .and_then(MlpInit::parse)
+        .expect("a resolved MLP config names a known initialisation");
+    (activation, policy.init_scale.unwrap_or(1.0), init)
+}
+
+/// The policy a benchmark case trains: `tabular`, or the MLP of `width`
+/// with the activation and initialisation of [`mlp_setting`].
 pub fn policy_for(kind: &str, width: usize, x: usize, y: usize) -> Box<dyn Policy> {
     if kind == "tabular" {
         Box::new(Tabular {
@@ -127,14 +169,23 @@ pub fn policy_for(kind: &str, width: usize, x: usize, y: usize) -> Box<dyn Polic
             n_responses: y,
         })
     } else {
+        let (activation, init_scale, init) = mlp_setting();
         Box::new(Mlp {
             n_prompts: x,
             n_responses: y,
             width,
-            activation: Activation::Tanh,
-            init_scale: 1.0,
-            init: MlpInit::Uniform,
+            activation,
+            init_scale,
+            init,
         })
+    }
+}
+
+/// The config name of `a` (the inverse of [`Activation::parse`]).
+fn activation_name(a: Activation) -> &'static str {
+    match a {
+        Activation::Tanh => Activation::NAMES[0],
+        Activation::Relu => Activation::NAMES[1],
     }
 }
 
@@ -208,6 +259,11 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
         case: sh.case.into(),
         policy: sh.kind.into(),
         width: if sh.kind == "tabular" { 0 } else { sh.width },
+        activation: if sh.kind == "tabular" {
+            String::new()
+        } else {
+            activation_name(mlp_setting().0).into()
+        },
         prompts: x,
         responses: y,
         threads,
@@ -217,8 +273,23 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
         steps_per_sec: steps / seconds,
         ns_per_step: seconds * 1e9 * threads as f64 / steps,
         stream_ns: (sh.case != "paper" && sh.kind == "tabular").then(|| stream_ns(x * y)),
+        machine: machine_name(),
         identical_to_run,
     }
+}
+
+/// The CPU model and core count of this machine, e.g. "AMD EPYC, 2 cores".
+pub fn machine_name() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model}, {cores} cores")
 }
 
 /// Equality of every field to the bit (`Debug` prints each float exactly).

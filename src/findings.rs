@@ -576,7 +576,7 @@ pub fn beyond_figures(plots_dir: &Path, out_dir: &Path) -> Result<String> {
     beyond::families(
         &plots_dir.join("families"),
         &fam,
-        &format!("D-scores by policy family · {s} · mean ± sd over seeds (dots: seeds)"),
+        &format!("D-scores by policy family · {s} · median and p10–p90 over seeds (dots: seeds)"),
     )?;
     beyond::similarity(
         &plots_dir.join("similarity"),
@@ -710,7 +710,7 @@ pub fn on_policy_figures(plots_dir: &Path, out_dir: &Path) -> Result<String> {
             ("dispersion", "dispersion (rise of avg unseen)"),
             ("final_avg_optimal", "final probability of the optimal response"),
         ],
-        "Fixed pairs (the paper) vs pairs sampled from the current policy · MLP of Figure 2 · DPO (β = 0.1) · mean ± sd over seeds (dots: seeds)",
+        "Fixed pairs (the paper) vs pairs sampled from the current policy · MLP of Figure 2 · DPO (β = 0.1) · median and p10–p90 over seeds (dots: seeds)",
     )?;
     on_policy_markdown(&t)
 }

@@ -6,7 +6,8 @@
 //! a value and two partial derivatives per preference triple;
 //! [`train::train`] joins them over a [`data::Dataset`] with an
 //! [`optim::Optimizer`], recording [`metrics`]. [`config`] reads a run from
-//! TOML, [`output`] writes its CSVs, [`plots`] draws the figures.
+//! TOML, [`output`] writes its CSVs, [`studies`] run experiments into typed
+//! facts, [`plots`] draws the figures.
 
 pub mod analysis;
 pub mod bench;

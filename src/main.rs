@@ -20,7 +20,9 @@ USAGE:
                                           writes DIR/runs.csv and DIR/curves.csv
     dpo-lab merge --out DIR SHARD_DIR...  join the shards of one sweep into DIR/runs.csv, curves.csv
     dpo-lab bench [--quick] [--out DIR]   training steps per second (DPO, Adam, f64); writes
-                                          DIR/bench.csv (default out/bench)
+                                          DIR/bench.csv and bench.png (default out/bench)
+    dpo-lab bench --from BENCH.csv [--out DIR]
+                                          redraw DIR/bench.png from an earlier bench.csv (no timing)
     dpo-lab calibrate PLAN.toml --out DIR search the knobs the paper leaves unstated against
                                           its Figure 2 read-offs; writes DIR/calibration.csv
     dpo-lab help                          this text
@@ -182,22 +184,16 @@ fn calibrate(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The CPU model and core count, for the benchmark's title.
-fn machine_name() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{model}, {cores} cores")
+/// Reads the rows of a `bench.csv`.
+fn read_bench_csv(path: &str) -> Result<Vec<dpo_lab::bench::BenchRow>> {
+    let mut r = csv::Reader::from_path(path).map_err(|e| Error::io(path, e))?;
+    r.deserialize()
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::io(path, format!("not a bench.csv: {e}")))
 }
 
 fn bench(args: &[String]) -> Result<()> {
-    let a = Args::parse(args, &["--out"], &["--quick"])?;
+    let a = Args::parse(args, &["--out", "--from"], &["--quick"])?;
     if let Some(extra) = a.positional.first() {
         return Err(Error::Usage(format!(
             "unexpected argument `{extra}`\n\n{USAGE}"
@@ -207,6 +203,12 @@ fn bench(args: &[String]) -> Result<()> {
     let out = a
         .option("--out")
         .map_or_else(|| PathBuf::from("out/bench"), PathBuf::from);
+    if let Some(csv) = a.option("--from") {
+        let rows = read_bench_csv(csv)?;
+        dpo_lab::plots::bench::bench_figure(&out.join("bench"), &rows)?;
+        eprintln!("wrote {}/bench.png from {csv}", out.display());
+        return Ok(());
+    }
     eprintln!(
         "{:<16} {:<8} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14} {:>10}",
         "case", "policy", "width", "prompts", "responses", "threads", "runs", "steps/s", "ns/step"
@@ -226,11 +228,11 @@ fn bench(args: &[String]) -> Result<()> {
         )
     });
     dpo_lab::output::write_files(&out, &[("bench.csv", dpo_lab::output::csv_bytes(&rows))])?;
-    let machine = machine_name();
-    dpo_lab::plots::bench::bench_figure(&out.join("bench"), &rows, &machine)?;
+    dpo_lab::plots::bench::bench_figure(&out.join("bench"), &rows)?;
     eprintln!(
-        "wrote {0}/bench.csv and {0}/bench.png ({machine})",
-        out.display()
+        "wrote {0}/bench.csv and {0}/bench.png ({1})",
+        out.display(),
+        rows.first().map_or("", |r| r.machine.as_str())
     );
     Ok(())
 }

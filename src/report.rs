@@ -213,6 +213,8 @@ pub struct ReportInputs<'a> {
     pub fig2_grad_ratio_growth: f64,
     /// One line naming Figure 2's setting (e.g. `plots::describe_run`).
     pub fig2_setting: &'a str,
+    /// The seed set of the bands of Figures 2 and 3.
+    pub paper_seeds: &'a [u64],
     /// The TOML of the base config (`experiments/fig2.toml`, resolved).
     pub base_config: &'a str,
     pub phase: &'a RunsTable,
@@ -361,7 +363,10 @@ every number below is computed from the runs by `src/report.rs`. D-scores (see R
 of the average chosen probability; `dispersion` = final − minimum of the average unseen probability \
 (responses outside each prompt's own pair). In the text and tables a spread is ± one standard deviation \
 over seeds; the shaded bands of the sweep figures are ± one standard deviation kept within the seeds' \
-min–max.\n"
+min–max. Figures 2 and 3 (and Figure 3 with IPO and SLiC) draw each curve as the median and the p10–p90 band over \
+{}, with the config's own seed as a thin line, on a log-epoch axis; Figure 2 marks the paper's read-offs. The \
+points of the policy-family, similarity and on-policy figures are medians with p10–p90 intervals.\n",
+        crate::studies::paper_bands::seed_set(inp.paper_seeds)
     )
     .ok();
 
@@ -391,7 +396,7 @@ min–max.\n"
     };
     writeln!(
         w,
-        "Figure 2's run ({}): the average chosen probability {chosen} (degradation {:.2}); the average \
+        "Figure 2's own-seed run (the thin line; {}): the average chosen probability {chosen} (degradation {:.2}); the average \
 rejected probability falls by {:.1} orders of magnitude; the average unseen probability {unseen} \
 (dispersion {:.4}); |∂ℓ/∂π−| / |∂ℓ/∂π+| {}.\n",
         inp.fig2_setting,

@@ -37,3 +37,29 @@ fn benchmarked_mlp_run_is_the_config_run() {
 fn benchmarked_tabular_run_is_the_config_run() {
     check("bench-tabular.toml", "tabular", 0, 2000);
 }
+
+/// The benchmark times the network the figures use: `bench-mlp.toml`'s
+/// policy (which the benchmark reads) is `fig2.toml`'s but for the width,
+/// which the benchmark sweeps.
+#[test]
+fn benchmarked_mlp_is_the_figures_mlp() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let policy = |f: &str| {
+        let mut p = Config::load(&dir.join(f)).unwrap().policy;
+        p.width = None;
+        p
+    };
+    let fig2 = policy("fig2.toml");
+    assert_eq!(policy("bench-mlp.toml"), fig2);
+    let (activation, init_scale, init) = dpo_lab::bench::mlp_setting();
+    assert_eq!(
+        Some(init),
+        dpo_lab::policy::MlpInit::parse(fig2.init.as_deref().unwrap_or("uniform"))
+    );
+    let fig2_activation = fig2.activation.as_deref().unwrap_or("tanh");
+    assert_eq!(
+        Some(activation),
+        dpo_lab::policy::Activation::parse(fig2_activation)
+    );
+    assert_eq!(Some(init_scale), fig2.init_scale);
+}

@@ -8,6 +8,7 @@ use super::figures::title_strip;
 use super::panels::{draw_legend, legend_height, Axis, LegendEntry};
 use super::style::{self, FONT};
 use super::{nice_ticks, save, DrawResult, Figure, Ticked};
+use crate::analysis::stats::Quantiles;
 use crate::data::SCENARIOS;
 use crate::error::{Error, Result};
 use crate::findings::{SimPoint, FAMILIES};
@@ -29,12 +30,13 @@ pub const FROZEN: RGBColor = RGBColor(0xcc, 0x33, 0x11);
 /// Log-linear policy with the response embeddings trained.
 pub const TRAINED: RGBColor = RGBColor(0x00, 0x72, 0xb2);
 
-/// A point with an optional error bar (± `err` in y).
+/// A point with an optional error bar from `interval.0` to `interval.1` in
+/// y (the p10–p90 interval over seeds, so it never leaves the data's range).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Mark {
     pub x: f64,
     pub y: f64,
-    pub err: Option<f64>,
+    pub interval: Option<(f64, f64)>,
 }
 
 /// A set of marks drawn alike: filled circles of `radius` (0: none) at
@@ -50,7 +52,7 @@ pub struct Marks {
 }
 
 impl Marks {
-    /// Means with error bars, joined by a line when `line`.
+    /// Medians with their intervals, joined by a line when `line`.
     pub fn means(color: RGBColor, line: bool, points: Vec<Mark>) -> Self {
         Marks {
             color,
@@ -72,7 +74,11 @@ impl Marks {
             dashed: false,
             points: points
                 .into_iter()
-                .map(|(x, y)| Mark { x, y, err: None })
+                .map(|(x, y)| Mark {
+                    x,
+                    y,
+                    interval: None,
+                })
                 .collect(),
         }
     }
@@ -87,7 +93,11 @@ impl Marks {
             dashed: true,
             points: [lo, hi]
                 .into_iter()
-                .map(|x| Mark { x, y, err: None })
+                .map(|x| Mark {
+                    x,
+                    y,
+                    interval: None,
+                })
                 .collect(),
         }
     }
@@ -202,9 +212,11 @@ pub fn point_chart<DB: DrawingBackend>(
             }
         }
         for m in &pts {
-            if let Some(e) = m.err.filter(|e| e.is_finite() && *e > 0.0) {
+            if let Some((lo, hi)) = m
+                .interval
+                .filter(|(lo, hi)| lo.is_finite() && hi.is_finite() && hi > lo)
+            {
                 let cap = 0.012 * (x.hi - x.lo);
-                let (lo, hi) = (m.y - e, m.y + e);
                 let stroke = color.stroke_width(2);
                 chart
                     .plotting_area()
@@ -287,8 +299,8 @@ const FAMILY_SCORES: [(&str, &str); 3] = [
 ];
 
 /// The D-scores of each policy family (the `policy` column of
-/// `families.toml`'s runs) in each scenario: mean ± sd over seeds, with the
-/// individual seeds as faint dots; one panel per D-score.
+/// `families.toml`'s runs) in each scenario: median and p10–p90 over seeds,
+/// with the individual seeds as faint dots; one panel per D-score.
 pub fn families(stem: &Path, runs: &RunsTable, title: &str) -> Result<()> {
     categories(
         stem,
@@ -302,8 +314,9 @@ pub fn families(stem: &Path, runs: &RunsTable, title: &str) -> Result<()> {
 }
 
 /// Scores of the runs grouped by the values of column `column` (`cats`:
-/// (value in the column, label), in display order) and by scenario: mean ±
-/// sd over seeds, seeds as faint dots, one panel per `(score, description)`.
+/// (value in the column, label), in display order) and by scenario: median
+/// and p10–p90 over seeds, seeds as faint dots, one panel per
+/// `(score, description)`.
 pub fn categories(
     stem: &Path,
     runs: &RunsTable,
@@ -354,12 +367,14 @@ pub fn categories(
                 let vc = t.col(score)?;
                 let vals: Vec<f64> = t.rows.iter().filter_map(|r| r[vc].parse().ok()).collect();
                 let s = Stat::of(&vals);
-                lo = lo.min(s.min).min(s.mean - s.sd);
-                hi = hi.max(s.max).max(s.mean + s.sd);
+                let q = Quantiles::of(&vals);
+                // The interval lies within the values, so they bound the axis.
+                lo = lo.min(s.min);
+                hi = hi.max(s.max);
                 means.push(Mark {
                     x,
-                    y: s.mean,
-                    err: Some(s.sd),
+                    y: q.median,
+                    interval: Some((q.p10, q.p90)),
                 });
                 cloud.extend(vals.iter().map(|&v| (x, v)));
             }
@@ -401,7 +416,8 @@ pub fn categories(
     )
 }
 
-/// Mean ± sd of `f` over the points of each initial cosine, for one freeze mode.
+/// Median and p10–p90 of `f` over the points of each initial cosine, for
+/// one freeze mode.
 fn by_cosine(pts: &[&SimPoint], f: impl Fn(&SimPoint) -> f64) -> Vec<Mark> {
     let mut xs: Vec<f64> = pts.iter().map(|p| p.init_cosine).collect();
     xs.sort_by(f64::total_cmp);
@@ -413,11 +429,11 @@ fn by_cosine(pts: &[&SimPoint], f: impl Fn(&SimPoint) -> f64) -> Vec<Mark> {
                 .filter(|p| p.init_cosine == x)
                 .map(|p| f(p))
                 .collect();
-            let s = Stat::of(&v);
+            let q = Quantiles::of(&v);
             Mark {
                 x,
-                y: s.mean,
-                err: Some(s.sd),
+                y: q.median,
+                interval: Some((q.p10, q.p90)),
             }
         })
         .collect()
@@ -425,7 +441,8 @@ fn by_cosine(pts: &[&SimPoint], f: impl Fn(&SimPoint) -> f64) -> Vec<Mark> {
 
 /// The log-linear policy's D-scores against the chosen/rejected embedding
 /// similarity: degradation, dispersion and the final chosen probability
-/// against the initial pair cosine (mean ± sd over seeds, runs as dots),
+/// against the initial pair cosine (median and p10–p90 over seeds, runs as
+/// dots),
 /// and degradation against the mean CHES score after the reference fit
 /// (one dot per run); `V` frozen and trained in two colours.
 pub fn similarity(stem: &Path, points: &[SimPoint], title: &str) -> Result<()> {
@@ -520,7 +537,7 @@ pub fn similarity(stem: &Path, points: &[SimPoint], title: &str) -> Result<()> {
     let mut legend: Vec<LegendEntry> = modes
         .iter()
         .filter(|(f, _, _)| points.iter().any(|p| p.frozen == *f))
-        .map(|&(_, c, l)| marker_entry(&format!("{l} (mean ± sd over seeds; dots: runs)"), c))
+        .map(|&(_, c, l)| marker_entry(&format!("{l} (median, p10–p90 over seeds; dots: runs)"), c))
         .collect();
     legend.push(LegendEntry {
         label: "avg chosen probability at the start (π₀)".into(),

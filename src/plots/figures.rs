@@ -1,14 +1,17 @@
 //! The paper's figures, drawn from in-memory runs.
 
-use super::heatmap::{draw_heatmap, CellText, ColorScale, Heatmap};
-use super::panels::{
-    draw_legend, epoch_axis, legend_height, line_chart, panel_grid, Panel, Series,
+use super::bands::{
+    draw_key, key_height, log_axis, seed_band_chart, style_key, BandCurve, EpochScale, KeyEntry,
+    GRADIENT, LOG_PROBABILITY, PROBABILITY,
 };
+use super::heatmap::{draw_heatmap, CellText, ColorScale, Heatmap};
+use super::panels::{panel_grid, Axis, Panel};
 use super::style::{self, FONT};
 use super::{save, DrawResult, Figure};
 use crate::config::Config;
 use crate::data::{scenario_title, Dataset};
 use crate::error::{Error, Result};
+use crate::studies::paper_bands::{CurveBands, ReadoffPoint};
 use crate::train::RunResult;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -111,23 +114,79 @@ pub fn describe_run(cfg: &Config) -> String {
     format!("{policy} · {data} · {rest}")
 }
 
-/// Draws a centred one-line title in a strip at the top of `area` and
-/// returns the rest.
+/// [`describe_run`] without the seed: the setting shared by runs over a
+/// seed set.
+pub fn describe_setting(cfg: &Config) -> String {
+    let (policy, data, rest) = describe_parts(cfg);
+    format!("{policy} · {data} · {}", without_seed(&rest))
+}
+
+/// The last part of [`describe_parts`] without its trailing " · seed N".
+fn without_seed(rest: &str) -> &str {
+    rest.rsplit_once(" · seed ").map_or(rest, |(r, _)| r)
+}
+
+/// Splits `title` in two at the " · " (or else the space) nearest its
+/// middle; `None` when it has neither.
+fn split_title(title: &str) -> Option<(&str, &str)> {
+    let mid = title.chars().count() / 2;
+    let nearest = |sep: &str| {
+        title
+            .match_indices(sep)
+            .min_by_key(|(i, _)| title[..*i].chars().count().abs_diff(mid))
+            .map(|(i, _)| (title[..i].trim_end(), title[i + sep.len()..].trim_start()))
+    };
+    nearest(" · ").or_else(|| nearest(" "))
+}
+
+/// Draws a centred title in a strip at the top of `area` and returns the
+/// rest. A title wider than the area is split onto two lines (at the " · "
+/// nearest its middle) and, if still too wide, set smaller, so that it is
+/// never cut at the edges; a title that fits is one line at full size.
 pub(crate) fn title_strip<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
 ) -> DrawResult<DrawingArea<DB, Shift>> {
-    let h = style::TITLE_SIZE + 24;
+    let (w, _) = area.dim_in_pixel();
+    let avail = w.saturating_sub(40);
+    let width = |text: &str, size: u32| -> DrawResult<u32> {
+        Ok(area
+            .estimate_text_size(text, &(FONT, size).into_text_style(area))?
+            .0)
+    };
+    let mut lines = vec![title];
+    if width(title, style::TITLE_SIZE)? > avail {
+        if let Some((a, b)) = split_title(title) {
+            lines = vec![a, b];
+        }
+    }
+    let mut size = style::TITLE_SIZE;
+    while size > style::TICK_SIZE {
+        let mut widest = 0;
+        for l in &lines {
+            widest = widest.max(width(l, size)?);
+        }
+        if widest <= avail {
+            break;
+        }
+        size -= 1;
+    }
+    let line_h = size + 8;
+    let h = line_h * lines.len() as u32 + 16;
     let (head, body) = area.split_vertically(h);
-    let (w, _) = head.dim_in_pixel();
-    head.draw(&Text::new(
-        title.to_string(),
-        (w as i32 / 2, h as i32 / 2 + 2),
-        (FONT, style::TITLE_SIZE)
-            .into_font()
-            .color(&style::INK)
-            .pos(Pos::new(HPos::Center, VPos::Center)),
-    ))?;
+    for (i, line) in lines.iter().enumerate() {
+        head.draw(&Text::new(
+            line.to_string(),
+            (
+                w as i32 / 2,
+                8 + (line_h * i as u32 + line_h / 2) as i32 + 2,
+            ),
+            (FONT, size)
+                .into_font()
+                .color(&style::INK)
+                .pos(Pos::new(HPos::Center, VPos::Center)),
+        ))?;
+    }
     Ok(body)
 }
 
@@ -291,17 +350,107 @@ fn check_metrics(stem: &Path, r: &RunResult) -> Result<()> {
     Ok(())
 }
 
-/// Figure 2: probabilities (linear), gradient magnitudes (log) and
-/// probabilities (log) per epoch, side by side, under `title`.
-pub fn fig2(stem: &Path, result: &RunResult, title: &str) -> Result<()> {
-    check_metrics(stem, result)?;
+/// The curves of `curves` that `bands` has (the strict unseen mass is
+/// absent when every response is in some pair).
+fn present(bands: &[&CurveBands], curves: &[BandCurve]) -> Vec<BandCurve> {
+    curves
+        .iter()
+        .filter(|c| bands.iter().any(|b| b.curves.contains_key(c.key)))
+        .copied()
+        .collect()
+}
+
+struct Fig2<'a> {
+    title: String,
+    bands: &'a CurveBands,
+    points: &'a [ReadoffPoint],
+}
+
+impl Figure for Fig2<'_> {
+    fn size(&self) -> (u32, u32) {
+        (1950, 800)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        let body = title_strip(root, &self.title)?;
+        let all = [self.bands];
+        let scale = EpochScale::new(self.bands.last_epoch());
+        let grad_points = self
+            .points
+            .iter()
+            .filter(|p| GRADIENT.iter().any(|c| c.key == p.curve))
+            .map(|p| p.value);
+        let panels: [(&str, Vec<BandCurve>, Axis); 3] = [
+            (
+                Panel::Probability.title(),
+                present(&all, &PROBABILITY),
+                Axis::linear(0.0, 1.0, "probability"),
+            ),
+            (
+                Panel::Gradient.title(),
+                present(&all, &GRADIENT),
+                log_axis(&all, &GRADIENT, grad_points, None, "|∂ℓ/∂π|"),
+            ),
+            (
+                Panel::LogProbability.title(),
+                present(&all, &LOG_PROBABILITY),
+                log_axis(&all, &LOG_PROBABILITY, [], Some(0.0), "probability"),
+            ),
+        ];
+        let (w, h) = body.dim_in_pixel();
+        let col_w = w / panels.len() as u32;
+        let keys: Vec<Vec<KeyEntry>> = panels
+            .iter()
+            .map(|p| p.1.iter().map(KeyEntry::curve).collect())
+            .collect();
+        let styles = style_key(&all, !self.points.is_empty());
+        let mut legend_h = 0;
+        for k in &keys {
+            legend_h = legend_h.max(key_height(&body, col_w, k)?);
+        }
+        let style_h = key_height(&body, w, &styles)?;
+        let (grid, rest) = body.split_vertically(h.saturating_sub(legend_h + style_h));
+        let (legends, style_strip) = rest.split_vertically(legend_h);
+        for (((title, curves, y), cell), leg) in panels
+            .iter()
+            .zip(grid.split_evenly((1, panels.len())))
+            .zip(legends.split_evenly((1, panels.len())))
+        {
+            seed_band_chart(&cell, title, &scale, y, self.bands, curves, self.points)?;
+            draw_key(
+                &leg,
+                &curves.iter().map(KeyEntry::curve).collect::<Vec<_>>(),
+            )?;
+        }
+        draw_key(&style_strip, &styles)
+    }
+}
+
+/// Figure 2 over seeds: probabilities (linear), gradient magnitudes (log)
+/// and probabilities (log) per epoch, side by side under `title`, each curve
+/// as the median and p10–p90 band over `bands.seeds` with the config's own
+/// seed as a thin line, on a log-epoch axis; `points` (the paper's
+/// read-offs) drawn on their curves.
+pub fn fig2(stem: &Path, bands: &CurveBands, points: &[ReadoffPoint], title: &str) -> Result<()> {
+    check_bands(stem, std::slice::from_ref(bands))?;
     save(
-        &GridFig {
+        &Fig2 {
             title: title.into(),
-            rows: vec![("", result)],
+            bands,
+            points,
         },
         stem,
     )
+}
+
+fn check_bands(stem: &Path, bands: &[CurveBands]) -> Result<()> {
+    if bands.is_empty()
+        || bands
+            .iter()
+            .any(|b| b.epochs.is_empty() || b.curves.is_empty())
+    {
+        return Err(Error::io(stem, "cannot draw: no curves over seeds"));
+    }
+    Ok(())
 }
 
 /// Figure 2 for the MLP (top row) and the tabular policy (bottom row), the
@@ -320,33 +469,26 @@ pub fn fig2_compare(stem: &Path, mlp: &RunResult, tabular: &RunResult, title: &s
 
 struct Fig3<'a> {
     title: String,
-    columns: Vec<(String, Heatmap, &'a RunResult)>,
+    columns: Vec<(String, Heatmap, &'a CurveBands)>,
 }
 
 impl Figure for Fig3<'_> {
     fn size(&self) -> (u32, u32) {
-        (560 * self.columns.len() as u32, 1040)
+        (560 * self.columns.len() as u32, 1080)
     }
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
         let body = title_strip(root, &self.title)?;
-        let runs: Vec<&RunResult> = self.columns.iter().map(|c| c.2).collect();
-        let x = epoch_axis(&runs);
-        let y = Panel::Probability.y_axis(&runs);
-        let entries: Vec<_> = self
-            .columns
-            .iter()
-            .flat_map(|c| Panel::Probability.series(c.2))
-            .map(|s| s.entry())
-            .fold(Vec::new(), |mut v, e| {
-                if !v.contains(&e) {
-                    v.push(e);
-                }
-                v
-            });
+        let all: Vec<&CurveBands> = self.columns.iter().map(|c| c.2).collect();
+        let last = all.iter().map(|b| b.last_epoch()).max().unwrap_or(1);
+        let scale = EpochScale::new(last);
+        let y = Axis::linear(0.0, 1.0, "probability");
+        let curves = present(&all, &PROBABILITY);
+        let mut entries: Vec<KeyEntry> = curves.iter().map(KeyEntry::curve).collect();
+        entries.extend(style_key(&all, false));
         let (w, h) = body.dim_in_pixel();
-        let legend_h = legend_height(&body, w, &entries)?;
+        let legend_h = key_height(&body, w, &entries)?;
         let (grid, legend) = body.split_vertically(h.saturating_sub(legend_h));
-        for ((name, map, run), col) in self
+        for ((name, map, bands), col) in self
             .columns
             .iter()
             .zip(grid.split_evenly((1, self.columns.len())))
@@ -376,27 +518,46 @@ impl Figure for Fig3<'_> {
             }
             let (map_area, chart_area) = rest.split_vertically(300);
             draw_heatmap(&map_area.margin(0, 4, 6, 6), map)?;
-            let series: Vec<Series> = Panel::Probability.series(run);
-            line_chart(&chart_area, Panel::Probability.title(), &x, &y, &series)?;
+            seed_band_chart(
+                &chart_area,
+                Panel::Probability.title(),
+                &scale,
+                &y,
+                bands,
+                &curves,
+                &[],
+            )?;
         }
-        draw_legend(&legend, &entries)
+        draw_key(&legend, &entries)
     }
 }
 
-/// Figure 3: one column per run (the paper's four scenarios), each with its
-/// epoch-0 policy heatmap above its probability curves; the column titles
-/// come from [`scenario_title`].
-pub fn fig3(stem: &Path, runs: &[PaperRun], title: &str) -> Result<()> {
+/// Figure 3 over seeds: one column per scenario (`runs[i]` and `bands[i]`
+/// the same config), each with the epoch-0 policy heatmap of `runs[i]`
+/// above the probability curves of `bands[i]` (median, p10–p90 band, own
+/// seed thin, log-epoch axis); the column titles come from
+/// [`scenario_title`].
+pub fn fig3(stem: &Path, runs: &[PaperRun], bands: &[CurveBands], title: &str) -> Result<()> {
+    if runs.len() != bands.len() {
+        return Err(Error::io(
+            stem,
+            format!(
+                "cannot draw: {} runs for heatmaps but {} sets of curves",
+                runs.len(),
+                bands.len()
+            ),
+        ));
+    }
+    check_bands(stem, bands)?;
     let mut columns = Vec::with_capacity(runs.len());
-    for r in runs {
-        check_metrics(stem, r.result)?;
+    for (r, b) in runs.iter().zip(bands) {
         let name = match &r.config.data.scenario {
             Some(s) => scenario_title(s).to_string(),
             None => "custom data".into(),
         };
         let logp = r.result.snapshot(0).unwrap_or(&r.result.ref_logp);
         let map = policy_heatmap(r.data, logp, "π at epoch 0");
-        columns.push((name, map, r.result));
+        columns.push((name, map, b));
     }
     save(
         &Fig3 {
@@ -409,12 +570,18 @@ pub fn fig3(stem: &Path, runs: &[PaperRun], title: &str) -> Result<()> {
 
 /// Writes Figures 1, 2, 2-compare and 3 into `dir` (`fig1`, `fig2`,
 /// `fig2-compare`, `fig3`, each `.png` and `.svg`) and returns the stems
-/// written, in that order. Figure 1 shows the `fig2` run at epochs 0 and 500.
+/// written, in that order. Figure 1 shows the `fig2` run at epochs 0 and
+/// 500; Figure 2 draws `fig2_bands` with `readoffs`, Figure 3 the
+/// `scenario_bands` under the heatmaps of `scenarios`; Figure 2-compare
+/// stays one run per policy.
 pub fn paper_figures(
     dir: &Path,
     fig2_run: &PaperRun,
     tabular: &PaperRun,
     scenarios: &[PaperRun],
+    fig2_bands: &CurveBands,
+    scenario_bands: &[CurveBands],
+    readoffs: &[ReadoffPoint],
 ) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let (_, _, rest) = describe_parts(fig2_run.config);
@@ -433,8 +600,9 @@ pub fn paper_figures(
     let stem = dir.join("fig2");
     fig2(
         &stem,
-        fig2_run.result,
-        &format!("Figure 2 · {}", describe_run(fig2_run.config)),
+        fig2_bands,
+        readoffs,
+        &format!("Figure 2 · {}", describe_setting(&fig2_bands.config)),
     )?;
     written.push(stem);
 
@@ -447,10 +615,15 @@ pub fn paper_figures(
     )?;
     written.push(stem);
 
-    if let Some(first) = scenarios.first() {
-        let (policy, _, rest) = describe_parts(first.config);
+    if let Some(first) = scenario_bands.first() {
+        let (policy, _, rest) = describe_parts(&first.config);
         let stem = dir.join("fig3");
-        fig3(&stem, scenarios, &format!("Figure 3 · {policy} · {rest}"))?;
+        fig3(
+            &stem,
+            scenarios,
+            scenario_bands,
+            &format!("Figure 3 · {policy} · {}", without_seed(&rest)),
+        )?;
         written.push(stem);
     }
     Ok(written)

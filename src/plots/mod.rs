@@ -10,6 +10,8 @@
 //!   used for policies here and for phase diagrams over a 2-D grid later.
 //! - [`panels`]: line charts ([`line_chart`], [`draw_legend`]) and the three
 //!   metric panels of Figure 2 ([`Panel`]).
+//! - [`bands`]: median and p10–p90 bands over seeds on a log-epoch axis
+//!   ([`bands::EpochScale`]), the charts of Figures 2 and 3.
 //! - [`figures`]: [`fig1`], [`fig2`], [`fig2_compare`], [`fig3`] and
 //!   [`paper_figures`], which writes all of them.
 //! - [`beyond`]: the policy-family and embedding-similarity figures of
@@ -18,6 +20,7 @@
 //!   diagrams, D-scores against [`beta`], the [`remedies`]; built on
 //!   [`band_chart`] (mean curves with a shaded spread over seeds).
 
+pub mod bands;
 pub mod bench;
 pub mod beyond;
 pub mod calibration;

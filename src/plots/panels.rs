@@ -231,7 +231,7 @@ pub fn line_chart<DB: DrawingBackend>(
 /// x order) of x-sorted `points`: thousands of sub-pixel segments render as a
 /// ragged thick line, while keeping each column's extremes keeps every
 /// spike visible.
-fn decimate(points: &[(f64, f64)], lo: f64, hi: f64, width: usize) -> Vec<(f64, f64)> {
+pub(crate) fn decimate(points: &[(f64, f64)], lo: f64, hi: f64, width: usize) -> Vec<(f64, f64)> {
     if points.len() <= 2 * width || hi <= lo {
         return points.to_vec();
     }

@@ -296,7 +296,23 @@ impl Figure for RewardFig<'_> {
         );
         let runs = [self.dpo, self.rm];
         let epochs = super::panels::epoch_axis(&runs);
-        let grad_y = Panel::Gradient.y_axis(&runs);
+        let grad_y = Panel::Gradient.y_axis(&[self.dpo]);
+        let rm_series: Vec<Series> = Panel::Gradient
+            .series(self.rm)
+            .into_iter()
+            .map(|mut s| {
+                s.label = s.label.replace('ℓ', "L");
+                s
+            })
+            .collect();
+        // Its own scale: on the DPO panel's 70 decades the RM path's two
+        // curves, a fraction of a decade apart, would draw as one line and
+        // hide the chosen one under the rejected one.
+        let rm_y = Axis::log10_covering(
+            rm_series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+            None,
+            "|∂L/∂π|",
+        );
         let panels: [(&str, &Axis, &Axis, Vec<Series>); 3] = [
             (
                 "reward-model fit: |∂R/∂r+| = |∂R/∂r−|",
@@ -311,17 +327,10 @@ impl Figure for RewardFig<'_> {
                 Panel::Gradient.series(self.dpo),
             ),
             (
-                "RM-path policy: |∂L/∂π±| (reward fixed)",
+                "RM-path policy: |∂L/∂π±| (reward fixed; own scale)",
                 &epochs,
-                &grad_y,
-                Panel::Gradient
-                    .series(self.rm)
-                    .into_iter()
-                    .map(|mut s| {
-                        s.label = s.label.replace('ℓ', "L");
-                        s
-                    })
-                    .collect(),
+                &rm_y,
+                rm_series,
             ),
         ];
         let (w, h) = body.dim_in_pixel();
@@ -347,7 +356,8 @@ impl Figure for RewardFig<'_> {
 
 /// The reward model's gradients `|∂R/∂r+|`, `|∂R/∂r−|` over its fit steps
 /// (mean over pairs of the log), next to the policy gradients `|∂/∂π±|` of
-/// the DPO run and of the RM-path run over epochs (those two share a y axis).
+/// the DPO run (`|∂ℓ/∂π±|`) and of the RM-path run (`|∂L/∂π±|`, on its own
+/// log scale so that its two curves stay apart) over epochs.
 pub fn reward_model(
     stem: &Path,
     fit: &RewardFit,
