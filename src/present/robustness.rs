@@ -66,6 +66,16 @@ fn num(v: f64, d: usize) -> String {
     }
 }
 
+/// The decimals that show `v` to at least one significant digit, at least
+/// `d`: an effect that is significant but tiny must not print as zero.
+fn decimals_for(v: f64, d: usize) -> usize {
+    if v == 0.0 || !v.is_finite() || v.abs() >= 0.5 * 10f64.powi(-(d as i32)) {
+        d
+    } else {
+        ((-v.abs().log10()).ceil() as usize).clamp(d, 12)
+    }
+}
+
 /// `v` with its sign.
 fn signed(v: f64, d: usize) -> String {
     let s = num(v, d);
@@ -164,7 +174,7 @@ fn count_text(c: &Count, m: Measure) -> String {
 
 /// The evidence of a comparison, in full.
 fn comparison_text(c: &Comparison, m: Measure) -> String {
-    let d = digits(m);
+    let d = decimals_for(c.effect, digits(m));
     let (test, n) = match c.test {
         Test::PairedT => ("paired t", format!("n = {} pairs of runs", c.n_a)),
         Test::WelchT => ("Welch t", format!("n = {} and {} runs", c.n_a, c.n_b)),
@@ -182,8 +192,23 @@ fn comparison_text(c: &Comparison, m: Measure) -> String {
     )
 }
 
+/// Spearman's ρ, or why it is undefined.
+fn rho_text(rho: f64) -> String {
+    if rho.is_nan() {
+        "undefined (a constant variable)".into()
+    } else {
+        num(rho, 2)
+    }
+}
+
 /// The evidence of a correlation, in full.
 fn correlation_text(c: &Correlation) -> String {
+    if c.rho.is_nan() {
+        return format!(
+            "Spearman ρ undefined (a constant variable), n = {} runs",
+            c.n
+        );
+    }
     format!(
         "Spearman ρ = {}, t({}) = {}, {}, n = {} runs",
         num(c.rho, 2),
@@ -197,11 +222,13 @@ fn correlation_text(c: &Correlation) -> String {
 /// The table cell of a verdict: its symbol and the short form of the evidence.
 fn short(cell: &Cell) -> String {
     let sym = verdict_words(cell.verdict).1;
-    let d = digits(cell.measure);
     match &cell.evidence {
         Evidence::Count(c) => format!("{sym} {}/{}", c.k, c.n),
-        Evidence::Comparison(c) => format!("{sym} {}", signed(c.effect, d)),
-        Evidence::Correlation(c) => format!("{sym} ρ {}", num(c.rho, 2)),
+        Evidence::Comparison(c) => format!(
+            "{sym} {}",
+            signed(c.effect, decimals_for(c.effect, digits(cell.measure)))
+        ),
+        Evidence::Correlation(c) => format!("{sym} ρ {}", rho_text(c.rho)),
     }
 }
 
@@ -277,10 +304,7 @@ pub fn facts(st: &Study) -> Facts {
     let mut put = |k: String, v: String| {
         f.insert(k, v);
     };
-    put(
-        "seeds".into(),
-        seed_range(g.seeds.first, g.seeds.last),
-    );
+    put("seeds".into(), seed_range(g.seeds.first, g.seeds.last));
     put("n_seeds".into(), g.seeds.seeds().len().to_string());
     put(
         "calibration_seeds".into(),
@@ -369,6 +393,7 @@ pub fn facts(st: &Study) -> Facts {
                 ]);
             }
             Evidence::Comparison(c) => {
+                let d = decimals_for(c.effect, d);
                 fields.extend([
                     ("evidence", comparison_text(c, cell.measure)),
                     ("n", c.n_a.to_string()),
@@ -384,7 +409,7 @@ pub fn facts(st: &Study) -> Facts {
                 fields.extend([
                     ("evidence", correlation_text(c)),
                     ("n", c.n.to_string()),
-                    ("rho", num(c.rho, 2)),
+                    ("rho", rho_text(c.rho)),
                     ("p", p_text(c.p)),
                     ("trend", trend_words(c.outcome()).to_string()),
                 ]);
@@ -440,15 +465,16 @@ pub fn facts(st: &Study) -> Facts {
             ("degrading", DEGRADED, "degradation", "no-degradation"),
             ("dispersing", DISPERSED, "dispersion", "no-dispersion"),
         ] {
-            let mean_of = |claim: &str, col: Column| match st.cell(claim, col).map(|c| c.evidence)
-            {
+            let mean_of = |claim: &str, col: Column| match st.cell(claim, col).map(|c| c.evidence) {
                 Some(Evidence::Count(c)) => c.mean,
                 _ => f64::NAN,
             };
             let mut over: Vec<String> = g
                 .families
                 .iter()
-                .filter(|fam| mean_of(&format!("{}-{suffix}", fam.id), Column::Optim { optim: oi }) > thr)
+                .filter(|fam| {
+                    mean_of(&format!("{}-{suffix}", fam.id), Column::Optim { optim: oi }) > thr
+                })
                 .map(|fam| fam.label.clone())
                 .collect();
             if mean_of(claim_mlp, mlp) > thr {
@@ -481,10 +507,7 @@ pub fn facts(st: &Study) -> Facts {
             ("top", format!("{}", top.cosine)),
             ("top_mean", num(top.vs_threshold.mean_a, 2)),
             ("top_sd", num(top.sd, 2)),
-            (
-                "top_degraded",
-                runs_words(top.degraded.k, top.degraded.n),
-            ),
+            ("top_degraded", runs_words(top.degraded.k, top.degraded.n)),
         ];
         if let Some(l) = s.levels.iter().find(|l| Some(l.cosine) == s.onset) {
             sim.push((
@@ -660,7 +683,12 @@ fn csvs(st: &Study, facts: &Facts) -> Result<(Vec<u8>, Vec<u8>)> {
                     optim,
                 } => (
                     "similarity",
-                    if frozen { "loglinear-frozen" } else { "loglinear" }.to_string(),
+                    if frozen {
+                        "loglinear-frozen"
+                    } else {
+                        "loglinear"
+                    }
+                    .to_string(),
                     String::new(),
                     optim,
                     0,
@@ -755,6 +783,9 @@ mod tests {
         assert_eq!(signed(0.0123, 3), "+0.012");
         assert_eq!(signed(-0.0123, 3), "-0.012");
         assert_eq!(signed(0.0, 2), "0.00");
+        // A tiny effect keeps one significant digit.
+        assert_eq!(signed(-2.3e-5, decimals_for(-2.3e-5, 3)), "-0.00002");
+        assert_eq!(decimals_for(0.02, 3), 3);
         assert_eq!(p_text(0.0004), "p < 0.001");
         assert_eq!(p_text(0.0123), "p = 0.012");
         assert_eq!(runs_words(64, 64), "all 64 runs");
@@ -764,7 +795,10 @@ mod tests {
         let c = Comparison::paired(&[0.02, 0.03, 0.025], &[0.03, 0.035, 0.04]);
         let t = comparison_text(&c, Measure::Dispersion);
         assert!(t.starts_with("difference -0.010 (95% CI ["), "{t}");
-        assert!(t.contains("paired t(2) = ") && t.ends_with("n = 3 pairs of runs"), "{t}");
+        assert!(
+            t.contains("paired t(2) = ") && t.ends_with("n = 3 pairs of runs"),
+            "{t}"
+        );
     }
 
     #[test]

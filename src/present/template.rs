@@ -25,7 +25,10 @@ pub const TEMPLATES: [(&str, &str); 8] = [
         "findings/scenarios",
         include_str!("../../templates/findings/scenarios.md"),
     ),
-    ("findings/sgd", include_str!("../../templates/findings/sgd.md")),
+    (
+        "findings/sgd",
+        include_str!("../../templates/findings/sgd.md"),
+    ),
     (
         "findings/init",
         include_str!("../../templates/findings/init.md"),
@@ -92,12 +95,12 @@ fn scan(template: &str, mut fill: impl FnMut(&str) -> Result<String>) -> Result<
             rest = &tail[2..];
             continue;
         }
-        if tail.starts_with('}') {
+        if let Some(after) = tail.strip_prefix('}') {
             return Err(Error::config(
                 "template",
                 format!(
                     "has a stray `}}` before `{}`; write `}}}}` for a literal brace",
-                    excerpt(&tail[1..])
+                    excerpt(after)
                 ),
             ));
         }
@@ -174,10 +177,7 @@ pub fn fill_markers(text: &str, render: impl Fn(&str) -> Result<String>) -> Resu
         let end = format!("{OPEN}{name}:end -->");
         let body_start = i + begin.len();
         let Some(j) = rest[body_start..].find(&end) else {
-            return Err(Error::config(
-                "marker",
-                format!("`{begin}` has no `{end}`"),
-            ));
+            return Err(Error::config("marker", format!("`{begin}` has no `{end}`")));
         };
         let body = &rest[body_start..body_start + j];
         let rendered = render(name)?;
@@ -247,11 +247,12 @@ mod tests {
         // Filling twice gives the same text.
         assert_eq!(fill_markers(&out, |n| Ok(format!("new {n}"))).unwrap(), out);
         assert!(fill_markers("<!-- findings:x:begin --> no end", |_| Ok(String::new())).is_err());
-        assert!(fill_markers(
-            "<!-- findings:x:begin -->a<!-- findings:x:end -->",
-            |_| Ok("two\nlines".into())
-        )
-        .is_err());
+        assert!(
+            fill_markers("<!-- findings:x:begin -->a<!-- findings:x:end -->", |_| Ok(
+                "two\nlines".into()
+            ))
+            .is_err()
+        );
     }
 
     #[test]

@@ -326,7 +326,7 @@ impl Grid {
                                 scenario: Some(sc.to_string()),
                                 ..Default::default()
                             };
-                            c.on_policy = (every > 0).then(|| OnPolicyConfig {
+                            c.on_policy = (every > 0).then_some(OnPolicyConfig {
                                 every: every as i64,
                                 temperature: Some(self.on_policy_temperature),
                             });
@@ -406,7 +406,11 @@ impl Grid {
 pub enum Arm {
     /// The MLP at an initialisation and optimiser; `every` = 0 for the fixed
     /// pairs, else the on-policy resampling interval.
-    Mlp { init: usize, optim: usize, every: u32 },
+    Mlp {
+        init: usize,
+        optim: usize,
+        every: u32,
+    },
     /// A policy family of `[[family]]` (fixed pairs).
     Family { family: usize, optim: usize },
     /// The log-linear policy at the `cosine`-th pair cosine.
@@ -693,7 +697,17 @@ impl Study {
                 for &every in &grid.on_policy_every {
                     let arm = Arm::Mlp { init, optim, every };
                     let deg = over(arm, &all, |s| s.degradation)?;
-                    let params = vec![("every", every.to_string())];
+                    let params = vec![
+                        ("every", every.to_string()),
+                        (
+                            "every_words",
+                            if every == 1 {
+                                "every epoch".to_string()
+                            } else {
+                                format!("every {every} epochs")
+                            },
+                        ),
+                    ];
                     cells.push(count(
                         &format!("onpolicy-{every}-degradation"),
                         "onpolicy-degradation",
@@ -876,7 +890,10 @@ mod tests {
         )
         .unwrap();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
-        let bad = text.replace("seeds = { first = 16, last = 31 }", "seeds = { first = 10, last = 31 }");
+        let bad = text.replace(
+            "seeds = { first = 16, last = 47 }",
+            "seeds = { first = 10, last = 47 }",
+        );
         let e = Grid::from_toml_str(&bad, &dir).unwrap_err().to_string();
         assert!(e.contains("overlap"), "{e}");
         let bad = text.replace("id = \"sgdm\"", "id = \"SGD m\"");
@@ -892,14 +909,19 @@ mod tests {
         // A synthetic study: the scores are a function of the key, so every
         // verdict is known in advance.
         let mut g = grid("").unwrap();
-        g.seeds = SeedRange { first: 16, last: 19 };
+        g.seeds = SeedRange {
+            first: 16,
+            last: 19,
+        };
         let jobs = g.jobs().unwrap();
         let runs: Vec<(Key, Scores)> = jobs
             .iter()
             .map(|(k, _)| {
                 let s = k.seed as f64;
                 let (deg, disp) = match (k.arm, k.scenario) {
-                    (Arm::Mlp { every: 0, .. }, Some(sc)) => (0.3, 0.02 + 0.001 * s + 0.01 * sc as f64),
+                    (Arm::Mlp { every: 0, .. }, Some(sc)) => {
+                        (0.3, 0.02 + 0.001 * s + 0.01 * sc as f64)
+                    }
                     (Arm::Mlp { every, .. }, _) => (if every == 1 { 0.0 } else { 0.2 }, 0.0),
                     _ => (0.0, 0.0),
                 };
