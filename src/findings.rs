@@ -331,9 +331,14 @@ rejected logit down however small its probability, with or without shared parame
         } else if !in_base {
             // Means only: single runs of other families can cross the
             // thresholds (the robustness study's finding, quoted below).
+            let (means, exceed) = if verb == "appear" {
+                (format!("the means of {score}"), "exceed their thresholds")
+            } else {
+                (format!("the mean {score}"), "exceeds its threshold")
+            };
             verdict.push(format!(
-                "the mean {score} exceeds its threshold only in {}: on average neither one free logit per (prompt, \
-response) nor a per-response bias shared across prompts produces {}",
+                "{means} {exceed} only in {}: on average neither one free logit per (prompt, response) nor a \
+per-response bias shared across prompts produces {}",
                 list(&p),
                 if verb == "appear" { "them" } else { "it" }
             ));

@@ -734,7 +734,9 @@ fn csvs(st: &Study, facts: &Facts) -> Result<(Vec<u8>, Vec<u8>)> {
 /// What [`run`] returns: every fact (finding sentences included) and the
 /// report section.
 pub struct Rendered {
+    /// Every fact, the finding sentences `finding.NAME` included.
     pub facts: Facts,
+    /// The report's section "Robustness of the findings".
     pub section: String,
 }
 
@@ -799,6 +801,65 @@ mod tests {
             t.contains("paired t(2) = ") && t.ends_with("n = 3 pairs of runs"),
             "{t}"
         );
+    }
+
+    /// A study whose scores are a fixed function of the run, so that it
+    /// renders without training.
+    fn synthetic_study() -> Study {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+        let mut g = Grid::load(&dir.join("robustness.toml")).unwrap();
+        g.seeds.last = g.seeds.first + 3;
+        let runs = g
+            .jobs()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| {
+                let s = (k.seed % 7) as f64;
+                let sc = k.scenario.unwrap_or(0) as f64;
+                let cos = match k.arm {
+                    Arm::Similarity { cosine, .. } => cosine as f64,
+                    _ => 0.0,
+                };
+                let scores = crate::studies::robustness::Scores {
+                    drop: 2.0 + s,
+                    degradation: 0.01 * s + 0.02 * sc + 0.03 * cos,
+                    dispersion: 0.001 * s + 0.002 * sc,
+                    peak_avg_chosen: 0.5 + 0.01 * s - 0.02 * sc,
+                    final_avg_optimal: 0.3 + 0.01 * s,
+                    diverged: false,
+                };
+                (k, scores)
+            })
+            .collect();
+        Study::from_runs(g, runs).unwrap()
+    }
+
+    #[test]
+    fn every_template_renders_from_a_study_and_fills_the_readme() {
+        let st = synthetic_study();
+        let mut f = facts(&st);
+        add_findings(&mut f).unwrap();
+        let sec = section(&st, &f).unwrap();
+        assert!(sec.starts_with("## Robustness of the findings"), "{sec}");
+        assert!(
+            sec.contains("| He · Adam ★ |") || sec.contains("★"),
+            "{sec}"
+        );
+        // README.md's markers all name a finding, and filling is idempotent.
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .unwrap();
+        let once = fill_readme(&readme, &f).unwrap();
+        assert_eq!(fill_readme(&once, &f).unwrap(), once);
+        for name in FINDINGS {
+            assert!(
+                once.contains(&format!("<!-- findings:{name}:begin -->")),
+                "README.md lacks the marker of `{name}`"
+            );
+        }
+        // A finding that lost one of its facts is an error, not a gap.
+        f.remove("s3-dispersion.base.cmp");
+        assert!(add_findings(&mut f).is_err());
     }
 
     #[test]
