@@ -32,7 +32,9 @@ CSVs to OUT/<name>/ (default: <crate>/out/reproduce) and Figures 1, 2,
 2-compare and 3, as PNG and SVG, to PLOTS (default: <crate>/plots). Then runs
 Figure 3 with IPO and SLiC (fig3-ipo, fig3-slic) and the sweeps of
 experiments/sweeps/ (phase, beta, flex-dpo, sft-dpo, losses) into
-OUT/sweeps/<name>/, draws phase, beta and remedies, and writes PLOTS/REPORT.md.
+OUT/sweeps/<name>/, draws phase, beta and remedies, runs the robustness study
+(experiments/robustness.toml) into OUT/robustness/, and writes PLOTS/REPORT.md
+and, when PLOTS is the default, the finding blocks of README.md.
 
     --paper-only   stop after Figures 1-3 (a couple of seconds)
     --resume       keep OUT/sweeps/<name>/ and run only the runs its journal
@@ -237,6 +239,11 @@ fn sweeps_and_report(
         tables.insert(name, table);
     }
 
+    // The robustness study: its facts render the finding sentences that the
+    // report's sections and README.md quote.
+    let robust =
+        dpo_lab::present::robustness::run(&root.join("experiments/robustness.toml"), out_dir)?;
+
     let t = Instant::now();
     let base = &done[0].config;
     let mlp = setting(base).replace(&format!(" · seed {}", base.seed), "");
@@ -282,6 +289,7 @@ fn sweeps_and_report(
         flex: &tables["flex-dpo"],
         sft: &tables["sft-dpo"],
         losses: &tables["losses"],
+        findings: &robust.facts,
     })?;
     // The fidelity sections follow the paper's figures.
     let fidelity = fidelity_sections(root, out_dir, plots_dir)?;
@@ -298,10 +306,10 @@ fn sweeps_and_report(
             Ok(format!("## Beyond the paper: the gradient field in the (π+, π−) plane\n\n![gradient field](gradient-field.png)\n\n{text}\n"))
         }),
         ("policy families and similarity", &|| {
-            dpo_lab::findings::beyond_figures(plots_dir, out_dir)
+            dpo_lab::findings::beyond_figures(plots_dir, out_dir, &robust.facts)
         }),
         ("on-policy sampling", &|| {
-            dpo_lab::findings::on_policy_figures(plots_dir, out_dir)
+            dpo_lab::findings::on_policy_figures(plots_dir, out_dir, &robust.facts)
         }),
         ("every loss on every scenario", &|| {
             dpo_lab::zoo::zoo_figures(plots_dir, out_dir)
@@ -317,9 +325,21 @@ fn sweeps_and_report(
         text.push('\n');
         eprintln!("{name}: {:.1} s", t.elapsed().as_secs_f64());
     }
+    text.push('\n');
+    text.push_str(robust.section.trim_end());
+    text.push('\n');
     let report = plots_dir.join("REPORT.md");
     write_atomic(&report, text.as_bytes())?;
     println!("wrote {}", report.display());
+    // README.md quotes the findings between markers; only the default
+    // plots directory is the one README.md links to.
+    if plots_dir == root.join("plots") {
+        let readme = root.join("README.md");
+        let old = std::fs::read_to_string(&readme).map_err(|e| Error::io(&readme, e))?;
+        let new = dpo_lab::present::robustness::fill_readme(&old, &robust.facts)?;
+        write_atomic(&readme, new.as_bytes())?;
+        println!("wrote {}", readme.display());
+    }
     eprintln!(
         "sweep figures and report in {:.1} s",
         t.elapsed().as_secs_f64()

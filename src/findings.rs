@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::plots::beyond;
 use crate::policy::Policy;
+use crate::present::Facts;
 use crate::report::{correlation, RunsTable, Stat};
 use crate::sweep::{run_for_report, Sweep};
 use crate::train::prepare;
@@ -183,8 +184,9 @@ fn family_stats(t: &RunsTable, score: &str) -> Result<FamilyStats> {
     Ok(out)
 }
 
-/// The policy-families section of the report, from `families.toml`'s runs.
-pub fn families_markdown(t: &RunsTable) -> Result<String> {
+/// The policy-families section of the report, from `families.toml`'s runs;
+/// the per-run finding is quoted from the robustness study's `findings`.
+pub fn families_markdown(t: &RunsTable, findings: &Facts) -> Result<String> {
     let mut s = String::new();
     let w = &mut s;
     let seeds = t.summarise(&["data.scenario", "policy"], "drop")?;
@@ -327,16 +329,30 @@ rejected logit down however small its probability, with or without shared parame
         if p.is_empty() {
             verdict.push(format!("no family shows {score} in this setting"));
         } else if !in_base {
+            // Means only: single runs of other families can cross the
+            // thresholds (the robustness study's finding, quoted below).
+            let (means, exceed) = if verb == "appear" {
+                (format!("the means of {score}"), "exceed their thresholds")
+            } else {
+                (format!("the mean {score}"), "exceeds its threshold")
+            };
             verdict.push(format!(
-                "{score} {verb} only in {}: neither one free logit per (prompt, response) nor a per-response bias \
-shared across prompts produces them",
-                list(&p)
+                "{means} {exceed} only in {}: on average neither one free logit per (prompt, response) nor a \
+per-response bias shared across prompts produces {}",
+                list(&p),
+                if verb == "appear" { "them" } else { "it" }
             ));
         } else {
             verdict.push(format!("{score} {verb} in {}", list(&p)));
         }
     }
     writeln!(w, "\nIn short: {}.", verdict.join("; ")).ok();
+    writeln!(
+        w,
+        "{}",
+        crate::present::template::render("{finding.families}", findings)?
+    )
+    .ok();
     let dm = |l: &str| drop_means.iter().find(|x| x.0 == l).map(|x| x.1);
     if let (Some(dt), Some(ds)) = (dm(tabular), dm(sb)) {
         let ratio = ds / dt;
@@ -370,7 +386,7 @@ shared-bias logit has two parameters (its table entry and its response's bias) w
         writeln!(
             w,
             "Sharing alone is not sufficient either: the log-linear policy shares `U` across responses and `V` \
-across prompts, yet with random embeddings it shows neither degradation (at most {worst:.3}) nor dispersion. \
+across prompts, yet with random embeddings its mean shows neither degradation (at most {worst:.3}) nor dispersion. \
 The next section varies the geometry of its embeddings."
         )
         .ok();
@@ -388,8 +404,9 @@ fn pts_at(points: &[&SimPoint], cos: f64) -> Vec<f64> {
 }
 
 /// The similarity section of the report, from the similarity sweep's
-/// points (see [`similarity_points`]).
-pub fn similarity_markdown(points: &[SimPoint]) -> Result<String> {
+/// points (see [`similarity_points`]); its finding is quoted from the
+/// robustness study's `findings`.
+pub fn similarity_markdown(points: &[SimPoint], findings: &Facts) -> Result<String> {
     if points.is_empty() {
         return Err(Error::config("similarity", "has no runs"));
     }
@@ -430,7 +447,6 @@ The reference's average chosen probability is {:.4}.\n",
     .ok();
     let (lo, hi) = (cosines[0], cosines[cosines.len() - 1]);
     let mut r_frozen = f64::NAN;
-    let mut r_frozen_disp = f64::NAN;
     let mut r_trained = f64::NAN;
     let mut trained_peak = f64::NAN;
     for frozen in [true, false] {
@@ -444,8 +460,6 @@ The reference's average chosen probability is {:.4}.\n",
         let r_cos = correlation(&cos, &deg);
         if frozen {
             r_frozen = r_cos;
-            let disp: Vec<f64> = g.iter().map(|p| p.dispersion).collect();
-            r_frozen_disp = correlation(&cos, &disp);
         } else {
             r_trained = r_cos;
         }
@@ -499,39 +513,26 @@ displacement in the sense of Razin et al.). The reference fit moves the pair cos
         )
         .ok();
     }
-    let mut verdict = String::new();
+    // The finding itself (its trend, threshold and spread, with their
+    // tests) comes from the robustness study; the sweep's correlations only
+    // decide which mechanism is worth explaining.
+    let mut verdict = crate::present::template::render("{finding.similarity}", findings)?;
     if r_frozen.is_finite() && r_frozen > 0.3 {
-        let also = if r_frozen_disp.is_finite() && r_frozen_disp > 0.3 {
-            format!(", and so does dispersion (r = {r_frozen_disp:.2})")
-        } else {
-            format!("; dispersion much less so (r = {})", coef(r_frozen_disp))
-        };
-        verdict.push_str(&format!(
-            "With fixed response embeddings, degradation grows with the similarity of the chosen and rejected \
-embeddings (r = {r_frozen:.2}){also}. The gradient geometry accounts for it: DPO's logit gradient of a pair is \
-proportional to `e+ − e−` (its softmax terms cancel), so the gradient step on the prompt embedding `U[x]` is along \
-`v+ − v−`. Along \
-the unit vector `u = (v+ − v−)/‖v+ − v−‖` the chosen logit rises by `⟨u, v+⟩ = −CHES/‖v+ − v−‖`, which goes to 0 \
-as the cosine goes to 1, while another response's logit moves by `⟨u, v_a⟩`, which does not; with Adam's \
-normalised steps, `U` keeps moving after the rejected probability is gone, and a response outside the pair that \
-is better aligned with `u` can overtake the chosen one."
-        ));
-    } else if r_frozen.is_finite() {
-        verdict.push_str(&format!(
-            "With fixed response embeddings, degradation does not grow clearly with similarity (r = {r_frozen:.2})."
-        ));
+        verdict.push_str(
+            " The gradient geometry accounts for the degradation at high similarity: DPO's logit gradient of a pair \
+is proportional to `e+ − e−` (its softmax terms cancel), so the gradient step on the prompt embedding `U[x]` is along \
+`v+ − v−`. Along the unit vector `u = (v+ − v−)/‖v+ − v−‖` the chosen logit rises by `⟨u, v+⟩ = −CHES/‖v+ − v−‖`, \
+which goes to 0 as the cosine goes to 1, while another response's logit moves by `⟨u, v_a⟩`, which does not; with \
+Adam's normalised steps, `U` keeps moving after the rejected probability is gone, and a response outside the pair \
+that is better aligned with `u` can overtake the chosen one.",
+        );
     }
     if r_trained.is_finite() && r_trained.abs() < 0.3 && trained_peak < SHOWS[1].1 {
-        verdict.push_str(&format!(
-            " When `V` trains too, degradation stays below {trained_peak:.3} on average at every initial similarity \
-and does not follow it (r = {r_trained:.2}): the gradient also moves `v+` and `v−` themselves, along `±U[x]` in \
-opposite directions, so the \
-initial geometry does not persist (the reference fit alone already changes the cosines, as measured above)."
-        ));
-    } else if r_trained.is_finite() {
-        verdict.push_str(&format!(
-            " When `V` trains, the correlation is r = {r_trained:.2}."
-        ));
+        verdict.push_str(
+            " When `V` trains too, the gradient also moves `v+` and `v−` themselves, along `±U[x]` in opposite \
+directions, so the initial geometry does not persist (the reference fit alone already changes the cosines, as \
+measured above).",
+        );
     }
     writeln!(w, "\n{verdict}\n").ok();
     Ok(s)
@@ -541,7 +542,7 @@ initial geometry does not persist (the reference fit alone already changes the c
 /// `out_dir/sweeps/<name>` (deleting any old results there first), draws
 /// `plots_dir/families` and `plots_dir/similarity` (PNG + SVG), and returns
 /// the Markdown section for `REPORT.md`.
-pub fn beyond_figures(plots_dir: &Path, out_dir: &Path) -> Result<String> {
+pub fn beyond_figures(plots_dir: &Path, out_dir: &Path, findings: &Facts) -> Result<String> {
     let sweeps = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("experiments")
         .join("sweeps");
@@ -587,8 +588,8 @@ pub fn beyond_figures(plots_dir: &Path, out_dir: &Path) -> Result<String> {
     )?;
     Ok(format!(
         "{}{}",
-        families_markdown(&fam)?,
-        similarity_markdown(&points)?
+        families_markdown(&fam, findings)?,
+        similarity_markdown(&points, findings)?
     ))
 }
 
@@ -600,8 +601,9 @@ pub const ON_POLICY_MODES: [(&str, &str); 4] = [
     ("every epoch", "every epoch"),
 ];
 
-/// The Markdown of the on-policy comparison, from `on-policy.toml`'s runs.
-pub fn on_policy_markdown(t: &RunsTable) -> Result<String> {
+/// The Markdown of the on-policy comparison, from `on-policy.toml`'s runs,
+/// with the robustness study's finding on the resampling interval.
+pub fn on_policy_markdown(t: &RunsTable, findings: &Facts) -> Result<String> {
     let mut s = String::new();
     let w = &mut s;
     writeln!(w, "## True on-policy data versus the paper's stand-in\n").ok();
@@ -687,13 +689,19 @@ probability; sampling from the policy moves them by {:.2} and {:.2}.\n",
         )
         .ok();
     }
+    writeln!(
+        w,
+        "{}\n",
+        crate::present::template::render("{finding.onpolicy}", findings)?
+    )
+    .ok();
     Ok(s)
 }
 
 /// Runs `experiments/sweeps/on-policy.toml` into `out_dir/sweeps/on-policy`
 /// (deleting old results first), draws `plots_dir/on-policy` and returns the
 /// Markdown section for `REPORT.md`.
-pub fn on_policy_figures(plots_dir: &Path, out_dir: &Path) -> Result<String> {
+pub fn on_policy_figures(plots_dir: &Path, out_dir: &Path, findings: &Facts) -> Result<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/sweeps/on-policy.toml");
     let dir = out_dir.join("sweeps").join("on-policy");
     run_for_report(&path, &dir, false)?;
@@ -712,7 +720,7 @@ pub fn on_policy_figures(plots_dir: &Path, out_dir: &Path) -> Result<String> {
         ],
         "Fixed pairs (the paper) vs pairs sampled from the current policy · MLP of Figure 2 · DPO (β = 0.1) · median and p10–p90 over seeds (dots: seeds)",
     )?;
-    on_policy_markdown(&t)
+    on_policy_markdown(&t, findings)
 }
 
 #[cfg(test)]

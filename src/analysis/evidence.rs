@@ -139,6 +139,7 @@ pub enum Test {
 /// The difference of two groups' means with its interval and test.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
+    /// Which t test.
     pub test: Test,
     /// Size of the first group (pairs, for a paired test).
     pub n_a: usize,

@@ -66,6 +66,16 @@ fn num(v: f64, d: usize) -> String {
     }
 }
 
+/// The decimals that show `v` to at least one significant digit, at least
+/// `d`: an effect that is significant but tiny must not print as zero.
+fn decimals_for(v: f64, d: usize) -> usize {
+    if v == 0.0 || !v.is_finite() || v.abs() >= 0.5 * 10f64.powi(-(d as i32)) {
+        d
+    } else {
+        ((-v.abs().log10()).ceil() as usize).clamp(d, 12)
+    }
+}
+
 /// `v` with its sign.
 fn signed(v: f64, d: usize) -> String {
     let s = num(v, d);
@@ -164,7 +174,7 @@ fn count_text(c: &Count, m: Measure) -> String {
 
 /// The evidence of a comparison, in full.
 fn comparison_text(c: &Comparison, m: Measure) -> String {
-    let d = digits(m);
+    let d = decimals_for(c.effect, digits(m));
     let (test, n) = match c.test {
         Test::PairedT => ("paired t", format!("n = {} pairs of runs", c.n_a)),
         Test::WelchT => ("Welch t", format!("n = {} and {} runs", c.n_a, c.n_b)),
@@ -182,8 +192,23 @@ fn comparison_text(c: &Comparison, m: Measure) -> String {
     )
 }
 
+/// Spearman's ρ, or why it is undefined.
+fn rho_text(rho: f64) -> String {
+    if rho.is_nan() {
+        "undefined (a constant variable)".into()
+    } else {
+        num(rho, 2)
+    }
+}
+
 /// The evidence of a correlation, in full.
 fn correlation_text(c: &Correlation) -> String {
+    if c.rho.is_nan() {
+        return format!(
+            "Spearman ρ undefined (a constant variable), n = {} runs",
+            c.n
+        );
+    }
     format!(
         "Spearman ρ = {}, t({}) = {}, {}, n = {} runs",
         num(c.rho, 2),
@@ -197,11 +222,13 @@ fn correlation_text(c: &Correlation) -> String {
 /// The table cell of a verdict: its symbol and the short form of the evidence.
 fn short(cell: &Cell) -> String {
     let sym = verdict_words(cell.verdict).1;
-    let d = digits(cell.measure);
     match &cell.evidence {
         Evidence::Count(c) => format!("{sym} {}/{}", c.k, c.n),
-        Evidence::Comparison(c) => format!("{sym} {}", signed(c.effect, d)),
-        Evidence::Correlation(c) => format!("{sym} ρ {}", num(c.rho, 2)),
+        Evidence::Comparison(c) => format!(
+            "{sym} {}",
+            signed(c.effect, decimals_for(c.effect, digits(cell.measure)))
+        ),
+        Evidence::Correlation(c) => format!("{sym} ρ {}", rho_text(c.rho)),
     }
 }
 
@@ -366,6 +393,7 @@ pub fn facts(st: &Study) -> Facts {
                 ]);
             }
             Evidence::Comparison(c) => {
+                let d = decimals_for(c.effect, d);
                 fields.extend([
                     ("evidence", comparison_text(c, cell.measure)),
                     ("n", c.n_a.to_string()),
@@ -381,7 +409,7 @@ pub fn facts(st: &Study) -> Facts {
                 fields.extend([
                     ("evidence", correlation_text(c)),
                     ("n", c.n.to_string()),
-                    ("rho", num(c.rho, 2)),
+                    ("rho", rho_text(c.rho)),
                     ("p", p_text(c.p)),
                     ("trend", trend_words(c.outcome()).to_string()),
                 ]);
@@ -706,7 +734,9 @@ fn csvs(st: &Study, facts: &Facts) -> Result<(Vec<u8>, Vec<u8>)> {
 /// What [`run`] returns: every fact (finding sentences included) and the
 /// report section.
 pub struct Rendered {
+    /// Every fact, the finding sentences `finding.NAME` included.
     pub facts: Facts,
+    /// The report's section "Robustness of the findings".
     pub section: String,
 }
 
@@ -755,6 +785,9 @@ mod tests {
         assert_eq!(signed(0.0123, 3), "+0.012");
         assert_eq!(signed(-0.0123, 3), "-0.012");
         assert_eq!(signed(0.0, 2), "0.00");
+        // A tiny effect keeps one significant digit.
+        assert_eq!(signed(-2.3e-5, decimals_for(-2.3e-5, 3)), "-0.00002");
+        assert_eq!(decimals_for(0.02, 3), 3);
         assert_eq!(p_text(0.0004), "p < 0.001");
         assert_eq!(p_text(0.0123), "p = 0.012");
         assert_eq!(runs_words(64, 64), "all 64 runs");
@@ -768,6 +801,65 @@ mod tests {
             t.contains("paired t(2) = ") && t.ends_with("n = 3 pairs of runs"),
             "{t}"
         );
+    }
+
+    /// A study whose scores are a fixed function of the run, so that it
+    /// renders without training.
+    fn synthetic_study() -> Study {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+        let mut g = Grid::load(&dir.join("robustness.toml")).unwrap();
+        g.seeds.last = g.seeds.first + 3;
+        let runs = g
+            .jobs()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| {
+                let s = (k.seed % 7) as f64;
+                let sc = k.scenario.unwrap_or(0) as f64;
+                let cos = match k.arm {
+                    Arm::Similarity { cosine, .. } => cosine as f64,
+                    _ => 0.0,
+                };
+                let scores = crate::studies::robustness::Scores {
+                    drop: 2.0 + s,
+                    degradation: 0.01 * s + 0.02 * sc + 0.03 * cos,
+                    dispersion: 0.001 * s + 0.002 * sc,
+                    peak_avg_chosen: 0.5 + 0.01 * s - 0.02 * sc,
+                    final_avg_optimal: 0.3 + 0.01 * s,
+                    diverged: false,
+                };
+                (k, scores)
+            })
+            .collect();
+        Study::from_runs(g, runs).unwrap()
+    }
+
+    #[test]
+    fn every_template_renders_from_a_study_and_fills_the_readme() {
+        let st = synthetic_study();
+        let mut f = facts(&st);
+        add_findings(&mut f).unwrap();
+        let sec = section(&st, &f).unwrap();
+        assert!(sec.starts_with("## Robustness of the findings"), "{sec}");
+        assert!(
+            sec.contains("| He · Adam ★ |") || sec.contains("★"),
+            "{sec}"
+        );
+        // README.md's markers all name a finding, and filling is idempotent.
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .unwrap();
+        let once = fill_readme(&readme, &f).unwrap();
+        assert_eq!(fill_readme(&once, &f).unwrap(), once);
+        for name in FINDINGS {
+            assert!(
+                once.contains(&format!("<!-- findings:{name}:begin -->")),
+                "README.md lacks the marker of `{name}`"
+            );
+        }
+        // A finding that lost one of its facts is an error, not a gap.
+        f.remove("s3-dispersion.base.cmp");
+        assert!(add_findings(&mut f).is_err());
     }
 
     #[test]

@@ -123,12 +123,12 @@ fn scan(template: &str, mut fill: impl FnMut(&str) -> Result<String>) -> Result<
             rest = &tail[2..];
             continue;
         }
-        if tail.starts_with('}') {
+        if let Some(after) = tail.strip_prefix('}') {
             return Err(Error::config(
                 "template",
                 format!(
                     "has a stray `}}` before `{}`; write `}}}}` for a literal brace",
-                    excerpt(&tail[1..])
+                    excerpt(after)
                 ),
             ));
         }

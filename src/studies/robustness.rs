@@ -34,7 +34,9 @@ pub const DISPERSED: f64 = 0.005;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedRange {
+    /// The first seed.
     pub first: u64,
+    /// The last seed (included).
     pub last: u64,
 }
 
@@ -55,6 +57,13 @@ pub struct Init {
     pub label: String,
     /// `policy.init_scale`.
     pub scale: f64,
+    /// `policy.init`: the initialisation family (default `uniform`).
+    #[serde(default = "uniform")]
+    pub family: String,
+}
+
+fn uniform() -> String {
+    "uniform".into()
 }
 
 /// `[[optimizer]]` as written: `lr` and `momentum` optional.
@@ -131,13 +140,17 @@ pub struct Grid {
     pub on_policy_every: Vec<u32>,
     /// The on-policy oracle's temperature.
     pub on_policy_temperature: f64,
+    /// The MLP initialisations crossed.
     pub inits: Vec<Init>,
+    /// The optimisers crossed.
     pub optims: Vec<Optim>,
     /// Index in `inits` of the base config's initialisation.
     pub base_init: usize,
     /// Index in `optims` of the base config's optimiser.
     pub base_optim: usize,
+    /// The policy families other than the MLP.
     pub families: Vec<Family>,
+    /// The similarity grid.
     pub similarity: SimilaritySpec,
 }
 
@@ -213,13 +226,18 @@ impl Grid {
         }
         let mut inits = f.init;
         let scale = base.policy.init_scale.unwrap_or(1.0);
-        let base_init = match inits.iter().position(|i| i.scale == scale) {
+        let family = base.policy.init.clone().unwrap_or_else(uniform);
+        let base_init = match inits
+            .iter()
+            .position(|i| i.scale == scale && i.family == family)
+        {
             Some(i) => i,
             None => {
                 inits.push(Init {
                     id: "base".into(),
-                    label: format!("{}'s (×{scale:.3})", f.base),
+                    label: format!("{}'s ({family} ×{scale:.3})", f.base),
                     scale,
+                    family,
                 });
                 inits.len() - 1
             }
@@ -321,12 +339,13 @@ impl Grid {
                         for &seed in &seeds {
                             let mut c = self.base.clone();
                             c.policy.init_scale = Some(init.scale);
+                            c.policy.init = Some(init.family.clone());
                             c.optimizer = opt.config.clone();
                             c.data = crate::config::DataConfig {
                                 scenario: Some(sc.to_string()),
                                 ..Default::default()
                             };
-                            c.on_policy = (every > 0).then(|| OnPolicyConfig {
+                            c.on_policy = (every > 0).then_some(OnPolicyConfig {
                                 every: every as i64,
                                 temperature: Some(self.on_policy_temperature),
                             });
@@ -408,16 +427,27 @@ pub enum Arm {
     /// The MLP at an initialisation and optimiser; `every` = 0 for the fixed
     /// pairs, else the on-policy resampling interval.
     Mlp {
+        /// Index in [`Grid::inits`].
         init: usize,
+        /// Index in [`Grid::optims`].
         optim: usize,
+        /// 0 for the fixed pairs, else the resampling interval.
         every: u32,
     },
     /// A policy family of `[[family]]` (fixed pairs).
-    Family { family: usize, optim: usize },
+    Family {
+        /// Index in [`Grid::families`].
+        family: usize,
+        /// Index in [`Grid::optims`].
+        optim: usize,
+    },
     /// The log-linear policy at the `cosine`-th pair cosine.
     Similarity {
+        /// Whether the response embeddings are frozen.
         frozen: bool,
+        /// Index in [`SimilaritySpec::cosines`].
         cosine: usize,
+        /// Index in [`Grid::optims`].
         optim: usize,
     },
 }
@@ -426,20 +456,28 @@ pub enum Arm {
 /// config's data) and seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
+    /// The arm of the study.
     pub arm: Arm,
+    /// Index in [`SCENARIOS`], or `None` for the base config's data.
     pub scenario: Option<usize>,
+    /// The run's `seed`.
     pub seed: u64,
 }
 
 /// The D-scores of one run that the claims read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scores {
+    /// Orders of magnitude the average rejected probability fell.
     pub drop: f64,
+    /// Relative fall of the average chosen probability from its peak.
     pub degradation: f64,
+    /// Rise of the average unseen probability from its minimum.
     pub dispersion: f64,
+    /// Peak of the average chosen probability.
     pub peak_avg_chosen: f64,
     /// NaN when the data name no optimal responses.
     pub final_avg_optimal: f64,
+    /// Whether the run stopped on a non-finite state.
     pub diverged: bool,
 }
 
@@ -459,10 +497,15 @@ impl From<&Summary> for Scores {
 /// The quantity a claim is decided on (it sets the decimals of its numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Measure {
+    /// [`Scores::drop`].
     Drop,
+    /// [`Scores::degradation`].
     Degradation,
+    /// [`Scores::dispersion`].
     Dispersion,
+    /// [`Scores::peak_avg_chosen`].
     PeakAvgChosen,
+    /// [`Scores::final_avg_optimal`].
     FinalAvgOptimal,
 }
 
@@ -481,7 +524,9 @@ pub enum Evidence {
 /// optimiser alone (policy families and similarity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
+    /// Indices in [`Grid::inits`] and [`Grid::optims`].
     Mlp { init: usize, optim: usize },
+    /// Index in [`Grid::optims`].
     Optim { optim: usize },
 }
 
@@ -493,12 +538,17 @@ pub struct Cell {
     /// The claim's statement template and the facts it needs besides the
     /// study's: e.g. the on-policy interval.
     pub template: &'static str,
+    /// The claim's own facts, e.g. `("every", "10")`.
     pub params: Vec<(&'static str, String)>,
+    /// The setting.
     pub column: Column,
+    /// The quantity the claim is decided on.
     pub measure: Measure,
     /// What the claim says of a comparison or correlation (`None` for a count).
     pub claimed: Option<Claimed>,
+    /// The evidence computed from the runs.
     pub evidence: Evidence,
+    /// The verdict on the claim (rules in [`crate::analysis::evidence`]).
     pub verdict: Verdict,
 }
 
@@ -506,6 +556,7 @@ pub struct Cell {
 /// and the mean degradation against [`DEGRADED`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Level {
+    /// The pair cosine at initialisation.
     pub cosine: f64,
     /// Runs with degradation above [`DEGRADED`].
     pub degraded: Count,
@@ -518,7 +569,9 @@ pub struct Level {
 /// The similarity facts of one optimiser (V frozen).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimilarityFacts {
+    /// Index in [`Grid::optims`].
     pub optim: usize,
+    /// One per cosine, ascending.
     pub levels: Vec<Level>,
     /// The smallest cosine from which the mean degradation of every level
     /// is above [`DEGRADED`] (its interval excludes it); `None` if the top
@@ -531,10 +584,13 @@ pub struct SimilarityFacts {
 /// The finished study: the grid, every run and every cell.
 #[derive(Debug, Clone)]
 pub struct Study {
+    /// The grid the runs came from.
     pub grid: Grid,
     /// Every run, in [`Grid::jobs`] order.
     pub runs: Vec<(Key, Scores)>,
+    /// Every claim in every setting.
     pub cells: Vec<Cell>,
+    /// The similarity facts, one per optimiser.
     pub similarity: Vec<SimilarityFacts>,
 }
 
@@ -698,7 +754,17 @@ impl Study {
                 for &every in &grid.on_policy_every {
                     let arm = Arm::Mlp { init, optim, every };
                     let deg = over(arm, &all, |s| s.degradation)?;
-                    let params = vec![("every", every.to_string())];
+                    let params = vec![
+                        ("every", every.to_string()),
+                        (
+                            "every_words",
+                            if every == 1 {
+                                "every epoch".to_string()
+                            } else {
+                                format!("every {every} epochs")
+                            },
+                        ),
+                    ];
                     cells.push(count(
                         &format!("onpolicy-{every}-degradation"),
                         "onpolicy-degradation",
@@ -867,6 +933,10 @@ mod tests {
         assert_eq!(
             Some(g.inits[g.base_init].scale),
             base.policy.init_scale.or(Some(1.0))
+        );
+        assert_eq!(
+            Some(g.inits[g.base_init].family.as_str()),
+            base.policy.init.as_deref().or(Some("uniform"))
         );
         assert_eq!(g.optims[g.base_optim].config, base.optimizer);
         // Seeds are held out from the calibration seeds.
