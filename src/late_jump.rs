@@ -603,7 +603,7 @@ pub fn markdown(facts: &Facts) -> String {
     let (n_late, n_head) = (late_runs.len(), head_runs.len());
     writeln!(
         w,
-        "| average | PyTorch | epoch 0 ÷ arithmetic mean | late jumps, scenarios {sl} | late jumps of ÷ plain mean, scenarios {sl} | their size | ÷ plain mean once every other pair's rejected entry is 0 | ÷ plain mean at the last epoch | scenario {s1}: late jumps / of ÷ plain mean |\n\
+        "| average | PyTorch | epoch 0 ÷ arithmetic mean | late jumps, scenarios {sl} | late jumps of curve ÷ plain mean, scenarios {sl} | their size | ÷ plain mean once every other pair's rejected entry is 0 | ÷ plain mean at the last epoch | scenario {s1}: late jumps of curve / of curve ÷ plain mean |\n\
          |---|---|---|---|---|---|---|---|---|"
     )
     .ok();
@@ -650,8 +650,9 @@ pub fn markdown(facts: &Facts) -> String {
         "\nMedians, with the range over runs in brackets. In the table per run: the largest \
          late rise of each curve over {} epochs and the epoch its window ends, how many of the \
          {} unseen entries are exactly 0 at the window's start and end and, for the candidates \
-         other than the plain mean, the plain mean's rise over the same window; bold if it is a \
-         late jump. \"Other rejected 0 from\": the first epoch from which every unseen entry \
+         other than the plain mean, the plain mean's rise over the same window, then (after \
+         \"÷ mean\") the largest late rise of the curve ÷ plain mean; bold if it is a late \
+         jump. \"Other rejected 0 from\": the first epoch from which every unseen entry \
          that is another pair's rejected response is 0 to the end; \"no-pair 0 from\" likewise \
          for the responses in no pair.\n",
         rule.window, first.n_entries,
@@ -679,8 +680,16 @@ pub fn markdown(facts: &Facts) -> String {
         )
         .ok();
         for f in &r.candidates {
-            let mean = (f.candidate != Candidate::Mean).then_some(f.mean_rise);
-            write!(w, " {} |", rise_cell(f.rise, Some(f.zeros), mean, rule)).ok();
+            let mut cell = if f.candidate == Candidate::Mean {
+                rise_cell(f.rise, Some(f.zeros), None, rule)
+            } else {
+                rise_cell(f.rise, Some(f.zeros), Some(f.mean_rise), rule)
+            };
+            if f.candidate != Candidate::Mean {
+                let z = Some(f.factor_zeros);
+                write!(cell, "; ÷ mean {}", rise_cell(f.factor_rise, z, None, rule)).ok();
+            }
+            write!(w, " {cell} |").ok();
         }
         writeln!(w).ok();
     }
@@ -688,6 +697,10 @@ pub fn markdown(facts: &Facts) -> String {
     w.push_str(&verdict(facts, &head_runs, &late_runs, late));
     w
 }
+
+/// A late jump of a candidate ÷ plain mean: the run, the window, and the
+/// zero entries at its start and end.
+type BookJump<'a> = (&'a RunFacts, Rise, (usize, usize));
 
 /// The closing paragraph: what the numbers say about each candidate.
 fn verdict(
@@ -821,38 +834,62 @@ fn verdict(
         x(predicted),
     )
     .ok();
-    let book: Vec<(Candidate, Vec<f64>)> = skip
+    // Each candidate's jumps of the ratio to the plain mean: named one by
+    // one when few, summarised when many.
+    let book: Vec<(Candidate, Vec<BookJump>)> = skip
         .iter()
         .map(|&c| {
-            let sizes = of(late_runs, c)
-                .into_iter()
-                .filter_map(|f| f.bookkeeping_jump(rule).map(|r| r.ratio))
+            let jumps = late_runs
+                .iter()
+                .filter_map(|r| {
+                    let f = r.of(c)?;
+                    Some((*r, f.bookkeeping_jump(rule)?, f.factor_zeros))
+                })
                 .collect();
-            (c, sizes)
+            (c, jumps)
         })
         .collect();
     let list: Vec<String> = book
         .iter()
         .map(|(c, v)| {
             if v.is_empty() {
-                format!("in none of the {n} runs for `{}`", c.torch())
-            } else {
-                let (m, note) = median_range_prose(v, x);
-                format!(
-                    "in {} of {n} runs for `{}` (×{m}, {note})",
-                    v.len(),
-                    c.torch()
-                )
+                return format!("in none of the {n} runs for `{}`", c.torch());
             }
+            let detail = if v.len() <= 4 {
+                v.iter()
+                    .map(|(r, q, (a, b))| {
+                        format!(
+                            "scenario {}, seed {}: ×{} in the {} epochs to epoch {}, while the \
+                             zero entries went from {a} to {b}",
+                            r.scenario.replace("scenario", ""),
+                            r.seed,
+                            x(q.ratio),
+                            q.end - q.start,
+                            q.end,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            } else {
+                let sizes: Vec<f64> = v.iter().map(|(_, q, _)| q.ratio).collect();
+                let (m, note) = median_range_prose(&sizes, x);
+                format!("×{m}, {note}")
+            };
+            format!("in {} of {n} runs for `{}` ({detail})", v.len(), c.torch())
         })
         .collect();
     let (span, span_note) = median_range_prose(&spans, ep);
     write!(
         w,
         "But that factor is built by {} separate underflows, the first and the last {span} \
-         epochs apart ({span_note}), so it arrives as a staircase: a late jump of the ratio to \
-         the plain mean (the zeros' own step, at least ×{} within {} epochs) happens {}. ",
+         epochs apart ({span_note}), so {}: a late jump of the ratio to the plain mean (the \
+         zeros' own step, at least ×{} within {} epochs) happens {}. ",
         r0.n_other_rejected,
+        if 2 * book.iter().map(|(_, v)| v.len()).max().unwrap_or(0) < n {
+            "in most runs it arrives as a staircase"
+        } else {
+            "it arrives in one jump in many runs, as a staircase in others"
+        },
         rule.min_ratio,
         rule.window,
         list.join(" and "),
