@@ -539,7 +539,7 @@ pub fn precision_figure(plots_dir: &Path, experiments_dir: &Path) -> Result<Stri
     let shown: Vec<&Shown> = facts.shown.iter().collect();
     precision_plot(&plots_dir.join("precision"), &shown, &facts.rule, &title)?;
     Ok(format!(
-        "{}\n{}",
+        "{}\n\n{}",
         precision::markdown(&facts.experiment, &facts.precision).trim_end(),
         late_jump::markdown(&facts)
     ))
