@@ -506,13 +506,13 @@ fn rise_cell(
     }
 }
 
-/// "2, 3 and 4" from scenario names.
+/// "scenarios 2, 3 and 4" or "scenario 2" from scenario names.
 fn scenario_list(names: &[&str]) -> String {
     let nums: Vec<String> = names.iter().map(|s| s.replace("scenario", "")).collect();
     match nums.as_slice() {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        [] => "no scenario".into(),
+        [one] => format!("scenario {one}"),
+        [init @ .., last] => format!("scenarios {} and {last}", init.join(", ")),
     }
 }
 
@@ -580,8 +580,8 @@ pub fn markdown(facts: &Facts) -> String {
          window ending at epoch {} or later. Besides each curve, the table looks at its ratio \
          to the plain mean `{}`: that ratio moves only when the candidate treats an underflowed \
          entry differently from the plain mean, so its late jumps are the zeros' own step, \
-         whatever the dynamics do. Runs: scenarios {}, seeds {}, {} epochs; the paper's curves \
-         show the late jump in scenarios {}.\n",
+         whatever the dynamics do. Runs: {}, seeds {}, {} epochs; the paper's curves show the \
+         late jump in {}.\n",
         crate::precision::F32_MIN_SUBNORMAL / 2.0,
         first.n_pairs,
         first.per_pair,
@@ -603,7 +603,7 @@ pub fn markdown(facts: &Facts) -> String {
     let (n_late, n_head) = (late_runs.len(), head_runs.len());
     writeln!(
         w,
-        "| average | PyTorch | epoch 0 ÷ arithmetic mean | late jumps, scenarios {sl} | late jumps of curve ÷ plain mean, scenarios {sl} | their size | ÷ plain mean once every other pair's rejected entry is 0 | ÷ plain mean at the last epoch | scenario {s1}: late jumps of curve / of curve ÷ plain mean |\n\
+        "| average | PyTorch | epoch 0 ÷ arithmetic mean | late jumps, {sl} | late jumps of curve ÷ plain mean, {sl} | their size | ÷ plain mean once every other pair's rejected entry is 0 | ÷ plain mean at the last epoch | {s1}: late jumps of curve / of curve ÷ plain mean |\n\
          |---|---|---|---|---|---|---|---|---|"
     )
     .ok();
@@ -637,7 +637,7 @@ pub fn markdown(facts: &Facts) -> String {
             median_range(&sizes, factor),
             median_range(&at_rej, factor),
             if at_rej.len() < lf.len() {
-                format!(" (in the {} runs that get there)", at_rej.len())
+                format!(" (in the {} of {} runs that get there)", at_rej.len(), lf.len())
             } else {
                 String::new()
             },
@@ -734,7 +734,7 @@ fn verdict(
         w,
         "**Verdict.** The paper's unseen curve starts at the arithmetic mean of the {} unseen \
          probabilities{start_1}, which rules out the geometric mean: at epoch 0 it is {geo} \
-         times the arithmetic mean in scenarios {sl} ({geo_note}). ",
+         times the arithmetic mean in {sl} ({geo_note}). ",
         r0.per_pair,
     )
     .ok();
@@ -804,8 +804,11 @@ fn verdict(
     let kept = per_pair.saturating_sub(rej_per_pair).max(1);
     let predicted = per_pair as f64 / kept as f64;
     let q = Quantiles::of(&at_rej);
-    let size = if (q.median - predicted).abs() < 0.005 {
+    let close = |v: &f64| (v - predicted).abs() < 0.005;
+    let size = if at_rej.iter().all(close) {
         "by the factor the issue predicts"
+    } else if close(&q.median) {
+        "in most runs by the factor the issue predicts"
     } else {
         "by a factor other than the issue's"
     };
@@ -819,21 +822,43 @@ fn verdict(
             .collect::<Vec<_>>(),
         x,
     );
-    write!(
-        w,
-        "The means that skip exact zeros (`{}` and `{}`) do step, {size}. The first unseen \
+    if late_runs.iter().all(|r| r.first_zero.is_none()) {
+        write!(
+            w,
+            "No unseen entry underflows to 0 in these runs, so no average can step from \
+             float32 zeros here."
+        )
+        .ok();
+        writeln!(w).ok();
+        return w;
+    }
+    if at_rej.is_empty() {
+        write!(
+            w,
+            "The means that skip exact zeros (`{}` and `{}`) do not reach the issue's \
+             {per_pair}/{kept} in these runs: in none of them is every other pair's rejected \
+             response 0 by the last epoch. ",
+            Candidate::NonzeroPooled.torch(),
+            Candidate::NonzeroPerPair.torch(),
+        )
+        .ok();
+    } else {
+        write!(
+            w,
+            "The means that skip exact zeros (`{}` and `{}`) do step, {size}. The first unseen \
          entry underflows at epoch {first_zero} ({first_note}); every other pair's rejected \
          response is 0 from epoch {rej_at} on ({rej_note}; in {} of {n} runs), and there \
          both stand at {f_rej} times the plain mean ({f_rej_note}): {per_pair}/{kept} = {}, \
          {rej_per_pair} of the {per_pair} entries of each pair having left the mean. They end \
          at {f_fin} times the plain mean ({f_fin_note}), as responses in no pair underflow \
          too (all of them in {no_pair} of {n} runs by the last epoch). ",
-        Candidate::NonzeroPooled.torch(),
-        Candidate::NonzeroPerPair.torch(),
-        rej_zero.len(),
-        x(predicted),
-    )
-    .ok();
+            Candidate::NonzeroPooled.torch(),
+            Candidate::NonzeroPerPair.torch(),
+            rej_zero.len(),
+            x(predicted),
+        )
+        .ok();
+    }
     // Each candidate's jumps of the ratio to the plain mean: named one by
     // one when few, summarised when many.
     let book: Vec<(Candidate, Vec<BookJump>)> = skip
@@ -878,18 +903,26 @@ fn verdict(
             format!("in {} of {n} runs for `{}` ({detail})", v.len(), c.torch())
         })
         .collect();
+    let jumps = |(_, v): &(Candidate, Vec<BookJump>)| v.len();
+    let how = if 2 * book.iter().map(jumps).max().unwrap_or(0) < n {
+        "in most runs it arrives as a staircase"
+    } else {
+        "it arrives in one jump in many runs, as a staircase in others"
+    };
     let (span, span_note) = median_range_prose(&spans, ep);
+    let built = if spans.is_empty() {
+        format!("Whatever factor they reach is built by separate underflows, so {how}")
+    } else {
+        format!(
+            "But that factor is built by {} separate underflows, the first and the last {span} \
+             epochs apart ({span_note}), so {how}",
+            r0.n_other_rejected
+        )
+    };
     write!(
         w,
-        "But that factor is built by {} separate underflows, the first and the last {span} \
-         epochs apart ({span_note}), so {}: a late jump of the ratio to the plain mean (the \
-         zeros' own step, at least ×{} within {} epochs) happens {}. ",
-        r0.n_other_rejected,
-        if 2 * book.iter().map(|(_, v)| v.len()).max().unwrap_or(0) < n {
-            "in most runs it arrives as a staircase"
-        } else {
-            "it arrives in one jump in many runs, as a staircase in others"
-        },
+        "{built}: a late jump of the ratio to the plain mean (the zeros' own step, at least \
+         ×{} within {} epochs) happens {}. ",
         rule.min_ratio,
         rule.window,
         list.join(" and "),

@@ -135,3 +135,25 @@ fn float32_softmax_of_a_run_underflows_where_f64_does_not() {
     // down (the paper's own reach the float32 floor by about epoch 480).
     assert!(far > 0, "no logit 110 below its row's maximum");
 }
+
+/// Runs too short for any underflow still give a report that says so.
+#[test]
+fn study_without_underflow_says_so() {
+    let study = Study {
+        configs: vec![
+            experiment("fig3-scenario1.toml"),
+            experiment("fig3-scenario2.toml"),
+        ],
+        seeds: vec![0],
+        epochs: 60,
+        rule: RULE,
+        shown: vec!["scenario2".into()],
+        pick_by: Candidate::NonzeroPooled,
+    };
+    let facts = late_jump::run(&study).unwrap();
+    assert!(facts.runs.iter().all(|r| r.first_zero.is_none()));
+    let md = late_jump::markdown(&facts);
+    assert!(md.contains("No unseen entry underflows"), "{md}");
+    assert!(!md.contains("NaN") && !md.contains("inf"), "{md}");
+    println!("{md}");
+}
