@@ -11,11 +11,13 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod bookkeeping;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod field;
 pub mod findings;
+pub mod late_jump;
 pub mod loss;
 pub mod metrics;
 pub mod numerics;

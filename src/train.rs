@@ -22,6 +22,10 @@ pub struct RunResult {
     pub metrics: Vec<MetricsRow>,
     /// `(epoch, log π_θ)` at each recorded epoch, row-major `X × Y`.
     pub snapshots: Vec<(usize, Vec<f64>)>,
+    /// `(epoch, logits)` at the same epochs, as the loop fed them to its
+    /// softmax (float32 values in f32 mode): what a float32 framework's own
+    /// softmax would see (see [`crate::bookkeeping`]).
+    pub logit_snapshots: Vec<(usize, Vec<f64>)>,
     /// The reference's log-probabilities, row-major `X × Y`.
     pub ref_logp: Vec<f64>,
     pub reference: ReferenceFit,
@@ -178,6 +182,7 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
     let mut tracker = SummaryTracker::default();
     let mut metrics_rows = Vec::new();
     let mut snapshots = Vec::new();
+    let mut logit_snapshots = Vec::new();
     let mut diverged = None;
     let f32 = spec.precision == Precision::F32;
 
@@ -236,6 +241,9 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
         }
         let core = metrics::core(data, &probs);
         let record = epoch % spec.record_every == 0 || epoch == spec.epochs;
+        // Copied before the update: the tabular policy's logits are its
+        // parameters, which the update overwrites in place.
+        let kept_logits = (record && keep.snapshots).then(|| z.to_vec());
         let row = (record && keep.metrics)
             .then(|| metrics::row(epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core));
         if epoch < spec.epochs {
@@ -259,6 +267,7 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
         metrics_rows.extend(row);
         if record && keep.snapshots {
             snapshots.push((epoch, logp.clone()));
+            logit_snapshots.extend(kept_logits.map(|z| (epoch, z)));
         }
         if epoch == spec.epochs {
             break;
@@ -271,6 +280,7 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
         n_responses: y,
         metrics: metrics_rows,
         snapshots,
+        logit_snapshots,
         ref_logp,
         reference,
         summary,

@@ -1725,6 +1725,7 @@ final_avg_chosen,final_avg_unseen,final_avg_optimal,diverged";
             n_responses: 3,
             metrics: Vec::new(),
             snapshots: vec![(0, vec![(1.0f64 / 3.0).ln(); logp.len()]), (10, logp)],
+            logit_snapshots: Vec::new(),
             ref_logp: Vec::new(),
             reference: ReferenceFit {
                 steps: 0,

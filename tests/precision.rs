@@ -344,15 +344,24 @@ fn paired_run_stats_are_consistent() {
 /// The figure renders from short paired runs (PNG and SVG written).
 #[test]
 fn precision_figure_renders() {
-    let runs: Vec<_> = ["fig3-scenario2.toml", "fig3-scenario4.toml"]
-        .iter()
-        .map(|n| run_pair(&experiment(n), 0, 200).unwrap())
-        .collect();
-    let st: Vec<PairStats> = runs.iter().map(|r| stats(r).unwrap()).collect();
-    let shown: Vec<_> = runs.iter().zip(&st).collect();
+    let dir_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let study = dpo_lab::late_jump::Study {
+        configs: ["fig3-scenario2.toml", "fig3-scenario4.toml"]
+            .iter()
+            .map(|n| dir_in.join(n))
+            .collect(),
+        seeds: vec![0],
+        epochs: 200,
+        rule: dpo_lab::late_jump::RULE,
+        shown: vec!["scenario2".into(), "scenario4".into()],
+        pick_by: dpo_lab::bookkeeping::Candidate::NonzeroPooled,
+    };
+    let facts = dpo_lab::late_jump::run(&study).unwrap();
+    let shown: Vec<_> = facts.shown.iter().collect();
+    assert_eq!(shown.len(), 2);
     let dir = std::env::temp_dir().join(format!("dpo-lab-precision-{}", std::process::id()));
     let stem = dir.join("precision");
-    dpo_lab::plots::precision::precision_plot(&stem, &shown, "test").unwrap();
+    dpo_lab::plots::precision::precision_plot(&stem, &shown, &facts.rule, "test").unwrap();
     for ext in ["png", "svg"] {
         let f = stem.with_extension(ext);
         assert!(

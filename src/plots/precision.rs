@@ -1,20 +1,20 @@
-//! The f32 versus f64 figure (issue 5, item 4): for the paper's scenarios
-//! 2-4, the average chosen, rejected (log scale) and unseen probabilities of
-//! the same run in f64 (solid) and in the f32 storage emulation (dashed),
-//! the gap between the two unseen curves, and a marker at the epoch the
-//! rejected probability passes the bottom of the f32 range. See
-//! [`crate::precision`] for the emulation and the experiment.
+//! The f32 versus f64 figure (issue 5, item 4; issue 11, item 3): for the
+//! paper's scenarios 2-4, the average chosen, rejected (log scale) and
+//! unseen probabilities of the same run in f64 (solid) and in the f32
+//! storage emulation (dashed), the gap between the two unseen curves, a
+//! marker at the epoch the rejected probability passes the bottom of the
+//! f32 range, and the unseen mass as float32 plotting code might average it
+//! ([`crate::bookkeeping`]). See [`crate::precision`] for the emulation and
+//! [`crate::late_jump`] for the study; this module only draws.
 
 use super::panels::{draw_legend, legend_height, line_chart, Axis, LegendEntry, Series};
 use super::style::{self, FONT};
 use super::{nice_ticks, save, DrawResult, Figure};
-use crate::config::Config;
+use crate::bookkeeping::Candidate;
 use crate::data::scenario_title;
 use crate::error::Result;
-use crate::precision::{
-    self, compare, stats, to_f32, Experiment, PairStats, PairedRun, F32_MIN_NORMAL,
-    F32_MIN_SUBNORMAL,
-};
+use crate::late_jump::{self, JumpRule, Shown, Study, RULE};
+use crate::precision::{self, to_f32, PairedRun, F32_MIN_NORMAL, F32_MIN_SUBNORMAL};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -23,8 +23,9 @@ use std::path::Path;
 
 /// Scenarios and seeds of the experiment behind the figure and its paragraph.
 pub const SCENARIOS: [&str; 4] = ["scenario1", "scenario2", "scenario3", "scenario4"];
-/// Seeds of each scenario (three keep the experiment to a few seconds).
-pub const SEEDS: [u64; 3] = [0, 1, 2];
+/// Seeds of each scenario (eight runs of 5000 epochs in both precisions
+/// take a few seconds per scenario).
+pub const SEEDS: [u64; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 /// Epochs of every run: longer than the paper's 2000, since the jump in
 /// question comes late in training.
 pub const EPOCHS: i64 = 5000;
@@ -41,11 +42,30 @@ const BOTTOM: RGBColor = RGBColor(0x96, 0x96, 0x96);
 /// The gap between the two unseen curves.
 const GAP: RGBColor = RGBColor(0x6a, 0x3d, 0x9a);
 
+/// The float32 bookkeeping candidates ([`Candidate::ALL`] order) and the
+/// markers of the underflow of unseen entries.
+const CANDIDATE_INK: [RGBColor; 4] = [
+    RGBColor(0x99, 0x99, 0x00),
+    RGBColor(0xe7, 0x29, 0x8a),
+    RGBColor(0x1f, 0x78, 0xb4),
+    RGBColor(0x8c, 0x8c, 0x8c),
+];
+const FIRST_ZERO: RGBColor = RGBColor(0x8c, 0x51, 0x0a);
+const REJ_ZERO: RGBColor = RGBColor(0x54, 0x27, 0x88);
+
 const F32_LABEL: &str = "f32 storage emulation (dashed; rejected: the probability f32 stores)";
+const FIRST_ZERO_LABEL: &str = "first unseen entry exactly 0 in the float32 softmax";
+const REJ_ZERO_LABEL: &str = "from here every other pair's rejected entry is 0";
 const MARKER_LABEL: &str = "avg rejected (f64) passes 1.4e-45, f32's smallest subnormal";
 const BOTTOM_LABEL: &str = "f32's smallest normal (1.2e-38) and subnormal (1.4e-45)";
 const GAP_LABEL: &str = "|avg unseen f32 − f64|, max per 25 epochs";
-const LEGEND_ORDER: [&str; 7] = [
+/// Legend label of a candidate's curve.
+fn candidate_label(c: Candidate) -> String {
+    format!("float32 {}: {}", c.name(), c.torch())
+}
+
+/// Legend labels in reading order (the candidates' are added after these).
+const LEGEND_ORDER: [&str; 9] = [
     "avg chosen, f64",
     "avg rejected, f64",
     "avg unseen (outside own pair), f64",
@@ -53,6 +73,8 @@ const LEGEND_ORDER: [&str; 7] = [
     GAP_LABEL,
     MARKER_LABEL,
     BOTTOM_LABEL,
+    FIRST_ZERO_LABEL,
+    REJ_ZERO_LABEL,
 ];
 
 /// One row of the figure: title and y axis shared by the columns.
@@ -64,9 +86,12 @@ struct Row {
 /// One column: a scenario's paired run.
 struct Column {
     header: String,
-    sub: String,
+    /// Lines under the header.
+    sub: Vec<String>,
     /// One list of curves per row.
     series: Vec<Vec<Series>>,
+    /// Per row, an epoch axis of its own (a zoom), if not the figure's.
+    xs: Vec<Option<Axis>>,
 }
 
 struct PrecisionFig {
@@ -81,7 +106,7 @@ impl Figure for PrecisionFig {
     fn size(&self) -> (u32, u32) {
         (
             580 * self.columns.len() as u32,
-            330 * self.rows.len() as u32 + 260,
+            330 * self.rows.len() as u32 + 300,
         )
     }
 
@@ -105,16 +130,13 @@ impl Figure for PrecisionFig {
             .iter()
             .zip(grid.split_evenly((1, self.columns.len())))
         {
-            let header_h = 2 * style::PANEL_TITLE_SIZE + 24;
+            let lines = 1 + col.sub.len() as u32;
+            let header_h = lines * (style::PANEL_TITLE_SIZE + 6) + 18;
             let (hd, rest) = area.split_vertically(header_h);
             let (hw, _) = hd.dim_in_pixel();
-            for (i, (line, size)) in [
-                (&col.header, style::PANEL_TITLE_SIZE + 2),
-                (&col.sub, style::PANEL_TITLE_SIZE - 3),
-            ]
-            .into_iter()
-            .enumerate()
-            {
+            let head = std::iter::once((&col.header, style::PANEL_TITLE_SIZE + 2));
+            let subs = col.sub.iter().map(|s| (s, style::PANEL_TITLE_SIZE - 3));
+            for (i, (line, size)) in head.chain(subs).enumerate() {
                 hd.draw(&Text::new(
                     line.clone(),
                     (
@@ -127,13 +149,15 @@ impl Figure for PrecisionFig {
                         .pos(Pos::new(HPos::Center, VPos::Top)),
                 ))?;
             }
-            for ((row, series), cell) in self
+            for (i, ((row, series), cell)) in self
                 .rows
                 .iter()
                 .zip(&col.series)
                 .zip(rest.split_evenly((self.rows.len(), 1)))
+                .enumerate()
             {
-                line_chart(&cell, row.title, &self.x, &row.axis, series)?;
+                let x = col.xs.get(i).and_then(Option::as_ref).unwrap_or(&self.x);
+                line_chart(&cell, row.title, x, &row.axis, series)?;
             }
         }
         draw_legend(&legend, &self.legend)
@@ -196,9 +220,23 @@ fn stored_f32_rejected(p: &PairedRun) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Draws the figure for the paired runs `shown` (one per column) to
-/// `STEM.png` and `STEM.svg`.
-pub fn precision_plot(stem: &Path, shown: &[(&PairedRun, &PairStats)], title: &str) -> Result<()> {
+/// A vertical line at epoch `e` across `axis`, in `color`.
+fn vline_in(label: &str, color: RGBColor, e: usize, axis: &Axis) -> Series {
+    Series::new(
+        label,
+        color,
+        true,
+        [(e as f64, axis.lo), (e as f64, axis.hi)],
+    )
+}
+
+/// Draws the figure for the runs `shown` (one per column) to `STEM.png`
+/// and `STEM.svg`; `rule` names the late-jump window in the headers.
+pub fn precision_plot(stem: &Path, shown: &[&Shown], rule: &JumpRule, title: &str) -> Result<()> {
+    let pairs: Vec<(&PairedRun, &precision::PairStats)> =
+        shown.iter().map(|s| (&s.pair, &s.stats)).collect();
+    let shown_all = shown;
+    let shown = &pairs;
     let last = shown
         .iter()
         .filter_map(|(p, _)| p.f64.metrics.last())
@@ -246,8 +284,15 @@ pub fn precision_plot(stem: &Path, shown: &[(&PairedRun, &PairStats)], title: &s
         })
         .collect();
     let gap_axis = Axis::log10_covering(gaps.iter().flatten().map(|g| g.1), None, "|f32 − f64|");
+    let book_axis = up_to(
+        shown_all
+            .iter()
+            .flat_map(|s| s.curves.values.iter().flatten().copied())
+            .chain(both(|r| r.avg_unseen)),
+        "probability",
+    );
     let mut columns = Vec::new();
-    for ((p, s), gap) in shown.iter().zip(gaps) {
+    for (((p, s), gap), sh) in shown.iter().zip(gaps).zip(shown_all) {
         let f64_curve = |label: &str, color, f: &dyn Fn(&crate::metrics::MetricsRow) -> f64| {
             Series::new(
                 label,
@@ -307,6 +352,9 @@ pub fn precision_plot(stem: &Path, shown: &[(&PairedRun, &PairStats)], title: &s
             ),
             with_marker(vec![Series::new(GAP_LABEL, GAP, false, gap)], &gap_axis),
         ];
+        let zoom = underflow_zoom(sh, rule, last);
+        let mut series = series;
+        series.push(bookkeeping_series(sh, &book_axis, zoom.as_ref()));
         let jump = match s.event(false) {
             Some((change, at)) => format!("avg unseen {} in 20 epochs at {at}", signed(change)),
             None => format!(
@@ -314,19 +362,36 @@ pub fn precision_plot(stem: &Path, shown: &[(&PairedRun, &PairStats)], title: &s
                 s.rise_f64.0.max(s.fall_f64.0)
             ),
         };
+        let pooled = Candidate::NonzeroPooled;
+        let book = match sh.facts.of(pooled).and_then(|c| c.rise) {
+            Some(r) => format!(
+                "{}: largest rise in {} epochs ×{:.2} at {}",
+                pooled.torch(),
+                rule.window,
+                r.ratio,
+                r.end
+            ),
+            None => format!("{}: no late window", pooled.torch()),
+        };
         columns.push(Column {
             header: scenario_title(&p.scenario).to_string(),
-            sub: format!("seed {} · {jump}", p.seed),
+            sub: vec![format!("seed {} · {jump}", p.seed), book],
             series,
+            xs: vec![None, None, None, None, zoom],
         });
     }
     // One legend entry per label, in a reading order.
     let mut legend: Vec<LegendEntry> = Vec::new();
-    for label in LEGEND_ORDER {
+    let labels: Vec<String> = LEGEND_ORDER
+        .iter()
+        .map(|l| l.to_string())
+        .chain(Candidate::ALL.iter().map(|&c| candidate_label(c)))
+        .collect();
+    for label in &labels {
         let found = columns
             .iter()
             .flat_map(|c| c.series.iter().flatten())
-            .find(|s| s.label == label);
+            .find(|s| s.label == *label);
         if let Some(s) = found {
             legend.push(s.entry());
         }
@@ -352,6 +417,10 @@ pub fn precision_plot(stem: &Path, shown: &[(&PairedRun, &PairStats)], title: &s
                     title: "gap between the unseen curves, log scale",
                     axis: gap_axis,
                 },
+                Row {
+                    title: "avg unseen, float32 averages (zoom)",
+                    axis: book_axis,
+                },
             ],
             columns,
             legend,
@@ -360,40 +429,94 @@ pub fn precision_plot(stem: &Path, shown: &[(&PairedRun, &PairStats)], title: &s
     )
 }
 
-/// Runs the precision experiment (scenarios 1-4 of
-/// `experiments_dir/fig3-scenario*.toml`, [`SEEDS`], [`EPOCHS`] epochs, f64
-/// and f32), draws `plots_dir/precision.png` and `.svg` (scenarios 2-4, for
-/// each the seed with the largest sudden late change of the unseen mass), and returns
-/// the Markdown paragraph for `REPORT.md` with the numbers.
-pub fn precision_figure(plots_dir: &Path, experiments_dir: &Path) -> Result<String> {
-    let bases = SCENARIOS
-        .iter()
-        .map(|s| Config::load(&experiments_dir.join(format!("fig3-{s}.toml"))))
-        .collect::<Result<Vec<_>>>()?;
-    let e = Experiment {
-        bases,
+/// The bottom row of a column: the f64 `avg_unseen` and the candidate
+/// averages of the f32 run, with markers at the underflows.
+/// An epoch axis around the underflows of the unseen entries (from the
+/// first to the one from which every other pair's rejected entry is 0),
+/// with a margin of a quarter of that span, at least five jump windows.
+fn underflow_zoom(sh: &Shown, rule: &JumpRule, last: f64) -> Option<Axis> {
+    let (a, b) = (
+        sh.facts.first_zero? as f64,
+        sh.facts.other_rejected_zero.unwrap_or(last as usize) as f64,
+    );
+    let margin = ((b - a) / 4.0).max(5.0 * rule.window as f64);
+    let (lo, hi) = ((a - margin).max(0.0).floor(), (b + margin).min(last).ceil());
+    (hi > lo).then(|| Axis {
+        ticks: nice_ticks(lo, hi, 5, true),
+        ..Axis::linear(lo, hi, "epoch")
+    })
+}
+
+/// The bottom row of a column: the f64 `avg_unseen` and the candidate
+/// averages of the f32 run, with markers at the underflows, within `zoom`.
+fn bookkeeping_series(sh: &Shown, axis: &Axis, zoom: Option<&Axis>) -> Vec<Series> {
+    let within = |e: f64| zoom.is_none_or(|z| e >= z.lo && e <= z.hi);
+    let mut v = Vec::new();
+    if let Some(e) = sh.facts.first_zero {
+        v.push(vline_in(FIRST_ZERO_LABEL, FIRST_ZERO, e, axis));
+    }
+    if let Some(e) = sh.facts.other_rejected_zero {
+        v.push(vline_in(REJ_ZERO_LABEL, REJ_ZERO, e, axis));
+    }
+    v.push(Series::new(
+        "avg unseen (outside own pair), f64",
+        style::UNSEEN,
+        false,
+        sh.pair
+            .f64
+            .metrics
+            .iter()
+            .map(|r| (r.epoch as f64, r.avg_unseen))
+            .filter(|p| within(p.0)),
+    ));
+    // Drawn last to first so that the plain mean, dashed, lies on top of
+    // the f64 curve it equals.
+    for (i, c) in Candidate::ALL.iter().enumerate().rev() {
+        v.push(Series::new(
+            &candidate_label(*c),
+            CANDIDATE_INK[i],
+            *c == Candidate::Mean || *c == Candidate::NonzeroPerPair,
+            sh.curves
+                .of(*c)
+                .iter()
+                .enumerate()
+                .map(|(e, &y)| (e as f64, y))
+                .filter(|p| within(p.0)),
+        ));
+    }
+    v
+}
+
+/// The study behind the figure and its section: scenarios 1-4 of
+/// `experiments_dir/fig3-scenario*.toml`, [`SEEDS`], [`EPOCHS`] epochs, the
+/// report's [`RULE`]; scenarios 2-4 shown.
+pub fn study(experiments_dir: &Path) -> Study {
+    Study {
+        configs: SCENARIOS
+            .iter()
+            .map(|s| experiments_dir.join(format!("fig3-{s}.toml")))
+            .collect(),
         seeds: SEEDS.to_vec(),
         epochs: EPOCHS,
-    };
-    let runs = compare(&e)?;
-    let all: Vec<PairStats> = runs.iter().map(stats).collect::<Result<_>>()?;
-    let mut shown = Vec::new();
-    for sc in &SCENARIOS[1..] {
-        let size = |s: &PairStats| s.rise_f64.0.max(s.fall_f64.0);
-        let best = runs
-            .iter()
-            .zip(&all)
-            .filter(|(p, _)| p.scenario == *sc)
-            .fold(
-                None,
-                |b: Option<(&PairedRun, &PairStats)>, (p, s)| match b {
-                    Some((_, bs)) if size(bs) >= size(s) => b,
-                    _ => Some((p, s)),
-                },
-            );
-        shown.extend(best);
+        rule: RULE,
+        shown: SCENARIOS[1..].iter().map(|s| s.to_string()).collect(),
+        pick_by: Candidate::NonzeroPooled,
     }
-    let cfg = &e.bases[1];
+}
+
+/// Runs the [`study`], draws `plots_dir/precision.png` and `.svg` (for each
+/// of scenarios 2-4 the seed whose `p[p > 0].mean()` has the largest late
+/// rise), and returns the Markdown section for `REPORT.md`.
+pub fn precision_figure(plots_dir: &Path, experiments_dir: &Path) -> Result<String> {
+    let facts = late_jump::run(&study(experiments_dir))?;
+    let Some(cfg) = facts
+        .experiment
+        .bases
+        .get(1)
+        .or(facts.experiment.bases.first())
+    else {
+        return Ok(String::new());
+    };
     let beta = cfg.loss.params.get("beta").copied().unwrap_or(f64::NAN);
     let title = format!(
         "f64 (solid) vs f32 storage emulation (dashed) · {} · DPO (β = {beta}) · {} (lr {}) · {} epochs",
@@ -411,8 +534,13 @@ pub fn precision_figure(plots_dir: &Path, experiments_dir: &Path) -> Result<Stri
             other => other,
         },
         cfg.optimizer.lr,
-        EPOCHS
+        facts.experiment.epochs
     );
-    precision_plot(&plots_dir.join("precision"), &shown, &title)?;
-    Ok(precision::markdown(&e, &all))
+    let shown: Vec<&Shown> = facts.shown.iter().collect();
+    precision_plot(&plots_dir.join("precision"), &shown, &facts.rule, &title)?;
+    Ok(format!(
+        "{}\n\n{}",
+        precision::markdown(&facts.experiment, &facts.precision).trim_end(),
+        late_jump::markdown(&facts)
+    ))
 }
