@@ -146,8 +146,8 @@ fn print_written(stem: &Path) {
 
 /// The fidelity studies: the calibration against the paper's Figure 2
 /// read-offs (figure, CSV and section) and the test of Figure 3's scenario
-/// effect (section). Returns their Markdown.
-fn fidelity_sections(root: &Path, out_dir: &Path, plots_dir: &Path) -> Result<String> {
+/// effect (section). Returns their REPORT.md sections and README.md summary.
+fn fidelity_sections(root: &Path, out_dir: &Path, plots_dir: &Path) -> Result<(String, String)> {
     use dpo_lab::studies::{calibrate, scenarios};
     let t = Instant::now();
     let exp = root.join("experiments");
@@ -194,7 +194,8 @@ fn fidelity_sections(root: &Path, out_dir: &Path, plots_dir: &Path) -> Result<St
     text.push_str("\n\n");
     text.push_str(&dpo_lab::present::scenarios::scenario_markdown(&sfacts)?);
     eprintln!("scenario effect: {:.1} s", t.elapsed().as_secs_f64());
-    Ok(text)
+    let readme = dpo_lab::present::calibration::readme_summary(&facts, &sfacts)?;
+    Ok((text, readme))
 }
 
 /// Everything after the paper figures: IPO/SLiC Figure 3, the sweeps, their
@@ -292,7 +293,7 @@ fn sweeps_and_report(
         findings: &robust.facts,
     })?;
     // The fidelity sections follow the paper's figures.
-    let fidelity = fidelity_sections(root, out_dir, plots_dir)?;
+    let (fidelity, readme_fidelity) = fidelity_sections(root, out_dir, plots_dir)?;
     let mut text = match text.find("\n## Phase diagrams") {
         Some(i) => format!("{}\n{}\n{}", &text[..i], fidelity.trim_end(), &text[i..]),
         None => format!("{text}\n{fidelity}\n"),
@@ -336,7 +337,9 @@ fn sweeps_and_report(
     if plots_dir == root.join("plots") {
         let readme = root.join("README.md");
         let old = std::fs::read_to_string(&readme).map_err(|e| Error::io(&readme, e))?;
-        let new = dpo_lab::present::robustness::fill_readme(&old, &robust.facts)?;
+        let mut facts = robust.facts.clone();
+        facts.insert("finding.fidelity".into(), readme_fidelity);
+        let new = dpo_lab::present::robustness::fill_readme(&old, &facts)?;
         write_atomic(&readme, new.as_bytes())?;
         println!("wrote {}", readme.display());
     }
