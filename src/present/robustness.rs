@@ -509,16 +509,19 @@ pub fn facts(st: &Study) -> Facts {
             ("top_sd", num(top.sd, 2)),
             ("top_degraded", runs_words(top.degraded.k, top.degraded.n)),
         ];
-        if let Some(l) = s.levels.iter().find(|l| Some(l.cosine) == s.onset) {
-            sim.push((
-                "onset_evidence",
-                format!(
-                    "mean {} against {DEGRADED}: {}",
-                    num(l.vs_threshold.mean_a, 2),
-                    comparison_text(&l.vs_threshold, Measure::Degradation)
-                ),
-            ));
-        }
+        // Without an onset, the evidence is that of the largest cosine.
+        let (l, at) = match s.levels.iter().find(|l| Some(l.cosine) == s.onset) {
+            Some(l) => (l, String::new()),
+            None => (top, format!("at cosine {}, ", top.cosine)),
+        };
+        sim.push((
+            "onset_evidence",
+            format!(
+                "{at}mean {} against {DEGRADED}: {}",
+                num(l.vs_threshold.mean_a, 2),
+                comparison_text(&l.vs_threshold, Measure::Degradation)
+            ),
+        ));
         for (k, v) in sim {
             put(format!("sim.{}.{k}", o.id), v.clone());
             if s.optim == g.base_optim {
