@@ -195,7 +195,7 @@ pub fn families_markdown(t: &RunsTable, findings: &Facts) -> Result<String> {
         w,
         "## Beyond the paper: which D-properties need shared parameters\n\n\
 ![D-scores of each policy family](families.png)\n\n\
-`experiments/sweeps/families.toml`: DPO (β = 0.1, summed over the 4 pairs), Adam lr 0.003, 2000 epochs, \
+`experiments/sweeps/families.toml`: DPO (β = 0.1, summed over the 4 pairs), `fig2.toml`'s optimiser, 2000 epochs, \
 the four scenarios, {n_seeds} seeds per point, {} runs. The families go from no sharing to full sharing: \
 tabular (one free logit per prompt and response); shared bias (tabular plus one bias per response shared by all \
 prompts); log-linear `U Vᵀ + b` with d = 8, its response embeddings `V` frozen or trained; the paper's MLP \

@@ -109,7 +109,11 @@ fn study_facts_match_their_curves() {
 #[test]
 fn float32_softmax_of_a_run_underflows_where_f64_does_not() {
     let base = Config::load(&experiment("fig3-scenario1.toml")).unwrap();
-    let spec = variant(&base, 0, 2000, Precision::F32).build().unwrap();
+    // The calibrated run's rejected log-probabilities stay above -100 for
+    // 5000 epochs; a faster learning rate takes some past f32's floor (-103).
+    let mut fast = base.clone();
+    fast.optimizer.lr = 0.003;
+    let spec = variant(&fast, 0, 2000, Precision::F32).build().unwrap();
     let r = train(&spec, Keep::ALL);
     let y = r.n_responses;
     let mut far = 0;
@@ -131,8 +135,6 @@ fn float32_softmax_of_a_run_underflows_where_f64_does_not() {
             }
         }
     }
-    // Within the paper's 2000 epochs some rejected responses get that far
-    // down (the paper's own reach the float32 floor by about epoch 480).
     assert!(far > 0, "no logit 110 below its row's maximum");
 }
 

@@ -31,11 +31,6 @@ use crate::train::{train, Keep, RunResult};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::f64::consts::LN_10;
-use std::ops::Range;
-
-/// Seeds 16–31, the held-out seed set of the lab's calibration: the paper
-/// figures show seeds the configs were not chosen on.
-pub const HELD_OUT_SEEDS: Range<u64> = 16..32;
 
 /// Key of the log10 strict unseen mass, computed from log-probabilities.
 pub const LOG10_AVG_UNSEEN_STRICT: &str = "log10_avg_unseen_strict";
