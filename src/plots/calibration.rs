@@ -110,7 +110,7 @@ impl CalFig<'_> {
         };
         chart
             .configure_mesh()
-            .light_line_style(style::GRID)
+            .max_light_lines(0)
             .bold_line_style(style::GRID)
             .x_desc("value error (RMS of |lab − paper| / tolerance)")
             .y_desc("timing error (RMS, epochs)")
@@ -200,7 +200,7 @@ impl CalFig<'_> {
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .light_line_style(style::GRID)
+            .max_light_lines(0)
             .bold_line_style(style::GRID)
             .x_desc("(lab − paper) / tolerance; median, p10–p90")
             .label_style((FONT, style::TICK_SIZE))
