@@ -119,23 +119,7 @@ pub fn similarity_points(sweep: &Sweep, runs: &RunsTable) -> Result<Vec<SimPoint
 
 /// Spearman's rank correlation (ties get their average rank).
 pub fn spearman(xs: &[f64], ys: &[f64]) -> f64 {
-    fn ranks(v: &[f64]) -> Vec<f64> {
-        let mut idx: Vec<usize> = (0..v.len()).collect();
-        idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-        let mut r = vec![0.0; v.len()];
-        let mut i = 0;
-        while i < idx.len() {
-            let mut j = i;
-            while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
-                j += 1;
-            }
-            for &k in &idx[i..=j] {
-                r[k] = (i + j) as f64 / 2.0;
-            }
-            i = j + 1;
-        }
-        r
-    }
+    use crate::analysis::evidence::ranks;
     correlation(&ranks(xs), &ranks(ys))
 }
 
