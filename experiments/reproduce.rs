@@ -6,6 +6,8 @@
 //! [`dpo_lab::plots`], the report text in [`dpo_lab::report`]; this binary
 //! only runs and routes.
 
+#![forbid(unsafe_code)]
+
 use dpo_lab::config::{Config, LossConfig};
 use dpo_lab::data::Dataset;
 use dpo_lab::error::{Error, Result};
@@ -430,7 +432,10 @@ fn main_inner(args: &[String]) -> Result<()> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match main_inner(&args) {
+    let res = dpo_lab::fast::configured()
+        .map_err(|e| Error::Usage(e.to_string()))
+        .and_then(|_| main_inner(&args));
+    match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("reproduce: {e}");

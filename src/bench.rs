@@ -61,8 +61,8 @@ pub struct BenchRow {
     pub identical_to_run: bool,
 }
 
-crate::multiversion! {
-    fn stream_once(p: &mut [f64], m: &mut [f64], v: &mut [f64], g: &[f64]) {
+crate::fast::kernel! {
+    fn stream_once<'a>(p: &'a mut [f64], m: &'a mut [f64], v: &'a mut [f64], g: &'a [f64]) {
         for i in 0..p.len() {
             m[i] = 0.9 * m[i] + g[i];
             v[i] = 0.5 * v[i] + g[i];

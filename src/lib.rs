@@ -7,7 +7,10 @@
 //! [`train::train`] joins them over a [`data::Dataset`] with an
 //! [`optim::Optimizer`], recording [`metrics`]. [`config`] reads a run from
 //! TOML, [`output`] writes its CSVs, [`studies`] run experiments into typed
-//! facts, [`plots`] draws the figures.
+//! facts, [`plots`] draws the figures. [`fast`] holds every vector kernel and
+//! all of the crate's `unsafe` code.
+
+#![deny(unsafe_code)]
 
 pub mod analysis;
 pub mod bench;
@@ -15,6 +18,8 @@ pub mod bookkeeping;
 pub mod config;
 pub mod data;
 pub mod error;
+#[allow(unsafe_code)]
+pub mod fast;
 pub mod field;
 pub mod findings;
 pub mod late_jump;
@@ -31,7 +36,6 @@ pub mod precision;
 pub mod present;
 pub mod reference;
 pub mod report;
-pub mod simd;
 pub mod studies;
 pub mod sweep;
 pub mod train;

@@ -1,5 +1,7 @@
 //! `dpo-lab`: run one experiment from a TOML config.
 
+#![forbid(unsafe_code)]
+
 use dpo_lab::config::Config;
 use dpo_lab::error::{Error, Result};
 use dpo_lab::output::write_run;
@@ -26,6 +28,10 @@ USAGE:
     dpo-lab calibrate PLAN.toml --out DIR search the knobs the paper leaves unstated against
                                           its Figure 2 read-offs; writes DIR/calibration.csv
     dpo-lab help                          this text
+
+ENVIRONMENT:
+    DPO_LAB_SIMD=plain|avx2|avx512        force a vector instruction set (default: the widest
+                                          the CPU has); every level gives the same numbers
 
 Exit codes: 0 success, 2 bad input (the message names the field and what is allowed).";
 
@@ -239,7 +245,22 @@ fn bench(args: &[String]) -> Result<()> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let res = match args.first().map(String::as_str) {
+    let res = match dpo_lab::fast::configured() {
+        Err(e) => Err(Error::Usage(e.to_string())),
+        Ok(_) => command(&args),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dpo-lab: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the subcommand `args[0]`.
+fn command(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("sweep") => sweep(&args[1..]),
         Some("merge") => merge_cmd(&args[1..]),
@@ -253,12 +274,5 @@ fn main() -> ExitCode {
             "unknown command `{other}`\n\n{USAGE}"
         ))),
         None => Err(Error::Usage(USAGE.to_string())),
-    };
-    match res {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("dpo-lab: {e}");
-            ExitCode::from(2)
-        }
     }
 }

@@ -129,9 +129,9 @@ fn logp_mean_others(logp: &[f64], a: usize, b: usize) -> f64 {
     m + s.ln() - ((logp.len() - 2) as f64).ln()
 }
 
-crate::multiversion! {
+crate::fast::kernel! {
     /// The summary curves at one epoch; `probs` is row-major `X × Y`.
-    pub fn core(data: &Dataset, probs: &[f64]) -> Core {
+    pub fn core<'a>(data: &'a Dataset, probs: &'a [f64]) -> Core {
         let y = data.n_responses;
         let n = data.pairs.len() as f64;
         let (mut chosen, mut unseen) = (0.0, 0.0);

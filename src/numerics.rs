@@ -92,7 +92,7 @@ pub fn exp_vectorizable(x: f64) -> f64 {
 #[inline(always)]
 pub fn exp_lanes<const N: usize>(x: [f64; N]) -> [f64; N] {
     // Plain loops rather than `array::from_fn`, which is not always inlined
-    // into a multiversioned caller.
+    // into a caller compiled per SIMD level (`crate::fast`).
     let (mut shifted, mut r) = ([0.0; N], [0.0; N]);
     for i in 0..N {
         let xc = x[i].clamp(-746.0, 709.7);
@@ -186,33 +186,33 @@ pub fn tanh_vectorizable(x: f64) -> f64 {
     }
 }
 
-crate::multiversion! {
+crate::fast::kernel! {
     /// Row-wise log-softmax and softmax of a row-major matrix with rows of
     /// length `y`: one exponential per entry.
-    pub fn softmax_rows(logits: &[f64], y: usize, logp: &mut [f64], probs: &mut [f64]) {
+    pub fn softmax_rows<'a>(logits: &'a [f64], y: usize, logp: &'a mut [f64], probs: &'a mut [f64]) {
         softmax_rows_inline(logits, y, logp, probs, f64::INFINITY);
     }
 }
 
-crate::multiversion! {
+crate::fast::kernel! {
     /// [`softmax_rows`], returning whether every logit `z` has `|z| ≤ limit`
     /// (false if one is NaN). The check rides on the pass that finds each
     /// row's maximum, so it costs no extra read of the logits.
-    pub fn softmax_rows_within(
-        logits: &[f64],
+    pub fn softmax_rows_within<'a>(
+        logits: &'a [f64],
         y: usize,
-        logp: &mut [f64],
-        probs: &mut [f64],
+        logp: &'a mut [f64],
+        probs: &'a mut [f64],
         limit: f64,
     ) -> bool {
         softmax_rows_inline(logits, y, logp, probs, limit)
     }
 }
 
-crate::multiversion! {
+crate::fast::kernel! {
     /// Whether every value is finite. Branch-free (no early exit), so that it
     /// vectorises: a pass over the whole slice costs about one read of it.
-    pub fn all_finite(xs: &[f64]) -> bool {
+    pub fn all_finite<'a>(xs: &'a [f64]) -> bool {
         // An exponent of all ones is an infinity or a NaN.
         const EXP: u64 = 0x7ff0_0000_0000_0000;
         let mut bad = [0u64; 8];
@@ -228,9 +228,9 @@ crate::multiversion! {
     }
 }
 
-crate::multiversion! {
+crate::fast::kernel! {
     /// [`all_finite`], setting every value to 0 in the same pass.
-    pub fn all_finite_then_zero(xs: &mut [f64]) -> bool {
+    pub fn all_finite_then_zero<'a>(xs: &'a mut [f64]) -> bool {
         const EXP: u64 = 0x7ff0_0000_0000_0000;
         let mut bad = [0u64; 8];
         let mut chunks = xs.chunks_exact_mut(8);
@@ -249,11 +249,11 @@ crate::multiversion! {
     }
 }
 
-crate::multiversion! {
+crate::fast::kernel! {
     /// `Σ xs[i]` over every `i` other than `a` and `b`, in the eight-lane order
     /// of [`sum_lanes`] with the two excluded entries counted as 0, so that
     /// it vectorises (a metric's sum; not bit-equal to a serial sum).
-    pub fn sum_lanes_except(xs: &[f64], a: usize, b: usize) -> f64 {
+    pub fn sum_lanes_except<'a>(xs: &'a [f64], a: usize, b: usize) -> f64 {
         sum_lanes_except_inline(xs, a, b)
     }
 }

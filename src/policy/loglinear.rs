@@ -5,8 +5,11 @@
 //! not orthogonal to the pair's: the setting of Razin et al. (2024), whose
 //! CHES score ([`Loglinear::ches_scores`]) predicts likelihood displacement.
 
-use super::kernels::{affine_rows, affine_rows_backward, dot};
 use super::Policy;
+use crate::fast::{
+    self,
+    dense::{affine_rows, affine_rows_backward, dot},
+};
 use ndarray::{Array, Ix2};
 use ndarray_rand::rand_distr::{Normal, StandardNormal};
 use ndarray_rand::RandomExt;
@@ -132,14 +135,14 @@ fn orthogonal_unit(v: &[f64], rng: &mut ChaCha8Rng) -> Vec<f64> {
     }
 }
 
-crate::multiversion! {
-    fn loglinear_forward(p: &Loglinear, params: &[f64], logits: &mut [f64]) {
+fast::kernel! {
+    fn loglinear_forward<'a>(p: &'a Loglinear, params: &'a [f64], logits: &'a mut [f64]) {
         p.forward_generic(params, logits)
     }
 }
 
-crate::multiversion! {
-    fn loglinear_backward(p: &Loglinear, params: &[f64], dlogits: &[f64], grad: &mut [f64]) {
+fast::kernel! {
+    fn loglinear_backward<'a>(p: &'a Loglinear, params: &'a [f64], dlogits: &'a [f64], grad: &'a mut [f64]) {
         p.backward_generic(params, dlogits, grad)
     }
 }

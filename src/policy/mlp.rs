@@ -2,10 +2,10 @@
 //! `logits(x) = W3 φ(W2 φ(W1 e_x + b1) + b2) + b3`, softmax over responses.
 //! Every parameter is shared by all prompts' logits, unlike [`super::Tabular`].
 
-#[cfg(target_arch = "x86_64")]
-use super::kernels::affine_rows_avx512;
-use super::kernels::{affine_rows, affine_rows_backward, axpy};
 use super::Policy;
+use crate::fast::dense::{affine_rows_backward, affine_rows_simd};
+use crate::fast::layer::Layer;
+use crate::fast::{self, Simd};
 use crate::optim::Optimizer;
 use ndarray::{Array, Ix2};
 use ndarray_rand::rand_distr::Uniform;
@@ -150,13 +150,10 @@ impl Mlp {
 }
 
 impl Mlp {
-    /// The forward pass with `affine` for the two dense layers (the portable
-    /// kernel, or its AVX-512 twin, which computes the same bits).
+    /// The forward pass, with `simd`'s dense kernel for the two dense layers
+    /// (the plain kernel, or its AVX-512 twin, which computes the same bits).
     #[inline(always)]
-    fn forward_with<A>(&self, params: &[f64], scratch: &mut [f64], logits: &mut [f64], affine: A)
-    where
-        A: Fn(&[f64], &[f64], &[f64], usize, &mut [f64]),
-    {
+    fn forward_simd(&self, simd: Simd, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
         let (x, h) = (self.n_prompts, self.width);
         let o = self.offsets();
         let act = self.activation;
@@ -171,9 +168,16 @@ impl Mlp {
             }
         }
         act.apply_all(h1);
-        affine(h1, &params[o.w2..o.b2], &params[o.b2..o.w3], h, h2);
+        affine_rows_simd(simd, h1, &params[o.w2..o.b2], &params[o.b2..o.w3], h, h2);
         act.apply_all(h2);
-        affine(h2, &params[o.w3..o.b3], &params[o.b3..o.end], h, logits);
+        affine_rows_simd(
+            simd,
+            h2,
+            &params[o.w3..o.b3],
+            &params[o.b3..o.end],
+            h,
+            logits,
+        );
     }
 
     #[inline(always)]
@@ -235,6 +239,7 @@ impl Mlp {
     #[inline(always)]
     fn backward_step_generic(
         &self,
+        simd: Simd,
         params: &mut [f64],
         scratch: &mut [f64],
         dlogits: &[f64],
@@ -247,223 +252,53 @@ impl Mlp {
         let (acts, grads) = scratch.split_at_mut(2 * x * h);
         let (h1, h2) = acts.split_at(x * h);
         let (da2, da1) = grads.split_at_mut(x * h);
-        opt.begin_step();
+        let mut upd = opt.begin_step();
         // The hidden layer H → H and the output layer H → Y.
         let layer = |n, w, b| Layer { k: h, n, w, b };
-        layer(y, o.w3, o.b3).backward_step(h2, dlogits, params, Some(&mut *da2), grad, opt);
+        layer(y, o.w3, o.b3).backward_step(
+            simd,
+            h2,
+            dlogits,
+            params,
+            Some(&mut *da2),
+            grad,
+            &mut upd,
+        );
         act.scale_by_deriv(da2, h2);
-        layer(h, o.w2, o.b2).backward_step(h1, da2, params, Some(&mut *da1), grad, opt);
+        layer(h, o.w2, o.b2).backward_step(simd, h1, da2, params, Some(&mut *da1), grad, &mut upd);
         act.scale_by_deriv(da1, h1);
         let (g_w1, g_b1) = grad[o.w1..o.w2].split_at_mut(o.b1 - o.w1);
         self.input_layer_grad(da1, g_w1, g_b1);
-        opt.update_range(o.w1, &mut params[o.w1..o.w2], &grad[o.w1..o.w2]);
+        upd.apply(o.w1, &mut params[o.w1..o.w2], &grad[o.w1..o.w2]);
     }
 }
 
-/// One affine layer `out[r] = b + W inp[r]` inside the flat parameter
-/// vector: `W` is `n × k` row-major at offset `w`, `b` at offset `b`.
-struct Layer {
-    k: usize,
-    n: usize,
-    w: usize,
-    b: usize,
-}
-
-impl Layer {
-    /// Writes `dinp[r] = Σ_j dout[r][j] W[j]` (if given) from the old weights
-    /// and updates `W` row by row, then `b`, with `opt`. Per element the sums
-    /// run in the order of `kernels::affine_rows_backward`: over `j` for
-    /// `dinp`, over `r` for the weight and bias gradients.
-    #[inline(always)]
-    fn backward_step(
-        &self,
-        inp: &[f64],
-        dout: &[f64],
-        params: &mut [f64],
-        mut dinp: Option<&mut [f64]>,
-        grad: &mut [f64],
-        opt: &mut Optimizer,
+fast::kernel! {
+    [simd]
+    /// [`Mlp::backward_step_generic`], compiled for each SIMD level.
+    fn mlp_backward_step<'a>(
+        m: &'a Mlp,
+        params: &'a mut [f64],
+        scratch: &'a mut [f64],
+        dlogits: &'a [f64],
+        grad: &'a mut [f64],
+        opt: &'a mut Optimizer
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { self.backward_step_avx512(inp, dout, params, dinp, grad, opt) };
-        }
-        let (k, n) = (self.k, self.n);
-        if let Some(d) = dinp.as_deref_mut() {
-            d.fill(0.0);
-        }
-        let rows = inp.len() / k;
-        for j in 0..n {
-            let at = self.w + j * k;
-            if let Some(d) = dinp.as_deref_mut() {
-                let row = &params[at..at + k];
-                for (dr, gr) in d.chunks_exact_mut(k).zip(dout.chunks_exact(n)) {
-                    axpy(gr[j], row, dr);
-                }
-            }
-            let g = &mut grad[at..at + k];
-            g.fill(0.0);
-            for r in 0..rows {
-                axpy(dout[r * n + j], &inp[r * k..(r + 1) * k], g);
-            }
-            opt.update_range(at, &mut params[at..at + k], &grad[at..at + k]);
-        }
-        self.bias_step(dout, params, grad, opt);
+        m.backward_step_generic(simd, params, scratch, dlogits, grad, opt)
     }
 }
 
-impl Layer {
-    /// The bias gradient `Σ_r dout[r]` and its update.
-    #[inline(always)]
-    fn bias_step(&self, dout: &[f64], params: &mut [f64], grad: &mut [f64], opt: &mut Optimizer) {
-        let n = self.n;
-        let gb = &mut grad[self.b..self.b + n];
-        gb.fill(0.0);
-        for gr in dout.chunks_exact(n) {
-            for (b, &g) in gb.iter_mut().zip(gr) {
-                *b += g;
-            }
-        }
-        opt.update_range(
-            self.b,
-            &mut params[self.b..self.b + n],
-            &grad[self.b..self.b + n],
-        );
-    }
-
-    /// [`Layer::backward_step`] in AVX-512 registers, bit-identical to it.
-    /// Row `j`'s gradient is computed while row `j - 1` is updated, eight
-    /// columns at a time: the optimiser's square roots and divisions (the
-    /// step's bottleneck) then run beside the multiply-adds, not after them.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn backward_step_avx512(
-        &self,
-        inp: &[f64],
-        dout: &[f64],
-        params: &mut [f64],
-        mut dinp: Option<&mut [f64]>,
-        grad: &mut [f64],
-        opt: &mut Optimizer,
-    ) {
-        use std::arch::x86_64::*;
-        let (k, n) = (self.k, self.n);
-        let rows = inp.len() / k;
-        let k8 = k / 8 * 8;
-        assert!(self.w + n * k <= params.len() && self.w + n * k <= grad.len());
-        assert!(inp.len() == rows * k && dout.len() == rows * n);
-        if let Some(d) = dinp.as_deref_mut() {
-            assert!(d.len() == rows * k);
-            d.fill(0.0);
-        }
-        let (ip, dp) = (inp.as_ptr(), dout.as_ptr());
-        for j in 0..=n {
-            let at = self.w + j * k;
-            let prev = at.wrapping_sub(k);
-            for c in (0..k8).step_by(8) {
-                if j < n {
-                    // SAFETY: j < n, c + 8 <= k and the lengths asserted above.
-                    unsafe {
-                        let w = _mm512_loadu_pd(params.as_ptr().add(at + c));
-                        if let Some(d) = dinp.as_deref_mut() {
-                            for r in 0..rows {
-                                let a = _mm512_set1_pd(*dp.add(r * n + j));
-                                let q = d.as_mut_ptr().add(r * k + c);
-                                _mm512_storeu_pd(
-                                    q,
-                                    _mm512_add_pd(_mm512_loadu_pd(q), _mm512_mul_pd(a, w)),
-                                );
-                            }
-                        }
-                        let mut acc = _mm512_setzero_pd();
-                        for r in 0..rows {
-                            let a = _mm512_set1_pd(*dp.add(r * n + j));
-                            acc = _mm512_add_pd(
-                                acc,
-                                _mm512_mul_pd(a, _mm512_loadu_pd(ip.add(r * k + c))),
-                            );
-                        }
-                        _mm512_storeu_pd(grad.as_mut_ptr().add(at + c), acc);
-                    }
-                }
-                if j > 0 {
-                    let (p, g) = (prev + c, prev + c + 8);
-                    // SAFETY: AVX-512F is enabled for this function.
-                    unsafe { opt.update8_avx512(p, &mut params[p..g], &grad[p..g]) };
-                }
-            }
-            if k8 < k {
-                if j < n {
-                    if let Some(d) = dinp.as_deref_mut() {
-                        for r in 0..rows {
-                            let a = dout[r * n + j];
-                            for i in k8..k {
-                                d[r * k + i] += a * params[at + i];
-                            }
-                        }
-                    }
-                    for i in k8..k {
-                        grad[at + i] = 0.0;
-                        for r in 0..rows {
-                            grad[at + i] += dout[r * n + j] * inp[r * k + i];
-                        }
-                    }
-                }
-                if j > 0 {
-                    let (p, g) = (prev + k8, prev + k);
-                    opt.update_range(p, &mut params[p..g], &grad[p..g]);
-                }
-            }
-        }
-        self.bias_step(dout, params, grad, opt);
+fast::kernel! {
+    [simd]
+    /// The forward pass compiled for each SIMD level, with the AVX-512 dense
+    /// kernel at that level.
+    fn mlp_forward<'a>(m: &'a Mlp, params: &'a [f64], scratch: &'a mut [f64], logits: &'a mut [f64]) {
+        m.forward_simd(simd, params, scratch, logits)
     }
 }
 
-crate::multiversion! {
-    fn mlp_backward_step(
-        m: &Mlp,
-        params: &mut [f64],
-        scratch: &mut [f64],
-        dlogits: &[f64],
-        grad: &mut [f64],
-        opt: &mut Optimizer,
-    ) {
-        m.backward_step_generic(params, scratch, dlogits, grad, opt)
-    }
-}
-
-crate::multiversion! {
-    fn mlp_forward_portable(m: &Mlp, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
-        m.forward_with(params, scratch, logits, affine_rows)
-    }
-}
-
-/// The forward pass with the AVX-512 dense kernel where the CPU has it.
-fn mlp_forward(m: &Mlp, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        unsafe fn v512(m: &Mlp, params: &[f64], scratch: &mut [f64], logits: &mut [f64]) {
-            m.forward_with(params, scratch, logits, |i, w, b, k, o| {
-                // SAFETY: only reached on CPUs with AVX-512F (checked below).
-                unsafe { affine_rows_avx512(i, w, b, k, o) }
-            })
-        }
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            unsafe { v512(m, params, scratch, logits) };
-            return;
-        }
-    }
-    mlp_forward_portable(m, params, scratch, logits)
-}
-
-crate::multiversion! {
-    fn mlp_backward(m: &Mlp, params: &[f64], scratch: &mut [f64], dlogits: &[f64], grad: &mut [f64]) {
+fast::kernel! {
+    fn mlp_backward<'a>(m: &'a Mlp, params: &'a [f64], scratch: &'a mut [f64], dlogits: &'a [f64], grad: &'a mut [f64]) {
         m.backward_generic(params, scratch, dlogits, grad)
     }
 }

@@ -8,7 +8,6 @@
 use crate::optim::Optimizer;
 use std::fmt::Debug;
 
-pub mod kernels;
 pub mod loglinear;
 pub mod mlp;
 pub mod shared_bias;

@@ -1,8 +1,11 @@
-//! Small dense kernels for the MLP, written so the compiler vectorises them:
-//! eight independent accumulators per dot product (f64 addition is not
-//! associative, so a single accumulator would serialise), contiguous rows
-//! everywhere, and no fused multiply-add, so the AVX2 build and the baseline
-//! build compute bit-identical results.
+//! Small dense kernels for the MLP and the log-linear policy, written so the
+//! compiler vectorises them: eight independent accumulators per dot product
+//! (f64 addition is not associative, so a single accumulator would
+//! serialise), contiguous rows everywhere, and no fused multiply-add, so
+//! every level computes bit-identical results. [`affine_rows`] has an
+//! AVX-512 twin, selected by [`affine_rows_simd`].
+
+use super::{Level, Simd};
 
 const LANES: usize = 8;
 
@@ -34,7 +37,8 @@ pub fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
 }
 
 /// `out[r][j] = bias[j] + Σ_k m[j][k] inp[r][k]` for `rows` input rows:
-/// `inp` is `rows × k`, `m` is `n × k` (row-major, one row per output), `out` is `rows × n`.
+/// `inp` is `rows × k`, `m` is `n × k` (row-major, one row per output), `out`
+/// is `rows × n`. The reference for [`affine_rows_simd`].
 #[inline(always)]
 pub fn affine_rows(inp: &[f64], m: &[f64], bias: &[f64], k: usize, out: &mut [f64]) {
     let n = bias.len();
@@ -42,6 +46,26 @@ pub fn affine_rows(inp: &[f64], m: &[f64], bias: &[f64], k: usize, out: &mut [f6
         for ((o, mrow), &b) in or.iter_mut().zip(m.chunks_exact(k)).zip(bias) {
             *o = b + dot(mrow, ir);
         }
+    }
+}
+
+/// [`affine_rows`], by the AVX-512 kernel when `simd` is AVX-512 (the same
+/// bits). Inlined, so that in a [`super::Kernel`] the choice is made at
+/// compile time.
+#[inline(always)]
+pub fn affine_rows_simd(
+    simd: Simd,
+    inp: &[f64],
+    m: &[f64],
+    bias: &[f64],
+    k: usize,
+    out: &mut [f64],
+) {
+    match simd.level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the token proves the CPU has AVX-512F.
+        Level::Avx512 => unsafe { affine_rows_avx512(inp, m, bias, k, out) },
+        _ => affine_rows(inp, m, bias, k, out),
     }
 }
 
@@ -86,7 +110,7 @@ pub fn affine_rows_backward(
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub unsafe fn affine_rows_avx512(inp: &[f64], m: &[f64], bias: &[f64], k: usize, out: &mut [f64]) {
+unsafe fn affine_rows_avx512(inp: &[f64], m: &[f64], bias: &[f64], k: usize, out: &mut [f64]) {
     use std::arch::x86_64::*;
     // Accumulator slot s holds output j0 + PERM[s]: the shuffles below then
     // leave the eight results in output order (PERM is its own inverse).
@@ -98,8 +122,9 @@ pub unsafe fn affine_rows_avx512(inp: &[f64], m: &[f64], bias: &[f64], k: usize,
     let n8 = n / LANES * LANES;
 
     /// `tree(acc[s])` for all eight slots, in output order.
-    #[inline(always)]
-    unsafe fn reduce8(a: &[__m512d; 8]) -> __m512d {
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn reduce8(a: &[__m512d; 8]) -> __m512d {
         // lo + hi halves of two accumulators at once: (acc_l + acc_{l+4}).
         let half = |x: __m512d, y: __m512d| {
             _mm512_add_pd(
@@ -132,10 +157,17 @@ pub unsafe fn affine_rows_avx512(inp: &[f64], m: &[f64], bias: &[f64], k: usize,
             let mut b = [_mm512_setzero_pd(); 8];
             let mut c = 0;
             while c < k8 {
-                let x0 = _mm512_loadu_pd(ip.add(r * k + c));
-                let x1 = _mm512_loadu_pd(ip.add(r1 * k + c));
+                // SAFETY: c + 8 <= k8 <= k, r1 < rows and j0 + 8 <= n, within
+                // the lengths asserted above.
+                let (x0, x1) = unsafe {
+                    (
+                        _mm512_loadu_pd(ip.add(r * k + c)),
+                        _mm512_loadu_pd(ip.add(r1 * k + c)),
+                    )
+                };
                 for s in 0..8 {
-                    let w = _mm512_loadu_pd(mp.add((j0 + PERM[s]) * k + c));
+                    // SAFETY: as above.
+                    let w = unsafe { _mm512_loadu_pd(mp.add((j0 + PERM[s]) * k + c)) };
                     a[s] = _mm512_add_pd(a[s], _mm512_mul_pd(w, x0));
                     b[s] = _mm512_add_pd(b[s], _mm512_mul_pd(w, x1));
                 }
@@ -149,9 +181,12 @@ pub unsafe fn affine_rows_avx512(inp: &[f64], m: &[f64], bias: &[f64], k: usize,
                         *tv += m[(j0 + t) * k + i] * inp[row * k + i];
                     }
                 }
-                let dot = _mm512_add_pd(reduce8(acc), _mm512_loadu_pd(tail.as_ptr()));
-                let o = _mm512_add_pd(_mm512_loadu_pd(bias.as_ptr().add(j0)), dot);
-                _mm512_storeu_pd(op.add(row * n + j0), o);
+                // SAFETY: `tail` holds 8 values; j0 + 8 <= n and row < rows.
+                unsafe {
+                    let dot = _mm512_add_pd(reduce8(acc), _mm512_loadu_pd(tail.as_ptr()));
+                    let o = _mm512_add_pd(_mm512_loadu_pd(bias.as_ptr().add(j0)), dot);
+                    _mm512_storeu_pd(op.add(row * n + j0), o);
+                }
             }
         }
         for row in if pair { r..r + 2 } else { r..r + 1 } {
@@ -167,6 +202,8 @@ pub unsafe fn affine_rows_avx512(inp: &[f64], m: &[f64], bias: &[f64], k: usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fast::kernel;
+    use crate::fast::testing::{assert_same_bits, token, Values};
 
     #[test]
     fn dot_matches_naive_sum_closely() {
@@ -174,13 +211,37 @@ mod tests {
         let b: Vec<f64> = (0..37).map(|i| (i as f64 * 0.11).cos()).collect();
         let naive: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - naive).abs() < 1e-13);
+        // The lane order, spelled out for a length of 9.
+        let (a, b) = (&a[..9], &b[..9]);
+        let p: Vec<f64> = a.iter().zip(b).map(|(x, y)| x * y).collect();
+        let want = ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7])) + p[8];
+        assert_eq!(dot(a, b).to_bits(), want.to_bits());
     }
 
-    #[test]
-    fn affine_rows_avx512_is_bit_identical() {
-        if !std::is_x86_feature_detected!("avx512f") {
-            return;
+    kernel! {
+        [simd at at]
+        /// [`affine_rows_simd`] compiled for the level.
+        fn affine_at<'a>(inp: &'a [f64], m: &'a [f64], bias: &'a [f64], k: usize, out: &'a mut [f64]) {
+            affine_rows_simd(simd, inp, m, bias, k, out)
         }
+    }
+
+    kernel! {
+        [simd at at]
+        /// [`affine_rows_backward`] compiled for the level, into one buffer `dm, dbias, dinp`.
+        fn backward_at<'a>(inp: &'a [f64], m: &'a [f64], dout: &'a [f64], k: usize, out: &'a mut [f64]) {
+            let n = dout.len() / (inp.len() / k);
+            let (dm, rest) = out.split_at_mut(n * k);
+            let (db, di) = rest.split_at_mut(n);
+            affine_rows_backward(inp, m, dout, k, dm, db, Some(di));
+        }
+    }
+
+    /// At `level`, the dense kernels give the plain reference's bits, on
+    /// shapes with and without multiples of eight and on random values.
+    fn dense_kernels_match_reference_at(level: Level) {
+        let simd = token(level);
+        let mut vals = Values::new(7);
         for (rows, k, n) in [
             (4, 64, 64),
             (4, 64, 10),
@@ -189,20 +250,48 @@ mod tests {
             (5, 3, 9),
             (2, 16, 24),
             (4, 7, 8),
+            (4, 256, 256),
+            (4, 67, 10),
         ] {
-            let f = |i: usize, s: f64| {
-                ((i as f64 + 0.5) * s).sin() * if i.is_multiple_of(7) { -0.0 } else { 1.0 }
-            };
-            let inp: Vec<f64> = (0..rows * k).map(|i| f(i, 0.37)).collect();
-            let m: Vec<f64> = (0..n * k).map(|i| f(i, 0.11)).collect();
-            let bias: Vec<f64> = (0..n).map(|i| f(i, 1.7)).collect();
+            let inp = vals.vec(rows * k);
+            let m = vals.vec(n * k);
+            let bias = vals.vec(n);
             let (mut a, mut b) = (vec![0.0; rows * n], vec![0.0; rows * n]);
             affine_rows(&inp, &m, &bias, k, &mut a);
-            // SAFETY: checked above.
-            unsafe { affine_rows_avx512(&inp, &m, &bias, k, &mut b) };
-            for (x, y) in a.iter().zip(&b) {
-                assert_eq!(x.to_bits(), y.to_bits(), "{rows}x{k}x{n}");
-            }
+            affine_at(simd, &inp, &m, &bias, k, &mut b);
+            assert_same_bits(&a, &b, &format!("affine {rows}x{k}x{n} at {level}"));
+            affine_rows_simd(simd, &inp, &m, &bias, k, &mut b);
+            assert_same_bits(&a, &b, &format!("affine {rows}x{k}x{n} at {level}, direct"));
+
+            let dout = vals.vec(rows * n);
+            let len = n * k + n + rows * k;
+            let (mut ga, mut gb) = (vec![1.0; len], vec![2.0; len]);
+            backward_at(Simd::PLAIN, &inp, &m, &dout, k, &mut ga);
+            backward_at(simd, &inp, &m, &dout, k, &mut gb);
+            assert_same_bits(&ga, &gb, &format!("backward {rows}x{k}x{n} at {level}"));
         }
+    }
+
+    #[test]
+    fn dense_kernels_match_reference_plain() {
+        dense_kernels_match_reference_at(Level::Plain);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx2),
+        ignore = "needs avx2, which the CPU that built the tests lacks"
+    )]
+    fn dense_kernels_match_reference_avx2() {
+        dense_kernels_match_reference_at(Level::Avx2);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx512),
+        ignore = "needs avx512f, which the CPU that built the tests lacks"
+    )]
+    fn dense_kernels_match_reference_avx512() {
+        dense_kernels_match_reference_at(Level::Avx512);
     }
 }

@@ -1,0 +1,426 @@
+//! Optimiser update rules, element by element over a range of a flat
+//! parameter vector (PyTorch's rules; the optimiser's state and per-step
+//! constants are kept by `crate::optim`, which hands them here as an
+//! [`Update`]). [`Update::apply`] is the reference; Adam has an AVX-512 twin,
+//! selected by [`Update::apply_simd`].
+
+use super::{kernel, Level, Simd};
+
+/// Adam's constants for one step, bias corrections folded in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamStep {
+    /// β1, the first moment's decay.
+    pub beta1: f64,
+    /// β2, the second moment's decay.
+    pub beta2: f64,
+    /// ε, added to the denominator.
+    pub eps: f64,
+    /// `lr / (1 - β1^t)`.
+    pub step: f64,
+    /// `1 / √(1 - β2^t)`.
+    pub inv_sqrt_bc2: f64,
+    /// Whether a parameter whose gradient, `m` and `v` are all `+0.0` keeps
+    /// every bit (`m = v = +0`, and `+0` is subtracted): true for every
+    /// ordinary setting, so the AVX-512 kernel may skip eight such parameters
+    /// (never touched: the tabular policy's responses outside the data, dead
+    /// ReLU units), whose square roots and divisions are the step's
+    /// bottleneck. Decided once per step: checked in the kernel, on each call,
+    /// it costs more than it saves on short ranges.
+    zeros_unchanged: bool,
+}
+
+impl AdamStep {
+    /// The constants of one step.
+    pub fn new(beta1: f64, beta2: f64, eps: f64, step: f64, inv_sqrt_bc2: f64) -> Self {
+        let zeros_unchanged = eps > 0.0
+            && step > 0.0
+            && step.is_finite()
+            && inv_sqrt_bc2.is_finite()
+            && beta1.is_finite()
+            && beta2.is_finite();
+        AdamStep {
+            beta1,
+            beta2,
+            eps,
+            step,
+            inv_sqrt_bc2,
+            zeros_unchanged,
+        }
+    }
+}
+
+/// One step's element-wise rule, with that step's constants.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rule {
+    /// `θ ← θ - lr g`.
+    Sgd { lr: f64 },
+    /// `m ← μ m + g; θ ← θ - lr m`.
+    Momentum { lr: f64, momentum: f64 },
+    /// `m ← β1 m + (1-β1) g; v ← β2 v + (1-β2) g²; θ ← θ - step m / (√v · inv_sqrt_bc2 + ε)`.
+    Adam(AdamStep),
+    /// `v ← α v + (1-α) g²; θ ← θ - lr g / (√v + ε)`.
+    RmsProp { lr: f64, alpha: f64, eps: f64 },
+}
+
+/// A rule and the state it updates: `m` (momentum buffer, Adam's first
+/// moment) and `v` (second moment) cover the whole parameter vector (empty
+/// where the rule has none) and are addressed by parameter offset.
+#[derive(Debug)]
+pub struct Update<'a> {
+    /// This step's rule.
+    pub rule: Rule,
+    /// Momentum buffer or Adam's first moment.
+    pub m: &'a mut [f64],
+    /// Adam's or RMSprop's second moment.
+    pub v: &'a mut [f64],
+}
+
+impl Update<'_> {
+    /// Updates parameters `offset .. offset + grad.len()`, given as `params`,
+    /// along `grad`: the reference rules. Inlined, so that it compiles with
+    /// the caller's vector features.
+    #[inline(always)]
+    pub fn apply(&mut self, offset: usize, params: &mut [f64], grad: &[f64]) {
+        self.apply_rounded(offset, params, grad, |x| x)
+    }
+
+    /// [`Update::apply`] as float32 training does it: the new `m`, `v` and
+    /// parameters are rounded to float32 as they are stored (each computed in
+    /// f64 from stored values).
+    #[inline(always)]
+    pub fn apply_f32(&mut self, offset: usize, params: &mut [f64], grad: &[f64]) {
+        self.apply_rounded(offset, params, grad, |x| x as f32 as f64)
+    }
+
+    /// [`Update::apply`], by the AVX-512 Adam kernel when `simd` is AVX-512
+    /// and the rule Adam (the same bits).
+    #[inline(always)]
+    pub fn apply_simd(&mut self, simd: Simd, offset: usize, params: &mut [f64], grad: &[f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if let (Level::Avx512, Rule::Adam(_)) = (simd.level(), self.rule) {
+            // SAFETY: the token proves the CPU has AVX-512F.
+            return unsafe { self.adam_avx512(offset, params, grad) };
+        }
+        let _ = simd;
+        self.apply(offset, params, grad)
+    }
+
+    /// The rules on one range; `r` rounds every stored value (the identity
+    /// in f64, so that path computes exactly what it always did).
+    #[inline(always)]
+    fn apply_rounded<R: Fn(f64) -> f64>(
+        &mut self,
+        offset: usize,
+        params: &mut [f64],
+        grad: &[f64],
+        r: R,
+    ) {
+        let n = grad.len();
+        let params = &mut params[..n];
+        match self.rule {
+            Rule::Sgd { lr } => {
+                for (p, &g) in params.iter_mut().zip(grad) {
+                    *p = r(*p - lr * g);
+                }
+            }
+            Rule::Momentum { lr, momentum } => {
+                let m = &mut self.m[offset..offset + n];
+                for ((p, &g), m) in params.iter_mut().zip(grad).zip(m) {
+                    *m = r(momentum * *m + g);
+                    *p = r(*p - lr * *m);
+                }
+            }
+            Rule::Adam(AdamStep {
+                beta1,
+                beta2,
+                eps,
+                step,
+                inv_sqrt_bc2,
+                ..
+            }) => {
+                let m = &mut self.m[offset..offset + n];
+                let v = &mut self.v[offset..offset + n];
+                for (((p, &g), m), v) in params.iter_mut().zip(grad).zip(m).zip(v) {
+                    *m = r(beta1 * *m + (1.0 - beta1) * g);
+                    *v = r(beta2 * *v + (1.0 - beta2) * g * g);
+                    *p = r(*p - step * *m / (v.sqrt() * inv_sqrt_bc2 + eps));
+                }
+            }
+            Rule::RmsProp { lr, alpha, eps } => {
+                let v = &mut self.v[offset..offset + n];
+                for ((p, &g), v) in params.iter_mut().zip(grad).zip(v) {
+                    *v = r(alpha * *v + (1.0 - alpha) * g * g);
+                    *p = r(*p - lr * g / (v.sqrt() + eps));
+                }
+            }
+        }
+    }
+
+    /// Adam on one range, eight parameters at a time by [`adam8_avx512`],
+    /// the rest by the reference (the whole range if the rule is not Adam).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn adam_avx512(&mut self, offset: usize, params: &mut [f64], grad: &[f64]) {
+        let Rule::Adam(a) = self.rule else {
+            return self.apply(offset, params, grad);
+        };
+        let n = grad.len();
+        let n8 = n / 8 * 8;
+        for c in (0..n8).step_by(8) {
+            let (at, to) = (offset + c, offset + c + 8);
+            adam8_avx512(
+                a,
+                &mut params[c..c + 8],
+                &grad[c..c + 8],
+                &mut self.m[at..to],
+                &mut self.v[at..to],
+            );
+        }
+        self.apply(offset + n8, &mut params[n8..n], &grad[n8..]);
+    }
+}
+
+/// Adam on eight parameters (the first eight of each slice) in AVX-512
+/// registers: the reference's operations in the reference's order, so the
+/// same bits. Eight parameters whose gradient, `m` and `v` are all `+0.0`
+/// are skipped when `AdamStep::zeros_unchanged`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn adam8_avx512(a: AdamStep, p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let (p, g, m, v) = (&mut p[..8], &g[..8], &mut m[..8], &mut v[..8]);
+    let c = _mm512_set1_pd;
+    // SAFETY: each slice above holds exactly eight values.
+    let (gv, m0, v0) = unsafe {
+        (
+            _mm512_loadu_pd(g.as_ptr()),
+            _mm512_loadu_pd(m.as_ptr()),
+            _mm512_loadu_pd(v.as_ptr()),
+        )
+    };
+    let bits = _mm512_or_si512(
+        _mm512_castpd_si512(gv),
+        _mm512_or_si512(_mm512_castpd_si512(m0), _mm512_castpd_si512(v0)),
+    );
+    if a.zeros_unchanged && _mm512_test_epi64_mask(bits, bits) == 0 {
+        return;
+    }
+    let mv = _mm512_add_pd(
+        _mm512_mul_pd(c(a.beta1), m0),
+        _mm512_mul_pd(c(1.0 - a.beta1), gv),
+    );
+    let vv = _mm512_add_pd(
+        _mm512_mul_pd(c(a.beta2), v0),
+        _mm512_mul_pd(_mm512_mul_pd(c(1.0 - a.beta2), gv), gv),
+    );
+    let den = _mm512_add_pd(
+        _mm512_mul_pd(_mm512_sqrt_pd(vv), c(a.inv_sqrt_bc2)),
+        c(a.eps),
+    );
+    let upd = _mm512_div_pd(_mm512_mul_pd(c(a.step), mv), den);
+    // SAFETY: as above.
+    unsafe {
+        _mm512_storeu_pd(m.as_mut_ptr(), mv);
+        _mm512_storeu_pd(v.as_mut_ptr(), vv);
+        _mm512_storeu_pd(
+            p.as_mut_ptr(),
+            _mm512_sub_pd(_mm512_loadu_pd(p.as_ptr()), upd),
+        );
+    }
+}
+
+kernel! {
+    [simd at at]
+    /// A whole step at `at`'s level: `params` and `grad` start at offset 0 of the state.
+    fn step_at<'u, 'a>(u: &'u mut Update<'a>, params: &'u mut [f64], grad: &'u [f64]) {
+        u.apply_simd(simd, 0, params, grad)
+    }
+}
+
+kernel! {
+    [simd at at]
+    /// [`step_at`] as float32 training does it.
+    fn step_f32_at<'u, 'a>(u: &'u mut Update<'a>, params: &'u mut [f64], grad: &'u [f64]) {
+        u.apply_f32(0, params, grad)
+    }
+}
+
+/// One update of every parameter along `grad`, at the level in force.
+pub fn step(u: &mut Update<'_>, params: &mut [f64], grad: &[f64]) {
+    let simd = Simd::current();
+    // Adam at AVX-512 straight to its kernel, as `step_at` would, but
+    // without the dispatch: a short step (the tabular policy's) feels it.
+    #[cfg(target_arch = "x86_64")]
+    if let (Level::Avx512, Rule::Adam(_)) = (simd.level(), u.rule) {
+        // SAFETY: the token proves the CPU has AVX-512F.
+        return unsafe { u.adam_avx512(0, params, grad) };
+    }
+    step_at(simd, u, params, grad)
+}
+
+/// [`step`] as float32 training does it ([`Update::apply_f32`]).
+pub fn step_f32(u: &mut Update<'_>, params: &mut [f64], grad: &[f64]) {
+    step_f32_at(Simd::current(), u, params, grad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fast::testing::{assert_same_bits, token, Values};
+
+    fn adam(eps: f64, t: i32) -> Rule {
+        let (b1, b2, lr) = (0.9f64, 0.999f64, 0.01);
+        Rule::Adam(AdamStep::new(
+            b1,
+            b2,
+            eps,
+            lr / (1.0 - b1.powi(t)),
+            1.0 / (1.0 - b2.powi(t)).sqrt(),
+        ))
+    }
+
+    fn rules(t: i32) -> Vec<Rule> {
+        vec![
+            Rule::Sgd { lr: 0.1 },
+            Rule::Momentum {
+                lr: 0.1,
+                momentum: 0.9,
+            },
+            adam(1e-8, t),
+            adam(0.0, t),
+            Rule::RmsProp {
+                lr: 0.01,
+                alpha: 0.99,
+                eps: 1e-8,
+            },
+        ]
+    }
+
+    /// A gradient with whole chunks of `+0.0` (which the AVX-512 kernel may
+    /// skip), chunks zero only in some lanes, signed zeros and random values.
+    fn gradient(vals: &mut Values, n: usize, t: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| match (i / 8 + t) % 3 {
+                0 => 0.0,
+                1 if i % 3 == 0 => -0.0,
+                _ => vals.next_f64(),
+            })
+            .collect()
+    }
+
+    /// At `level`, each rule (applied directly and through the dispatched
+    /// step, in f64 and f32) gives the reference's bits for parameters,
+    /// `m` and `v`, over several steps and lengths that are not multiples of 8.
+    fn update_matches_reference_at(level: Level) {
+        let simd = token(level);
+        let mut vals = Values::new(11);
+        for n in [1, 3, 8, 21, 64, 1029] {
+            for rule in rules(1) {
+                let p0: Vec<f64> = vals.vec(n).iter().map(|x| 3.0 * x).collect();
+                let mut want = (p0.clone(), vec![0.0; n], vec![0.0; n]);
+                let mut direct = want.clone();
+                let mut stepped = want.clone();
+                let mut want32 = want.clone();
+                let mut got32 = want.clone();
+                for t in 0..6 {
+                    let rule = match rule {
+                        Rule::Adam(a) => adam(a.eps, t as i32 + 1),
+                        r => r,
+                    };
+                    let g = gradient(&mut vals, n, t);
+                    {
+                        let (p, m, v) = (&mut want.0, &mut want.1, &mut want.2);
+                        Update { rule, m, v }.apply(0, p, &g);
+                    }
+                    {
+                        let (p, m, v) = (&mut direct.0, &mut direct.1, &mut direct.2);
+                        Update { rule, m, v }.apply_simd(simd, 0, p, &g);
+                    }
+                    {
+                        let (p, m, v) = (&mut stepped.0, &mut stepped.1, &mut stepped.2);
+                        step_at(simd, &mut Update { rule, m, v }, p, &g);
+                    }
+                    {
+                        let (p, m, v) = (&mut want32.0, &mut want32.1, &mut want32.2);
+                        Update { rule, m, v }.apply_f32(0, p, &g);
+                    }
+                    {
+                        let (p, m, v) = (&mut got32.0, &mut got32.1, &mut got32.2);
+                        step_f32_at(simd, &mut Update { rule, m, v }, p, &g);
+                    }
+                    let what = format!("{rule:?} n={n} t={t} at {level}");
+                    for (got, how) in [(&direct, "direct"), (&stepped, "step")] {
+                        assert_same_bits(&want.0, &got.0, &format!("params {how} {what}"));
+                        assert_same_bits(&want.1, &got.1, &format!("m {how} {what}"));
+                        assert_same_bits(&want.2, &got.2, &format!("v {how} {what}"));
+                    }
+                    assert_same_bits(&want32.0, &got32.0, &format!("f32 params {what}"));
+                    assert_same_bits(&want32.1, &got32.1, &format!("f32 m {what}"));
+                    assert_same_bits(&want32.2, &got32.2, &format!("f32 v {what}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn update_matches_reference_plain() {
+        update_matches_reference_at(Level::Plain);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx2),
+        ignore = "needs avx2, which the CPU that built the tests lacks"
+    )]
+    fn update_matches_reference_avx2() {
+        update_matches_reference_at(Level::Avx2);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx512),
+        ignore = "needs avx512f, which the CPU that built the tests lacks"
+    )]
+    fn update_matches_reference_avx512() {
+        update_matches_reference_at(Level::Avx512);
+    }
+
+    /// Where skipping an all-zero chunk would change a bit, the AVX-512
+    /// kernel must not skip: a negative step turns `-0.0` parameters into
+    /// `+0.0` in the reference.
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx512),
+        ignore = "needs avx512f, which the CPU that built the tests lacks"
+    )]
+    fn avx512_adam_skips_only_where_nothing_changes() {
+        let simd = token(Level::Avx512);
+        for step in [-0.01, 0.0, -0.0, f64::INFINITY, f64::NAN, 0.01] {
+            let rule = Rule::Adam(AdamStep::new(0.9, 0.999, 1e-8, step, 1.0));
+            let (mut pa, mut pb) = (vec![-0.0; 16], vec![-0.0; 16]);
+            let (mut ma, mut mb, mut va, mut vb) =
+                (vec![0.0; 16], vec![0.0; 16], vec![0.0; 16], vec![0.0; 16]);
+            let g = vec![0.0; 16];
+            Update {
+                rule,
+                m: &mut ma,
+                v: &mut va,
+            }
+            .apply(0, &mut pa, &g);
+            Update {
+                rule,
+                m: &mut mb,
+                v: &mut vb,
+            }
+            .apply_simd(simd, 0, &mut pb, &g);
+            let same = |a: &[f64], b: &[f64]| {
+                a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+            };
+            assert!(same(&pa, &pb), "step {step}: {pa:?} vs {pb:?}");
+            assert!(same(&ma, &mb) && same(&va, &vb), "step {step}");
+        }
+    }
+}
