@@ -3,18 +3,19 @@
 //! Figures 1, 2, 2-compare and 3; then (unless `--paper-only`) runs Figure 3
 //! with IPO and SLiC, the five sweeps of `experiments/sweeps/`, draws their
 //! figures and writes `REPORT.md`. The figure logic lives in
-//! [`dpo_lab::plots`], the report text in [`dpo_lab::report`]; this binary
+//! [`dpo_lab::present::plots`], the report text in [`dpo_lab::present::report`]; this binary
 //! only runs and routes.
 
-use dpo_lab::config::{Config, LossConfig};
-use dpo_lab::data::Dataset;
+use dpo_lab::analysis::runs::RunsTable;
+use dpo_lab::engine::train::{train, Keep, RunResult};
 use dpo_lab::error::{Error, Result};
-use dpo_lab::output::{write_atomic, write_run};
-use dpo_lab::plots::{self, Band, PaperRun};
-use dpo_lab::report::{report_markdown, ReportInputs, RunsTable};
+use dpo_lab::io::config::{Config, LossConfig};
+use dpo_lab::io::output::{write_atomic, write_run};
+use dpo_lab::io::sweep::run_for_report;
+use dpo_lab::maths::data::Dataset;
+use dpo_lab::present::plots::{self, Band, PaperRun};
+use dpo_lab::present::report::{report_markdown, ReportInputs};
 use dpo_lab::studies::paper_bands::{curve_bands, readoff_points};
-use dpo_lab::sweep::run_for_report;
-use dpo_lab::train::{train, Keep, RunResult};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -161,9 +162,12 @@ fn fidelity_sections(root: &Path, out_dir: &Path, plots_dir: &Path) -> Result<(S
     let exp = root.join("experiments");
     let plan = calibrate::Plan::load(&exp.join("calibrate.toml"))?;
     let facts = calibrate::calibrate(&plan, &|m| eprintln!("{m}"))?;
-    dpo_lab::output::write_files(
+    dpo_lab::io::output::write_files(
         &out_dir.join("calibrate"),
-        &[("calibration.csv", dpo_lab::output::csv_bytes(&facts.rows()))],
+        &[(
+            "calibration.csv",
+            dpo_lab::io::output::csv_bytes(&facts.rows()),
+        )],
     )?;
     let stem = plots_dir.join("calibration");
     plots::calibration::calibration_figure(&stem, &facts)?;
@@ -275,7 +279,7 @@ fn sweeps_and_report(
     print_written(&stem);
 
     let m = &done[0].result.metrics;
-    let ratio = |r: &dpo_lab::metrics::MetricsRow| {
+    let ratio = |r: &dpo_lab::engine::metrics::MetricsRow| {
         r.log10_grad_pi_minus.unwrap_or(f64::NAN) - r.log10_grad_pi_plus.unwrap_or(f64::NAN)
     };
     let growth = match (m.first(), m.last()) {
@@ -309,21 +313,26 @@ fn sweeps_and_report(
     // and returns its Markdown.
     let beyond: [(&str, &dyn Fn() -> Result<String>); 5] = [
         ("gradient field", &|| {
-            let text =
-                dpo_lab::plots::field::gradient_field_figure(plots_dir, &root.join("experiments"))?;
+            let text = dpo_lab::present::plots::field::gradient_field_figure(
+                plots_dir,
+                &root.join("experiments"),
+            )?;
             Ok(format!("## Beyond the paper: the gradient field in the (π+, π−) plane\n\n![gradient field](gradient-field.png)\n\n{text}\n"))
         }),
         ("policy families and similarity", &|| {
-            dpo_lab::findings::beyond_figures(plots_dir, out_dir, &robust.facts)
+            dpo_lab::present::findings::beyond_figures(plots_dir, out_dir, &robust.facts)
         }),
         ("on-policy sampling", &|| {
-            dpo_lab::findings::on_policy_figures(plots_dir, out_dir, &robust.facts)
+            dpo_lab::present::findings::on_policy_figures(plots_dir, out_dir, &robust.facts)
         }),
         ("every loss on every scenario", &|| {
-            dpo_lab::zoo::zoo_figures(plots_dir, out_dir)
+            dpo_lab::present::zoo::zoo_figures(plots_dir, out_dir)
         }),
         ("f32 vs f64", &|| {
-            dpo_lab::plots::precision::precision_figure(plots_dir, &root.join("experiments"))
+            dpo_lab::present::plots::precision::precision_figure(
+                plots_dir,
+                &root.join("experiments"),
+            )
         }),
     ];
     for (name, section) in beyond {

@@ -1,10 +1,10 @@
 //! `dpo-lab`: run one experiment from a TOML config.
 
-use dpo_lab::config::Config;
+use dpo_lab::engine::train::{train, Keep};
 use dpo_lab::error::{Error, Result};
-use dpo_lab::output::write_run;
-use dpo_lab::sweep::{merge, run_sweep, Shard, Sweep, SweepOptions, DEFAULT_MAX_RUNS};
-use dpo_lab::train::{train, Keep};
+use dpo_lab::io::config::Config;
+use dpo_lab::io::output::write_run;
+use dpo_lab::io::sweep::{merge, run_sweep, Shard, Sweep, SweepOptions, DEFAULT_MAX_RUNS};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -108,7 +108,7 @@ fn run(args: &[String]) -> Result<()> {
     let cfg = Config::load(&config)?;
     let resolved = cfg.resolved()?;
     let spec = resolved.build()?;
-    dpo_lab::output::check_writable(&out)?;
+    dpo_lab::io::output::check_writable(&out)?;
     let result = train(&spec, Keep::ALL);
     write_run(&out, &resolved.to_toml_string(), &result)?;
     let s = &result.summary;
@@ -165,11 +165,14 @@ fn calibrate(args: &[String]) -> Result<()> {
     let file = a.one_file("calibrate", "PLAN")?;
     let out = a.out("calibrate")?;
     let plan = dpo_lab::studies::calibrate::Plan::load(&file)?;
-    dpo_lab::output::check_writable(&out)?;
+    dpo_lab::io::output::check_writable(&out)?;
     let facts = dpo_lab::studies::calibrate::calibrate(&plan, &|m| eprintln!("{m}"))?;
-    dpo_lab::output::write_files(
+    dpo_lab::io::output::write_files(
         &out,
-        &[("calibration.csv", dpo_lab::output::csv_bytes(&facts.rows()))],
+        &[(
+            "calibration.csv",
+            dpo_lab::io::output::csv_bytes(&facts.rows()),
+        )],
     )?;
     let w = facts.winner();
     eprintln!(
@@ -185,7 +188,7 @@ fn calibrate(args: &[String]) -> Result<()> {
 }
 
 /// Reads the rows of a `bench.csv`.
-fn read_bench_csv(path: &str) -> Result<Vec<dpo_lab::bench::BenchRow>> {
+fn read_bench_csv(path: &str) -> Result<Vec<dpo_lab::studies::bench::BenchRow>> {
     let mut r = csv::Reader::from_path(path).map_err(|e| Error::io(path, e))?;
     r.deserialize()
         .collect::<std::result::Result<Vec<_>, _>>()
@@ -205,7 +208,7 @@ fn bench(args: &[String]) -> Result<()> {
         .map_or_else(|| PathBuf::from("out/bench"), PathBuf::from);
     if let Some(csv) = a.option("--from") {
         let rows = read_bench_csv(csv)?;
-        dpo_lab::plots::bench::bench_figure(&out.join("bench"), &rows)?;
+        dpo_lab::present::plots::bench::bench_figure(&out.join("bench"), &rows)?;
         eprintln!("wrote {}/bench.png from {csv}", out.display());
         return Ok(());
     }
@@ -213,7 +216,7 @@ fn bench(args: &[String]) -> Result<()> {
         "{:<16} {:<8} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14} {:>10}",
         "case", "policy", "width", "prompts", "responses", "threads", "runs", "steps/s", "ns/step"
     );
-    let rows = dpo_lab::bench::run_bench(quick, |r| {
+    let rows = dpo_lab::studies::bench::run_bench(quick, |r| {
         eprintln!(
             "{:<16} {:<8} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14.0} {:>10.1}",
             r.case,
@@ -227,8 +230,11 @@ fn bench(args: &[String]) -> Result<()> {
             r.ns_per_step
         )
     });
-    dpo_lab::output::write_files(&out, &[("bench.csv", dpo_lab::output::csv_bytes(&rows))])?;
-    dpo_lab::plots::bench::bench_figure(&out.join("bench"), &rows)?;
+    dpo_lab::io::output::write_files(
+        &out,
+        &[("bench.csv", dpo_lab::io::output::csv_bytes(&rows))],
+    )?;
+    dpo_lab::present::plots::bench::bench_figure(&out.join("bench"), &rows)?;
     eprintln!(
         "wrote {0}/bench.csv and {0}/bench.png ({1})",
         out.display(),

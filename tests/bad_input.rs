@@ -3,11 +3,11 @@
 //! the `dpo-lab` binary (exit code 2, no panic, no output directory) for a
 //! representative subset plus the file-system failures.
 
-use dpo_lab::config::{Config, OPTIMIZERS, POLICIES};
-use dpo_lab::data::SCENARIOS;
 use dpo_lab::error::Error;
-use dpo_lab::loss::{Domain, LOSSES};
-use dpo_lab::output::write_files;
+use dpo_lab::io::config::{Config, OPTIMIZERS, POLICIES};
+use dpo_lab::io::output::write_files;
+use dpo_lab::maths::data::SCENARIOS;
+use dpo_lab::maths::loss::{Domain, LOSSES};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

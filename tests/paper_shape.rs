@@ -2,11 +2,11 @@
 //! acceptance criteria), and golden values of that run that must not move
 //! unless the numerics change on purpose.
 
-use dpo_lab::config::Config;
-use dpo_lab::train::{train, Keep};
+use dpo_lab::engine::train::{train, Keep};
+use dpo_lab::io::config::Config;
 use std::path::Path;
 
-fn fig2() -> dpo_lab::train::RunResult {
+fn fig2() -> dpo_lab::engine::train::RunResult {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/fig2.toml");
     let spec = Config::load(&path)
         .unwrap()
@@ -46,7 +46,7 @@ fn fig2_shows_the_papers_figure_2_shape() {
     assert!(u_min < first.avg_unseen && i_min > 0 && i_min < 2000);
     assert!(last.avg_unseen > u_min);
     // |∂ℓ/∂π−| / |∂ℓ/∂π+| grows by at least 10 orders of magnitude.
-    let ratio = |x: &dpo_lab::metrics::MetricsRow| {
+    let ratio = |x: &dpo_lab::engine::metrics::MetricsRow| {
         x.log10_grad_pi_minus.unwrap() - x.log10_grad_pi_plus.unwrap()
     };
     assert!(ratio(last) - ratio(first) >= 10.0);

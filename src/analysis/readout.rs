@@ -2,7 +2,7 @@
 //! at compile time) and the same quantities computed from a run's metrics, so
 //! that a run can be scored by its distance to the paper.
 
-use crate::metrics::MetricsRow;
+use crate::engine::metrics::MetricsRow;
 use serde::Deserialize;
 
 /// The read-off table as written in `experiments/paper-readoffs.toml`.

@@ -11,10 +11,10 @@
 
 use crate::analysis::readout::{readout, Kind, Readoffs};
 use crate::analysis::stats::Quantiles;
-use crate::config::Config;
+use crate::engine::train::{train, Keep};
 use crate::error::{Error, Result};
-use crate::sweep::set_path;
-use crate::train::{train, Keep};
+use crate::io::config::Config;
+use crate::io::sweep::set_path;
 use rayon::prelude::*;
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -5,10 +5,10 @@
 //! quantiles, and the paper's orderings as paired comparisons over seeds.
 
 use crate::analysis::stats::{paired_diff, PairedDiff, Quantiles};
-use crate::config::Config;
+use crate::engine::train::{train, Keep};
 use crate::error::{Error, Result};
-use crate::sweep::set_path;
-use crate::train::{train, Keep};
+use crate::io::config::Config;
+use crate::io::sweep::set_path;
 use rayon::prelude::*;
 use serde::Deserialize;
 use std::cmp::Ordering;
