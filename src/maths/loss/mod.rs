@@ -84,50 +84,7 @@ pub trait PairLoss: Send + Sync + Debug {
     }
 }
 
-/// The allowed values of a numeric loss parameter.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Domain {
-    /// Finite and `> 0`.
-    Positive,
-    /// Finite and `≥ 0`.
-    NonNegative,
-    /// Any finite number.
-    Finite,
-    /// Finite, `lo ≤ v < hi`.
-    HalfOpen(f64, f64),
-}
-
-impl Domain {
-    /// Whether `v` is allowed.
-    pub fn contains(self, v: f64) -> bool {
-        v.is_finite()
-            && match self {
-                Domain::Positive => v > 0.0,
-                Domain::NonNegative => v >= 0.0,
-                Domain::Finite => true,
-                Domain::HalfOpen(lo, hi) => lo <= v && v < hi,
-            }
-    }
-
-    /// Human-readable statement of the domain, for error messages.
-    pub fn describe(self) -> String {
-        match self {
-            Domain::Positive => "a finite number > 0".into(),
-            Domain::NonNegative => "a finite number >= 0".into(),
-            Domain::Finite => "a finite number".into(),
-            Domain::HalfOpen(lo, hi) => format!("a number in [{lo}, {hi})"),
-        }
-    }
-}
-
-/// A named numeric parameter of a loss.
-#[derive(Debug, Clone, Copy)]
-pub struct ParamSpec {
-    pub name: &'static str,
-    /// Used when the config omits the parameter; `None` makes it required.
-    pub default: Option<f64>,
-    pub domain: Domain,
-}
+pub use crate::maths::params::{Domain, ParamSpec};
 
 /// The temperature β every DPO-style loss takes (default 0.1, the paper's).
 pub const BETA: ParamSpec = ParamSpec {

@@ -36,6 +36,11 @@ pub struct Loglinear {
 }
 
 impl Loglinear {
+    /// Embedding dimension when `policy.dim` is unset.
+    pub const DEFAULT_DIM: usize = 8;
+    /// `policy.init_scale` when unset.
+    pub const DEFAULT_INIT_SCALE: f64 = 1.0;
+
     /// Offsets of `V` and `b` in the parameter vector (`U` starts at 0).
     fn offsets(&self) -> (usize, usize) {
         let v = self.n_prompts * self.dim;

@@ -68,6 +68,49 @@ pub trait Policy: Send + Sync + Debug {
     }
 }
 
+/// One policy family as the registry declares it: the name a config uses
+/// (`policy.kind`), the name figures show, and the `[policy]` fields that
+/// apply to it. Declared once, in [`POLICIES`]; config validation, error
+/// messages and figure labels read it.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicySpec {
+    /// The value of `policy.kind`.
+    pub name: &'static str,
+    /// The name in figures and report text.
+    pub display: &'static str,
+    /// The optional `[policy]` fields this family reads (any other is an error).
+    pub fields: &'static [&'static str],
+}
+
+/// Every policy family, from least to most parameter sharing.
+pub const POLICIES: [PolicySpec; 4] = [
+    PolicySpec {
+        name: "tabular",
+        display: "tabular",
+        fields: &[],
+    },
+    PolicySpec {
+        name: "shared-bias",
+        display: "shared bias",
+        fields: &[],
+    },
+    PolicySpec {
+        name: "loglinear",
+        display: "log-linear",
+        fields: &["init_scale", "dim", "freeze_responses", "pair_similarity"],
+    },
+    PolicySpec {
+        name: "mlp",
+        display: "MLP",
+        fields: &["width", "activation", "init_scale", "init"],
+    },
+];
+
+/// The registry entry named `name`, if any.
+pub fn policy_spec(name: &str) -> Option<&'static PolicySpec> {
+    POLICIES.iter().find(|p| p.name == name)
+}
+
 /// Row-wise log-softmax of the policy's logits at `params`.
 pub fn log_probs(policy: &dyn Policy, params: &[f64]) -> Vec<f64> {
     let (x, y) = (policy.n_prompts(), policy.n_responses());
