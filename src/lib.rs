@@ -57,6 +57,8 @@
 //! # Ok::<(), dpo_lab::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod analysis;
 pub mod engine;
 pub mod error;

@@ -35,11 +35,16 @@ pub struct Config {
     /// emulation of float32 storage (see [`crate::maths::precision`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
+    /// `[policy]`: the policy family and its settings.
     pub policy: PolicyConfig,
+    /// `[data]`: the scenario, or target rows and pairs.
     pub data: DataConfig,
+    /// `[reference]`: the SFT fit that makes `π_0` (all defaults if absent).
     #[serde(default)]
     pub reference: ReferenceConfig,
+    /// `[loss]`: the loss or objective and its parameters.
     pub loss: LossConfig,
+    /// `[optimizer]`: the optimiser, its learning rate and knobs.
     pub optimizer: OptimizerConfig,
     /// `[on_policy]`: resample the pairs from the current policy (default: off,
     /// the fixed pairs of `[data]`).
@@ -122,7 +127,8 @@ pub struct ReferenceConfig {
 /// `[loss]`: `name`, `reduction` and the loss's own parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LossConfig {
-    /// A name from [`loss::LOSSES`].
+    /// A name from [`loss::LOSSES`] (pairwise losses) or
+    /// [`objective::OBJECTIVES`] (KTO, `rm-kl`).
     pub name: String,
     /// `sum` over triples (the paper, default) or `mean`.
     pub reduction: Option<String>,
@@ -152,6 +158,7 @@ fn numeric_params<'de, D: serde::Deserializer<'de>>(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
+    /// One of [`OPTIMIZERS`]: `sgd`, `adam` or `rmsprop`.
     pub name: String,
     /// Learning rate, > 0.
     pub lr: f64,

@@ -4,7 +4,7 @@
 //! derivatives in closed form. [`accumulate_logit_grad`] is the one routine
 //! that turns those partials into logit gradients, for every loss.
 //!
-//! Adding a loss: write `src/loss/NAME.rs` with a struct implementing
+//! Adding a loss: write `src/maths/loss/NAME.rs` with a struct implementing
 //! [`PairLoss`] and a `pub const SPEC: LossSpec`, and list it in [`LOSSES`].
 
 use crate::error::{Error, Result};
@@ -62,6 +62,7 @@ impl LogProbs {
 /// A loss value and its partial derivatives in `l+` and `l-`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossEval {
+    /// The loss `f` at the triple.
     pub value: f64,
     /// `∂f/∂l+`
     pub d_plus: f64,
@@ -242,6 +243,7 @@ pub fn accumulate_logit_grad(
 /// The state an objective is evaluated at; all slices are row-major `X × Y`.
 #[derive(Debug, Clone, Copy)]
 pub struct State<'a> {
+    /// The data set whose pairs index `logp`, `probs` and `ref_logp`.
     pub data: &'a Dataset,
     /// `log π_θ(a|x)`
     pub logp: &'a [f64],

@@ -20,7 +20,9 @@ use rand_chacha::ChaCha8Rng;
 /// zero (the layout does not change, so every optimiser leaves it alone).
 #[derive(Debug, Clone)]
 pub struct Loglinear {
+    /// Number of prompts `X` (one-hot inputs).
     pub n_prompts: usize,
+    /// Number of responses `Y`: the length of each logit row.
     pub n_responses: usize,
     /// Embedding dimension `d`.
     pub dim: usize,

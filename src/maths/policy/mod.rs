@@ -2,8 +2,9 @@
 //! and back-propagation of logit gradients to parameter gradients. The
 //! training loop sees only this interface.
 //!
-//! Adding a policy: write `src/policy/NAME.rs` implementing [`Policy`], and
-//! give it a `kind` in `config::PolicyConfig::build`.
+//! Adding a policy: write `src/maths/policy/NAME.rs` implementing [`Policy`],
+//! declare it in [`POLICIES`], and build it for its `kind` in
+//! `io::config::PolicyConfig::build`.
 
 use crate::maths::numerics::softmax_rows;
 use crate::maths::optim::Optimizer;
