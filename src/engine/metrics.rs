@@ -6,7 +6,7 @@
 use crate::maths::data::Dataset;
 use crate::maths::loss::LossEval;
 use crate::maths::numerics::{log_mean_exp, sum_lanes_except_inline};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::f64::consts::LN_10;
 
 /// One row of `metrics.csv`: the state after `epoch` updates.
@@ -100,7 +100,7 @@ pub struct Core {
 ///   back to responses outside the pairs after the unseen curve's low point.
 ///
 /// "end"/"final" is the last epoch run (the last finite one if the run diverged).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Drastic drop: orders of magnitude (log10) the average rejected
     /// probability fell from epoch 0 to the end; > 0 when it fell.

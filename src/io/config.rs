@@ -222,22 +222,14 @@ fn not_for(field: &str, set: bool, only: &str) -> Result<()> {
 impl Config {
     /// Parses a config from TOML text; unknown fields are errors.
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| {
-            Error::config(
-                "<config>",
-                format!("is not a valid run config: {}", e.to_string().trim_end()),
-            )
-        })
+        toml::from_str(text).map_err(|e| Error::toml("<config>", "is not a valid run config", e))
     }
 
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(path, format!("cannot read config: {e}")))?;
-        Self::from_toml_str(&text).map_err(|e| match e {
-            Error::Config { msg, .. } => Error::config(path.display().to_string(), msg),
-            other => other,
-        })
+            .map_err(|e| Error::file(path, "cannot read config", e))?;
+        Self::from_toml_str(&text).map_err(|e| e.map_field(|_| path.display().to_string()))
     }
 
     /// The config as TOML text.

@@ -194,12 +194,7 @@ pub fn scenario_effect(plan: &Plan) -> Result<ScenarioFacts> {
                     let text = toml::to_string(&t).expect("a TOML table serialises");
                     Config::from_toml_str(&text)
                         .and_then(|c| c.resolved())
-                        .map_err(|e| match e {
-                            Error::Config { field, msg } => {
-                                Error::config(format!("variant `{}`: {field}", v.name), msg)
-                            }
-                            other => other,
-                        })
+                        .map_err(|e| e.map_field(|field| format!("variant `{}`: {field}", v.name)))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let jobs: Vec<(usize, u64)> = (0..4)

@@ -35,6 +35,16 @@ pub struct ObjectiveSpec {
 /// Objectives that are not pairwise losses, by config name.
 pub const OBJECTIVES: &[&ObjectiveSpec] = &[&kto::SPEC, &reward_model::SPEC];
 
+/// Every name `loss.name` accepts: the pairwise losses of
+/// [`loss::LOSSES`], then [`OBJECTIVES`].
+pub fn names() -> Vec<&'static str> {
+    loss::LOSSES
+        .iter()
+        .map(|s| s.name)
+        .chain(OBJECTIVES.iter().map(|s| s.name))
+        .collect()
+}
+
 /// The parameter list of the loss or objective called `name`.
 pub fn param_specs(name: &str) -> Result<(&'static str, &'static [ParamSpec])> {
     if let Some(s) = loss::LOSSES.iter().find(|s| s.name == name) {
@@ -43,14 +53,9 @@ pub fn param_specs(name: &str) -> Result<(&'static str, &'static [ParamSpec])> {
     if let Some(s) = OBJECTIVES.iter().find(|s| s.name == name) {
         return Ok((s.name, s.params));
     }
-    let names: Vec<_> = loss::LOSSES
-        .iter()
-        .map(|s| s.name)
-        .chain(OBJECTIVES.iter().map(|s| s.name))
-        .collect();
     Err(Error::config(
         "loss.name",
-        format!("unknown loss `{name}`; allowed: {}", names.join(", ")),
+        format!("unknown loss `{name}`; allowed: {}", names().join(", ")),
     ))
 }
 
