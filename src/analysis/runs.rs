@@ -82,7 +82,7 @@ impl RunsTable {
 }
 
 /// Mean, standard deviation (population), extremes and count of a sample.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct Stat {
     pub mean: f64,
     pub sd: f64,
