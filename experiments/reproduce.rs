@@ -2,9 +2,10 @@
 //! tabular twin of Figure 2) in parallel, writes each run's CSVs, and draws
 //! Figures 1, 2, 2-compare and 3; then (unless `--paper-only`) runs Figure 3
 //! with IPO and SLiC, the five sweeps of `experiments/sweeps/`, draws their
-//! figures and writes `REPORT.md`. The figure logic lives in
-//! [`dpo_lab::present::plots`], the report text in [`dpo_lab::present::report`]; this binary
-//! only runs and routes.
+//! figures and writes `REPORT.md`. The studies ([`dpo_lab::studies`]) run
+//! the experiments and return their facts; the figures and the report's
+//! text are drawn from those by [`dpo_lab::present`]; this binary only runs
+//! and routes, and names the paths (`experiments/`, the output directories).
 
 use dpo_lab::analysis::runs::RunsTable;
 use dpo_lab::engine::train::{train, Keep, RunResult};

@@ -86,7 +86,13 @@ impl Sampler {
             if a2 == a1 {
                 continue;
             }
-            let r = |a: usize| if a == optimal[p.prompt] { ORACLE_REWARD } else { 0.0 };
+            let r = |a: usize| {
+                if a == optimal[p.prompt] {
+                    ORACLE_REWARD
+                } else {
+                    0.0
+                }
+            };
             let first_wins = self.rng.random::<f64>() < sigmoid((r(a1) - r(a2)) / t);
             let (chosen, rejected) = if first_wins { (a1, a2) } else { (a2, a1) };
             *p = Pair {

@@ -163,7 +163,11 @@ pub fn families_markdown(fam: &FamiliesFacts, findings: &Facts) -> Result<String
                 .is_some_and(|s| s.families.iter().any(|x| x.family == *k))
         })
         .collect();
-    let shown = |score: &str| fam.shows_of(score).map(|s| s.shown_by()).unwrap_or_default();
+    let shown = |score: &str| {
+        fam.shows_of(score)
+            .map(|s| s.shown_by())
+            .unwrap_or_default()
+    };
     let loglinear_shows = shown("degradation")
         .iter()
         .chain(shown("dispersion").iter())
@@ -190,12 +194,18 @@ pub fn families_markdown(fam: &FamiliesFacts, findings: &Facts) -> Result<String
 /// The "In short" verdict of the families section: where each D-property
 /// appears, with the tabular and shared-bias baselines singled out.
 fn families_verdict(fam: &FamiliesFacts) -> Result<String> {
-    let labels = |keys: Vec<&str>| -> Vec<&'static str> {
-        keys.into_iter().map(family_label).collect()
+    let labels =
+        |keys: Vec<&str>| -> Vec<&'static str> { keys.into_iter().map(family_label).collect() };
+    let shown = |score: &str| {
+        fam.shows_of(score)
+            .map(|s| s.shown_by())
+            .unwrap_or_default()
     };
-    let shown = |score: &str| fam.shows_of(score).map(|s| s.shown_by()).unwrap_or_default();
     let mut verdict = Vec::new();
-    if let Some(drop) = fam.shows_of("drop").filter(|s| s.families.iter().all(|x| x.shows)) {
+    if let Some(drop) = fam
+        .shows_of("drop")
+        .filter(|s| s.families.iter().all(|x| x.shows))
+    {
         let mut d = phrase("families", "drop-everywhere", &Facts::new())?;
         let means = &drop.families;
         let increasing = means.windows(2).all(|p| p[1].mean > p[0].mean);
@@ -264,7 +274,11 @@ pub fn similarity_markdown(sim: &SimilarityFacts, findings: &Facts) -> Result<St
     put(&mut f, "cosines", cosines.join(", "));
     put(&mut f, "n_seeds", sim.n_seeds);
     put(&mut f, "n_runs", sim.n_runs);
-    put(&mut f, "start_avg_chosen", format!("{:.4}", sim.start_avg_chosen));
+    put(
+        &mut f,
+        "start_avg_chosen",
+        format!("{:.4}", sim.start_avg_chosen),
+    );
     let (lo, hi) = (sim.cosines[0], sim.cosines[sim.cosines.len() - 1]);
     let mut arms = Vec::new();
     for a in &sim.arms {
@@ -274,7 +288,11 @@ pub fn similarity_markdown(sim: &SimilarityFacts, findings: &Facts) -> Result<St
         put(&mut n, "highest", hi);
         put(&mut n, "degradation_lowest", a.degradation_lowest.pm(3));
         put(&mut n, "degradation_highest", a.degradation_highest.pm(3));
-        put(&mut n, "peak_degradation", format!("{:.3}", a.peak_degradation));
+        put(
+            &mut n,
+            "peak_degradation",
+            format!("{:.3}", a.peak_degradation),
+        );
         put(&mut n, "peak_cosine", a.peak_cosine);
         put(&mut n, "r_cosine", coef(a.r_cosine)?);
         put(&mut n, "rho_cosine", coef(a.rho_cosine)?);
@@ -292,7 +310,10 @@ pub fn similarity_markdown(sim: &SimilarityFacts, findings: &Facts) -> Result<St
     // The finding itself (its trend, threshold and spread, with their
     // tests) comes from the robustness study; the sweep's correlations only
     // decide which mechanism is worth explaining.
-    let mut verdict = vec![crate::present::template::render("{finding.similarity}", findings)?];
+    let mut verdict = vec![crate::present::template::render(
+        "{finding.similarity}",
+        findings,
+    )?];
     if sim.frozen_follows_cosine {
         verdict.push(phrase("similarity", "geometry-frozen", &f)?);
     }
@@ -365,7 +386,11 @@ pub fn on_policy_markdown(op: &OnPolicyFacts, findings: &Facts) -> Result<String
             let mut n = Facts::new();
             put(&mut n, "value", v);
             put(&mut n, "scenarios", list(scs));
-            phrase("onpolicy", if i == 0 { "start-first" } else { "start-next" }, &n)
+            phrase(
+                "onpolicy",
+                if i == 0 { "start-first" } else { "start-next" },
+                &n,
+            )
         })
         .collect::<Result<Vec<_>>>()?;
     put(&mut f, "start_optimal", starts.join(", "));
@@ -389,22 +414,62 @@ pub fn on_policy_markdown(op: &OnPolicyFacts, findings: &Facts) -> Result<String
     let mut paragraphs = Vec::new();
     if let Some(p) = &op.pooled {
         let mut n = Facts::new();
-        put(&mut n, "fixed_degradation", format!("{:.2}", p.fixed.degradation));
-        put(&mut n, "every_degradation", format!("{:.3}", p.every_epoch.degradation));
-        put(&mut n, "fixed_dispersion", format!("{:.3}", p.fixed.dispersion));
-        put(&mut n, "every_dispersion", format!("{:.4}", p.every_epoch.dispersion));
-        put(&mut n, "fixed_optimal", format!("{:.2}", p.fixed.final_avg_optimal));
-        put(&mut n, "every_optimal", format!("{:.2}", p.every_epoch.final_avg_optimal));
+        put(
+            &mut n,
+            "fixed_degradation",
+            format!("{:.2}", p.fixed.degradation),
+        );
+        put(
+            &mut n,
+            "every_degradation",
+            format!("{:.3}", p.every_epoch.degradation),
+        );
+        put(
+            &mut n,
+            "fixed_dispersion",
+            format!("{:.3}", p.fixed.dispersion),
+        );
+        put(
+            &mut n,
+            "every_dispersion",
+            format!("{:.4}", p.every_epoch.dispersion),
+        );
+        put(
+            &mut n,
+            "fixed_optimal",
+            format!("{:.2}", p.fixed.final_avg_optimal),
+        );
+        put(
+            &mut n,
+            "every_optimal",
+            format!("{:.2}", p.every_epoch.final_avg_optimal),
+        );
         let by: Vec<String> = p
             .optimal_by_scenario
             .iter()
             .map(|(sc, a, b)| format!("{sc} {a:.2} → {b:.2}"))
             .collect();
         put(&mut n, "by_scenario", by.join(", "));
-        put(&mut n, "degradation_lo", format!("{:.2}", p.fixed_degradation_span.0));
-        put(&mut n, "degradation_hi", format!("{:.2}", p.fixed_degradation_span.1));
-        put(&mut n, "optimal_lo", format!("{:.2}", p.fixed_optimal_span.0));
-        put(&mut n, "optimal_hi", format!("{:.2}", p.fixed_optimal_span.1));
+        put(
+            &mut n,
+            "degradation_lo",
+            format!("{:.2}", p.fixed_degradation_span.0),
+        );
+        put(
+            &mut n,
+            "degradation_hi",
+            format!("{:.2}", p.fixed_degradation_span.1),
+        );
+        put(
+            &mut n,
+            "optimal_lo",
+            format!("{:.2}", p.fixed_optimal_span.0),
+        );
+        put(
+            &mut n,
+            "optimal_hi",
+            format!("{:.2}", p.fixed_optimal_span.1),
+        );
         put(
             &mut n,
             "degradation_shift",
@@ -420,7 +485,10 @@ pub fn on_policy_markdown(op: &OnPolicyFacts, findings: &Facts) -> Result<String
         );
         paragraphs.push(phrase("onpolicy", "pooled", &n)?);
     }
-    paragraphs.push(crate::present::template::render("{finding.onpolicy}", findings)?);
+    paragraphs.push(crate::present::template::render(
+        "{finding.onpolicy}",
+        findings,
+    )?);
     put(&mut f, "paragraphs", paragraphs.join("\n\n"));
     render_file("beyond/onpolicy", &f)
 }

@@ -155,7 +155,14 @@ fn ratio_words(growth: f64) -> Result<String> {
         return phrase("ratio-undefined", &f);
     }
     put(&mut f, "orders", format!("{:.1}", growth.abs()));
-    phrase(if growth >= 0.0 { "ratio-grows" } else { "ratio-shrinks" }, &f)
+    phrase(
+        if growth >= 0.0 {
+            "ratio-grows"
+        } else {
+            "ratio-shrinks"
+        },
+        &f,
+    )
 }
 
 fn put(f: &mut Facts, k: &str, v: impl ToString) {
@@ -189,14 +196,25 @@ pub fn report_markdown(inp: &ReportInputs) -> Result<String> {
 fn intro(inp: &ReportInputs) -> Result<String> {
     let (m, t) = (inp.fig2_mlp, inp.fig2_tabular);
     let mut f = Facts::new();
-    put(&mut f, "seeds", crate::studies::paper_bands::seed_set(inp.paper_seeds));
+    put(
+        &mut f,
+        "seeds",
+        crate::studies::paper_bands::seed_set(inp.paper_seeds),
+    );
     put(&mut f, "setting", inp.fig2_setting);
     let mut c = Facts::new();
     put(&mut c, "start", format!("{:.3}", inp.fig2_start_avg_chosen));
     put(&mut c, "end", format!("{:.3}", m.final_avg_chosen));
     put(&mut c, "peak", format!("{:.3}", m.peak_avg_chosen));
     put(&mut c, "epoch", m.peak_epoch);
-    let chosen = phrase(if m.peak_epoch == 0 { "chosen-never" } else { "chosen-rises" }, &c)?;
+    let chosen = phrase(
+        if m.peak_epoch == 0 {
+            "chosen-never"
+        } else {
+            "chosen-rises"
+        },
+        &c,
+    )?;
     put(&mut f, "chosen", chosen);
     let mut u = Facts::new();
     put(&mut u, "start", format!("{:.3}", m.start_avg_unseen));
@@ -218,13 +236,28 @@ fn intro(inp: &ReportInputs) -> Result<String> {
     put(&mut f, "ratio", ratio_words(inp.fig2_grad_ratio_growth)?);
     put(&mut f, "tabular_peak", format!("{:.3}", t.peak_avg_chosen));
     put(&mut f, "tabular_peak_epoch", t.peak_epoch);
-    put(&mut f, "tabular_final", format!("{:.3}", t.final_avg_chosen));
-    put(&mut f, "tabular_degradation", format!("{:.2}", t.degradation));
+    put(
+        &mut f,
+        "tabular_final",
+        format!("{:.3}", t.final_avg_chosen),
+    );
+    put(
+        &mut f,
+        "tabular_degradation",
+        format!("{:.2}", t.degradation),
+    );
     put(&mut f, "tabular_drop", format!("{:.1}", t.drop));
     put(&mut f, "tabular_dispersion", format!("{:.4}", t.dispersion));
     // What the printed precision shows as no degradation and no dispersion.
     let clean = t.degradation < 0.01 && t.dispersion < 1e-3;
-    let verdict = phrase(if clean { "tabular-clean" } else { "tabular-not-clean" }, &f)?;
+    let verdict = phrase(
+        if clean {
+            "tabular-clean"
+        } else {
+            "tabular-not-clean"
+        },
+        &f,
+    )?;
     put(&mut f, "tabular_verdict", verdict);
     render_file("report/intro", &f)
 }
@@ -243,9 +276,17 @@ fn phase_section(inp: &ReportInputs, beta: &str) -> Result<String> {
     put(&mut f, "beta", beta);
     put(&mut f, "n_runs", inp.phase.rows.len());
     put(&mut f, "chosen_lo", format!("{:.2}", g.rows[0]));
-    put(&mut f, "chosen_hi", format!("{:.2}", g.rows[g.rows.len() - 1]));
+    put(
+        &mut f,
+        "chosen_hi",
+        format!("{:.2}", g.rows[g.rows.len() - 1]),
+    );
     put(&mut f, "rejected_lo", format!("{:.2}", g.cols[0]));
-    put(&mut f, "rejected_hi", format!("{:.2}", g.cols[g.cols.len() - 1]));
+    put(
+        &mut f,
+        "rejected_hi",
+        format!("{:.2}", g.cols[g.cols.len() - 1]),
+    );
     put(&mut f, "n_chosen", g.rows.len());
     put(&mut f, "n_rejected", g.cols.len());
     put(&mut f, "n_seeds", n_seeds);
@@ -262,7 +303,14 @@ fn phase_section(inp: &ReportInputs, beta: &str) -> Result<String> {
         })
         .collect::<Result<Vec<_>>>()?;
     put(&mut f, "points", list(&marked));
-    let framed = phrase(if marked.is_empty() { "framed-none" } else { "framed" }, &f)?;
+    let framed = phrase(
+        if marked.is_empty() {
+            "framed-none"
+        } else {
+            "framed"
+        },
+        &f,
+    )?;
     put(&mut f, "framed", framed);
     let mut bullets = Vec::new();
     for (score, unit) in D_SCORES {
@@ -319,7 +367,11 @@ fn phase_section(inp: &ReportInputs, beta: &str) -> Result<String> {
         put(&mut b, "noise_note", note);
         put(&mut b, "r_rejected", format!("{r_rej:.2}"));
         put(&mut b, "r_chosen", format!("{r_cho:.2}"));
-        put(&mut b, "trend_rejected", trend_words(r_rej, r1 - r0, noise_r));
+        put(
+            &mut b,
+            "trend_rejected",
+            trend_words(r_rej, r1 - r0, noise_r),
+        );
         put(&mut b, "trend_chosen", trend_words(r_cho, c1 - c0, noise_c));
         bullets.push(phrase("phase-score", &b)?);
     }
@@ -370,7 +422,11 @@ fn beta_section(inp: &ReportInputs) -> Result<String> {
                     .max(last.2.sd / (last.2.n as f64).sqrt());
             let mut p = Facts::new();
             put(&mut p, "score", score);
-            put(&mut p, "direction", direction(first.2.mean, last.2.mean, noise));
+            put(
+                &mut p,
+                "direction",
+                direction(first.2.mean, last.2.mean, noise),
+            );
             put(&mut p, "first", first.2.pm(digits(score)));
             put(&mut p, "first_beta", short(first.0));
             put(&mut p, "last", last.2.pm(digits(score)));

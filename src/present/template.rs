@@ -202,7 +202,10 @@ pub fn list<S: AsRef<str>>(items: &[S]) -> String {
         [one] => one.as_ref().into(),
         [init @ .., last] => format!(
             "{} and {}",
-            init.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", "),
+            init.iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", "),
             last.as_ref()
         ),
     }

@@ -247,7 +247,8 @@ fn compared_label(method: &str, params: &BTreeMap<String, f64>) -> String {
 /// (an unbounded drop, a loss that lowers the chosen response by design, a
 /// remedy that equals DPO at its defaults, a drop fixed by the loss).
 pub fn notes_markdown(n: &Notes) -> Result<String> {
-    let names = |v: &[String]| -> Vec<String> { v.iter().map(|m| display_name(m).to_string()).collect() };
+    let names =
+        |v: &[String]| -> Vec<String> { v.iter().map(|m| display_name(m).to_string()).collect() };
     let ranked = |v: &[Ranked], digits: usize| -> Result<String> {
         let items = v
             .iter()
@@ -361,7 +362,11 @@ pub fn notes_markdown(n: &Notes) -> Result<String> {
         let degs: Vec<String> = l.degradations.iter().map(|d| format!("{d:.3}")).collect();
         put(&mut f, "degradations", list(&degs));
         put(&mut f, "worst_final", num(l.worst_final));
-        let key = if scen.len() > 1 { "lost-several" } else { "lost" };
+        let key = if scen.len() > 1 {
+            "lost-several"
+        } else {
+            "lost"
+        };
         let mut parts = vec![phrase(key, &f)?];
         let why = format!("lost.{}", l.method);
         if has_line("zoo/phrases", &why)? {
@@ -411,7 +416,10 @@ pub fn notes_markdown(n: &Notes) -> Result<String> {
 pub fn contrast_markdown(z: &ZooFacts) -> Result<String> {
     let (rows, c): (&[ScoreRow], &Contrast) = (&z.rows, &z.contrast);
     let mut paragraphs = Vec::new();
-    if let (Some(d), Some(r)) = (row(rows, "dpo", "scenario1"), row(rows, "rm-kl", "scenario1")) {
+    if let (Some(d), Some(r)) = (
+        row(rows, "dpo", "scenario1"),
+        row(rows, "rm-kl", "scenario1"),
+    ) {
         let mut f = Facts::new();
         put(&mut f, "rm_peak", pm(&r.peak_chosen, 3));
         put(&mut f, "rm_final", pm(&r.final_chosen, 3));
@@ -425,7 +433,11 @@ pub fn contrast_markdown(z: &ZooFacts) -> Result<String> {
         put(&mut f, "dpo_dispersion", pm(&d.dispersion, 4));
         put(&mut f, "seed_dpo_peak", format!("{:.3}", c.dpo_peak.0));
         put(&mut f, "seed_dpo_peak_epoch", c.dpo_peak.1);
-        put(&mut f, "seed_dpo_final", format!("{:.3}", c.dpo_final_chosen));
+        put(
+            &mut f,
+            "seed_dpo_final",
+            format!("{:.3}", c.dpo_final_chosen),
+        );
         put(&mut f, "level", c.reach);
         let reach = match c.rm_epoch_reached {
             Some(e) => {
@@ -437,7 +449,11 @@ pub fn contrast_markdown(z: &ZooFacts) -> Result<String> {
         let reach = phrase(reach, &f)?;
         put(&mut f, "seed_rm_reach", reach);
         put(&mut f, "seed_rm_final", format!("{:.4}", c.rm_final_chosen));
-        put(&mut f, "optimum_chosen", format!("{:.4}", c.optimum_avg_chosen));
+        put(
+            &mut f,
+            "optimum_chosen",
+            format!("{:.4}", c.optimum_avg_chosen),
+        );
         put(&mut f, "optimum_drop", format!("{:.2}", c.optimum_drop));
         put(&mut f, "tv", num(c.rm_tv));
         put(&mut f, "seed_rm_drop", format!("{:.2}", c.rm_drop));
@@ -459,7 +475,11 @@ pub fn contrast_markdown(z: &ZooFacts) -> Result<String> {
     put(&mut f, "grad_end", num(c.rm_grad_end));
     put(&mut f, "margin", format!("{:.2}", c.rm_margin));
     put(&mut f, "preference", format!("{:.4}", c.rm_preference));
-    put(&mut f, "dpo_ratio_start", format!("{:.2}", c.dpo_log_ratio.0));
+    put(
+        &mut f,
+        "dpo_ratio_start",
+        format!("{:.2}", c.dpo_log_ratio.0),
+    );
     put(&mut f, "dpo_ratio_end", format!("{:.1}", c.dpo_log_ratio.1));
     put(&mut f, "dpo_growth", format!("{dpo_growth:.1}"));
     put(&mut f, "rm_ratio_start", format!("{:.2}", c.rm_log_ratio.0));
@@ -533,7 +553,15 @@ pub fn contrast_markdown(z: &ZooFacts) -> Result<String> {
         let names: Vec<&str> = c.collapsed.iter().map(|x| display_name(&x.0)).collect();
         let mut f = Facts::new();
         put(&mut f, "methods", list(&names));
-        put(&mut f, "verb", if c.collapsed.len() == 1 { "ends" } else { "end" });
+        put(
+            &mut f,
+            "verb",
+            if c.collapsed.len() == 1 {
+                "ends"
+            } else {
+                "end"
+            },
+        );
         put(&mut f, "mass", c.collapse_mass);
         put(&mut f, "who", who.join("; "));
         put(&mut f, "p", p);
@@ -557,7 +585,11 @@ pub fn zoo_markdown(z: &ZooFacts) -> Result<String> {
     put(&mut f, "n_runs", z.n_runs);
     put(&mut f, "setting", setting_text(&z.setting));
     put(&mut f, "second", scenario_number(&z.second));
-    put(&mut f, "degradation", format!("{:.3}", z.second_degradation));
+    put(
+        &mut f,
+        "degradation",
+        format!("{:.3}", z.second_degradation),
+    );
     let second_where = phrase(
         if z.second_is_worst {
             "second-worst"
@@ -580,7 +612,11 @@ pub fn zoo_markdown(z: &ZooFacts) -> Result<String> {
     put(&mut f, "rm_steps", z.rm_fit.steps);
     put(&mut f, "rm_lr", num(z.rm_fit.lr));
     put(&mut f, "rm_l2", num(z.rm_fit.l2));
-    put(&mut f, "table", table_markdown(&z.rows, &z.params).trim_end());
+    put(
+        &mut f,
+        "table",
+        table_markdown(&z.rows, &z.params).trim_end(),
+    );
     put(&mut f, "notes", notes_markdown(&z.notes)?);
     put(&mut f, "contrast", contrast_markdown(z)?);
     render_file("zoo/zoo", &f)
@@ -591,7 +627,10 @@ pub fn zoo_markdown(z: &ZooFacts) -> Result<String> {
 /// report's section.
 pub fn zoo_figures(plots_dir: &Path, z: &ZooFacts) -> Result<String> {
     let missing = |what: &str| {
-        crate::error::Error::config("loss zoo", format!("the facts lack {what} (read back from facts.json?)"))
+        crate::error::Error::config(
+            "loss zoo",
+            format!("the facts lack {what} (read back from facts.json?)"),
+        )
     };
     let find = |sc: &str, name: &str| {
         z.run(sc, name)
@@ -639,7 +678,10 @@ pub fn zoo_figures(plots_dir: &Path, z: &ZooFacts) -> Result<String> {
             scenario_number(&z.second)
         ),
     )?;
-    let fit = z.fit.as_ref().ok_or_else(|| missing("the reward model's fit"))?;
+    let fit = z
+        .fit
+        .as_ref()
+        .ok_or_else(|| missing("the reward model's fit"))?;
     fig::reward_model(
         &plots_dir.join("reward-model"),
         fit,
@@ -689,18 +731,19 @@ mod tests {
             max: m + sd,
             n: 2,
         };
-        let r = |method: &str, scenario: &str, drop: f64, optimal: Option<f64>, diverged| ScoreRow {
-            method: method.into(),
-            scenario: scenario.into(),
-            drop: stat(drop, 0.0),
-            degradation: stat(0.4, 0.1),
-            dispersion: stat(0.03, 0.01),
-            peak_chosen: stat(0.6, 0.0),
-            final_chosen: stat(0.3, 0.0),
-            final_unseen: stat(0.09, 0.0),
-            final_optimal: optimal.map(|o| stat(o, 0.0)),
-            diverged,
-        };
+        let r =
+            |method: &str, scenario: &str, drop: f64, optimal: Option<f64>, diverged| ScoreRow {
+                method: method.into(),
+                scenario: scenario.into(),
+                drop: stat(drop, 0.0),
+                degradation: stat(0.4, 0.1),
+                dispersion: stat(0.03, 0.01),
+                peak_chosen: stat(0.6, 0.0),
+                final_chosen: stat(0.3, 0.0),
+                final_unseen: stat(0.09, 0.0),
+                final_optimal: optimal.map(|o| stat(o, 0.0)),
+                diverged,
+            };
         let rows = vec![
             r("dpo", "scenario1", 65.0, Some(0.5), 0),
             r("dpo", "scenario2", 65.0, Some(0.5), 1),

@@ -94,7 +94,12 @@ fn base_config(sweep: &Sweep) -> Result<Config> {
 
 /// Runs the sweep `sweeps_dir/NAME.toml` into `out_dir/sweeps/NAME` (keeping
 /// its journal when `resume`) and loads its `runs.csv`.
-fn run_sweep(sweeps_dir: &Path, name: &str, out_dir: &Path, resume: bool) -> Result<(Sweep, RunsTable)> {
+fn run_sweep(
+    sweeps_dir: &Path,
+    name: &str,
+    out_dir: &Path,
+    resume: bool,
+) -> Result<(Sweep, RunsTable)> {
     let dir = out_dir.join("sweeps").join(name);
     let sweep = run_for_report(&sweeps_dir.join(format!("{name}.toml")), &dir, resume)?;
     Ok((sweep, RunsTable::load(&dir.join("runs.csv"))?))
@@ -254,14 +259,12 @@ pub fn families_facts(
 pub fn families(sweeps_dir: &Path, out_dir: &Path, resume: bool) -> Result<FamiliesFacts> {
     let (sweep, t) = run_sweep(sweeps_dir, "families", out_dir, resume)?;
     let base = base_config(&sweep)?;
-    let dim = (0..sweep.len())
-        .map(|id| sweep.point(id))
-        .find_map(|p| {
-            p.ok()
-                .filter(|p| p.config.policy.kind == "loglinear")
-                .and_then(|p| p.config.resolved().ok())
-                .and_then(|c| c.policy.dim)
-        });
+    let dim = (0..sweep.len()).map(|id| sweep.point(id)).find_map(|p| {
+        p.ok()
+            .filter(|p| p.config.policy.kind == "loglinear")
+            .and_then(|p| p.config.resolved().ok())
+            .and_then(|c| c.policy.dim)
+    });
     let facts = families_facts(
         &t,
         &sweep_base_file(&sweeps_dir.join("families.toml"))?,
@@ -418,7 +421,12 @@ pub fn similarity_facts(points: Vec<SimPoint>, setting: RunSetting) -> Result<Si
         .iter()
         .filter(|p| p.init_cosine == cosines[0] && p.frozen == points[0].frozen)
         .count();
-    let start = Stat::of(&points.iter().map(|p| p.start_avg_chosen).collect::<Vec<_>>());
+    let start = Stat::of(
+        &points
+            .iter()
+            .map(|p| p.start_avg_chosen)
+            .collect::<Vec<_>>(),
+    );
     let (lo, hi) = (cosines[0], cosines[cosines.len() - 1]);
     let mut arms = Vec::new();
     for frozen in [true, false] {
@@ -466,7 +474,9 @@ pub fn similarity_facts(points: Vec<SimPoint>, setting: RunSetting) -> Result<Si
     let frozen_follows_cosine =
         arm(true).is_some_and(|a| a.r_cosine.is_finite() && a.r_cosine > CLEAR_CORRELATION);
     let trained_ignores_cosine = arm(false).is_some_and(|a| {
-        a.r_cosine.is_finite() && a.r_cosine.abs() < CLEAR_CORRELATION && a.peak_degradation < SHOWS[1].1
+        a.r_cosine.is_finite()
+            && a.r_cosine.abs() < CLEAR_CORRELATION
+            && a.peak_degradation < SHOWS[1].1
     });
     Ok(SimilarityFacts {
         setting,

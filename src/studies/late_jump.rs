@@ -437,7 +437,10 @@ pub fn report_study(experiments_dir: &Path) -> Study {
         seeds: REPORT_SEEDS.to_vec(),
         epochs: REPORT_EPOCHS,
         rule: RULE,
-        shown: REPORT_SCENARIOS[1..].iter().map(|s| s.to_string()).collect(),
+        shown: REPORT_SCENARIOS[1..]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         pick_by: Candidate::NonzeroPooled,
     }
 }

@@ -1269,7 +1269,10 @@ final_avg_chosen,final_avg_unseen,final_avg_optimal,diverged";
             .iter()
             .map(|r| (r.method.as_str(), r.scenario.as_str()))
             .collect();
-        assert_eq!(most[..2], [("apo-down", "scenario2"), ("robust-dpo", "scenario1")]);
+        assert_eq!(
+            most[..2],
+            [("apo-down", "scenario2"), ("robust-dpo", "scenario1")]
+        );
         assert_eq!(n.least_drop.len(), 3);
         assert_eq!(
             n.diverged,

@@ -660,7 +660,11 @@ mod tests {
                 f.display()
             );
         }
-        for t in facts.tracks.iter().filter(|t| t.setting.policy == "tabular") {
+        for t in facts
+            .tracks
+            .iter()
+            .filter(|t| t.setting.policy == "tabular")
+        {
             assert_eq!(t.align.softmax, t.align.steps, "{}", t.name);
         }
         assert!(facts.mlp.is_some() && facts.sgd_max_deviation.is_some());
