@@ -2,9 +2,10 @@
 //! tabular twin of Figure 2) in parallel, writes each run's CSVs, and draws
 //! Figures 1, 2, 2-compare and 3; then (unless `--paper-only`) runs Figure 3
 //! with IPO and SLiC, the five sweeps of `experiments/sweeps/`, draws their
-//! figures and writes `REPORT.md`. The figure logic lives in
-//! [`dpo_lab::present::plots`], the report text in [`dpo_lab::present::report`]; this binary
-//! only runs and routes.
+//! figures and writes `REPORT.md`. The studies ([`dpo_lab::studies`]) run
+//! the experiments and return their facts; the figures and the report's
+//! text are drawn from those by [`dpo_lab::present`]; this binary only runs
+//! and routes, and names the paths (`experiments/`, the output directories).
 
 use clap::Parser;
 use dpo_lab::analysis::runs::RunsTable;
@@ -265,8 +266,15 @@ fn sweeps_and_report(
 
     // The robustness study: its facts render the finding sentences that the
     // report's sections and README.md quote.
-    let robust =
-        dpo_lab::present::robustness::run(&root.join("experiments/robustness.toml"), out_dir)?;
+    let t = Instant::now();
+    let grid = dpo_lab::studies::robustness::Grid::load(&root.join("experiments/robustness.toml"))?;
+    let study = dpo_lab::studies::robustness::Study::run(grid)?;
+    eprintln!(
+        "robustness study: {} runs in {:.1} s",
+        study.runs.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let robust = dpo_lab::present::robustness::render_study(&study, out_dir)?;
 
     let t = Instant::now();
     let base = &done[0].config;
@@ -321,30 +329,35 @@ fn sweeps_and_report(
         Some(i) => format!("{}\n{}\n{}", &text[..i], fidelity.trim_end(), &text[i..]),
         None => format!("{text}\n{fidelity}\n"),
     };
-    // Beyond the paper: each section runs its own configs, draws its figures
-    // and returns its Markdown.
+    // Beyond the paper: each study runs its own configs and returns its
+    // facts (also written as OUT/<study>/facts.json); the presentation draws
+    // the figures and renders the section from them.
+    use dpo_lab::present::{findings, plots::field, plots::precision, zoo};
+    use dpo_lab::studies::{beyond, late_jump};
+    let exp = root.join("experiments");
+    let sweeps = exp.join("sweeps");
     let beyond: [(&str, &dyn Fn() -> Result<String>); 5] = [
         ("gradient field", &|| {
-            let text = dpo_lab::present::plots::field::gradient_field_figure(
-                plots_dir,
-                &root.join("experiments"),
-            )?;
-            Ok(format!("## Beyond the paper: the gradient field in the (π+, π−) plane\n\n![gradient field](gradient-field.png)\n\n{text}\n"))
+            let facts = dpo_lab::studies::field::run(&exp, out_dir)?;
+            field::gradient_field_figure(plots_dir, &facts)
         }),
         ("policy families and similarity", &|| {
-            dpo_lab::present::findings::beyond_figures(plots_dir, out_dir, &robust.facts)
+            let fam = beyond::families(&sweeps, out_dir, resume)?;
+            let sim = beyond::similarity(&sweeps, out_dir, resume)?;
+            findings::beyond_figures(plots_dir, &fam, &sim, &robust.facts)
         }),
         ("on-policy sampling", &|| {
-            dpo_lab::present::findings::on_policy_figures(plots_dir, out_dir, &robust.facts)
+            let facts = beyond::on_policy(&sweeps, out_dir, resume)?;
+            findings::on_policy_figures(plots_dir, &facts, &robust.facts)
         }),
         ("every loss on every scenario", &|| {
-            dpo_lab::present::zoo::zoo_figures(plots_dir, out_dir)
+            let facts =
+                dpo_lab::studies::zoo::run(&sweeps, &exp.join("fig2.toml"), out_dir, resume)?;
+            zoo::zoo_figures(plots_dir, &facts)
         }),
         ("f32 vs f64", &|| {
-            dpo_lab::present::plots::precision::precision_figure(
-                plots_dir,
-                &root.join("experiments"),
-            )
+            let facts = late_jump::run_report(&exp, out_dir)?;
+            precision::precision_figure(plots_dir, &facts)
         }),
     ];
     for (name, section) in beyond {

@@ -108,7 +108,7 @@ fn mean_f32(xs: impl Iterator<Item = f32>) -> f32 {
 }
 
 /// A way float32 code might average the unseen probabilities of the pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Candidate {
     /// `p.mean()`: every entry counted, zeros included (the lab's
     /// `avg_unseen`, in float32).

@@ -166,7 +166,7 @@ impl RunsTable {
 }
 
 /// Mean, standard deviation (population), extremes and count of a sample.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct Stat {
     /// Arithmetic mean.
     pub mean: f64,

@@ -19,6 +19,10 @@ pub struct OnPolicy {
     pub temperature: f64,
 }
 
+/// The oracle's reward of a prompt's optimal response (every other response
+/// gets 0).
+pub const ORACLE_REWARD: f64 = 1.0;
+
 /// How many times the second sample is redrawn when it equals the first.
 const MAX_REDRAWS: usize = 64;
 
@@ -83,7 +87,13 @@ impl Sampler {
             if a2 == a1 {
                 continue;
             }
-            let r = |a: usize| if a == optimal[p.prompt] { 1.0 } else { 0.0 };
+            let r = |a: usize| {
+                if a == optimal[p.prompt] {
+                    ORACLE_REWARD
+                } else {
+                    0.0
+                }
+            };
             let first_wins = self.rng.random::<f64>() < sigmoid((r(a1) - r(a2)) / t);
             let (chosen, rejected) = if first_wins { (a1, a2) } else { (a2, a1) };
             *p = Pair {

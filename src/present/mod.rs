@@ -1,9 +1,11 @@
 //! Presentation of computed facts: a minimal template engine
-//! ([`template`]) and the rendering of the studies' facts into tables and
-//! sentences: [`calibration`], [`scenarios`], [`robustness`], [`report`],
-//! [`findings`], [`zoo`]; the figures ([`plots`]). Prose lives in
-//! `templates/`; this layer only formats numbers and picks the words a
-//! verdict allows.
+//! ([`template`]) and the rendering of the studies' facts into figures,
+//! tables and sentences: [`calibration`], [`scenarios`], [`robustness`],
+//! [`report`], [`findings`] (policy families, similarity, on-policy),
+//! [`zoo`]; the figures ([`plots`]). Nothing here trains or runs a sweep:
+//! each function takes a study's facts ([`crate::studies`]). Prose lives in
+//! `templates/`; this layer only formats numbers and picks the words and
+//! phrases a verdict allows.
 
 pub mod calibration;
 pub mod findings;

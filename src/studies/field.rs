@@ -65,13 +65,23 @@
 //! point, so their directions, and the ratio of their magnitudes
 //! ([`magnitude_ratio`]), do not depend on `β` or on the reference.
 //!
-//! Everything here is a pure function; [`crate::present::plots::field`] draws it.
+//! Everything here but [`run`] is a pure function. [`run`] trains the runs
+//! whose trajectories the figure draws and returns every number of the
+//! figure's paragraph ([`FieldFacts`]); [`crate::present::plots::field`]
+//! draws and describes them.
 
+use crate::engine::train::{train, Keep};
+use crate::error::{Error, Result};
+use crate::io::config::Config;
 use crate::maths::numerics::sigmoid;
+use crate::studies::facts::{write_facts, RunSetting};
+use serde::Serialize;
+use std::f64::consts::LN_10;
+use std::path::Path;
 
 /// One DPO pair: temperature and reference probabilities of the chosen and
 /// the rejected response.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PairField {
     pub beta: f64,
     /// `π0(a+|x)`.
@@ -185,7 +195,7 @@ pub fn angle_deg(a: [f64; 2], b: [f64; 2]) -> f64 {
 
 /// One point of a trajectory, kept in log space so that `π-` far below the
 /// smallest `f64` (`e^{-800}`, say) still has a direction.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LogPoint {
     pub epoch: usize,
     /// `ln π+`.
@@ -229,7 +239,7 @@ pub fn step(a: &LogPoint, b: &LogPoint) -> [f64; 2] {
 }
 
 /// How often a trajectory's steps point along a field.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct Alignment {
     /// Steps with a defined angle (non-zero displacement and field).
     pub steps: usize,
@@ -324,6 +334,219 @@ pub fn triangle_grid(n: usize) -> Vec<[f64; 2]> {
         }
     }
     out
+}
+
+/// The runs of the gradient-field figure, pair 0 (prompt 0, responses
+/// 0 ≻ 4) of each: `(config file in experiments/, name in the text)`.
+pub const TRACKS: [(&str, &str); 3] = [
+    ("fig2-tabular.toml", "tabular Adam"),
+    ("tabular-dpo-sgd.toml", "tabular SGD"),
+    ("fig2.toml", "MLP Adam"),
+];
+
+/// Tolerance, in degrees, of "a step points along a field".
+pub const TOL_DEG: f64 = 10.0;
+
+/// Where a trajectory ends, and how far apart the two fields are there.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TrackEnd {
+    pub epoch: usize,
+    /// `π+` and `log10 π−` (which may lie below the `f64` range).
+    pub p: f64,
+    pub log10_m: f64,
+    /// `log10(|v_paper| / |v_softmax|)`.
+    pub log10_ratio: f64,
+}
+
+/// One run's trajectory of pair 0.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Track {
+    /// Its config file (in `experiments/`) and its name in the text.
+    pub file: String,
+    pub name: String,
+    pub setting: RunSetting,
+    /// The pair's field with this run's β and reference.
+    pub field: PairField,
+    /// `(ln π+, ln π-)` at every recorded epoch.
+    pub points: Vec<LogPoint>,
+    /// Step directions against the two fields, at [`TOL_DEG`].
+    pub align: Alignment,
+    pub end: TrackEnd,
+}
+
+/// How the MLP run moves through the plane.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MlpPath {
+    /// `π+` at the first and last epoch.
+    pub p_start: f64,
+    pub p_end: f64,
+    /// Fractions of its steps along either field's line (either sense).
+    pub softmax_line_frac: f64,
+    pub paper_line_frac: f64,
+    /// Median over the path of `log10(π+/π−)` (Corollary 1's demanded
+    /// `|Δπ−/Δπ+|`).
+    pub median_log10_ratio: f64,
+    /// `π−` at the first epoch and `log10 π−` at the last.
+    pub m_start: f64,
+    pub log10_m_end: f64,
+    /// `|Δπ−|` of its first and last step.
+    pub step_start: f64,
+    pub step_end: f64,
+    /// [`max_rejected_log_step`].
+    pub max_log_step: f64,
+    /// `log10` of the paper's `|∂ℓ/∂π−| = w/π−` at the first and last epoch.
+    pub log10_paper_minus_start: f64,
+    pub log10_paper_minus_end: f64,
+}
+
+/// The gradient-field study: the trajectories and what they show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldFacts {
+    /// [`TOL_DEG`].
+    pub tol_deg: f64,
+    /// In [`TRACKS`] order.
+    pub tracks: Vec<Track>,
+    /// The first MLP run's path.
+    pub mlp: Option<MlpPath>,
+    /// The largest angle between a step of the tabular SGD run and the
+    /// softmax field, in degrees.
+    pub sgd_max_deviation: Option<f64>,
+}
+
+/// Runs `experiments_dir/file` and extracts its first pair's trajectory.
+pub fn run_track(experiments_dir: &Path, file: &str, name: &str) -> Result<Track> {
+    let path = experiments_dir.join(file);
+    let cfg = Config::load(&path)?.resolved()?;
+    let spec = cfg.build()?;
+    let pair = *spec
+        .data
+        .pairs
+        .first()
+        .ok_or_else(|| Error::config(path.display().to_string(), "has no preference pair"))?;
+    let beta = match (cfg.loss.name.as_str(), cfg.loss.params.get("beta")) {
+        ("dpo", Some(b)) => *b,
+        _ => {
+            return Err(Error::config(
+                path.display().to_string(),
+                "the gradient-field figure needs a DPO run (loss.name = \"dpo\")",
+            ))
+        }
+    };
+    let result = train(
+        &spec,
+        Keep {
+            metrics: false,
+            snapshots: true,
+        },
+    );
+    if let Some(e) = result.summary.diverged_epoch {
+        return Err(Error::io(&path, format!("run diverged at epoch {e}")));
+    }
+    let y = result.n_responses;
+    let field = PairField::new(
+        beta,
+        result.ref_logp[pair.prompt * y + pair.chosen].exp(),
+        result.ref_logp[pair.prompt * y + pair.rejected].exp(),
+    );
+    let points = trajectory(&result.snapshots, y, pair);
+    let align = alignment(&points, TOL_DEG);
+    let last = points.last().copied().unwrap_or(LogPoint {
+        epoch: 0,
+        logp: f64::NAN,
+        logm: f64::NAN,
+    });
+    let p = last.logp.exp();
+    // |v_paper| / |v_softmax| ≈ 1/(π+ π- (1 − π+)) once π- ≪ π+; in log10
+    // so a π- below the f64 range still gives a number.
+    let m = last.logm.exp();
+    let log10_ratio = if m > 0.0 {
+        magnitude_ratio(p, m).log10()
+    } else {
+        -(p.log10() + last.logm / LN_10 + (1.0 - p).log10())
+    };
+    Ok(Track {
+        file: file.into(),
+        name: name.into(),
+        setting: RunSetting::of(&cfg)?,
+        field,
+        points,
+        align,
+        end: TrackEnd {
+            epoch: last.epoch,
+            p,
+            log10_m: last.logm / LN_10,
+            log10_ratio,
+        },
+    })
+}
+
+/// The median over `traj` of `log10(π+/π-)`.
+fn median_log10_ratio(traj: &[LogPoint]) -> f64 {
+    let mut r: Vec<f64> = traj.iter().map(|q| (q.logp - q.logm) / LN_10).collect();
+    r.sort_by(f64::total_cmp);
+    r.get(r.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// How the MLP track moves (None for a trajectory without points).
+fn mlp_path(m: &Track) -> Option<MlpPath> {
+    let (a, b) = (m.points.first()?, m.points.last()?);
+    let n = m.points.len();
+    let d0 = step(&m.points[0], &m.points[1.min(n - 1)]);
+    let dn = step(&m.points[n.saturating_sub(2)], b);
+    // w/π-, in log10.
+    let paper_minus = |q: &LogPoint| m.field.weight_log(q.logp, q.logm).log10() - q.logm / LN_10;
+    Some(MlpPath {
+        p_start: a.logp.exp(),
+        p_end: b.logp.exp(),
+        softmax_line_frac: m.align.softmax_line_frac(),
+        paper_line_frac: m.align.paper_line_frac(),
+        median_log10_ratio: median_log10_ratio(&m.points),
+        m_start: a.logm.exp(),
+        log10_m_end: b.logm / LN_10,
+        step_start: d0[1].abs(),
+        step_end: dn[1].abs(),
+        max_log_step: max_rejected_log_step(&m.points),
+        log10_paper_minus_start: paper_minus(a),
+        log10_paper_minus_end: paper_minus(b),
+    })
+}
+
+/// The facts of `tracks`: the MLP's path and the SGD run's deviation.
+pub fn field_facts(tracks: Vec<Track>) -> FieldFacts {
+    let mlp = tracks
+        .iter()
+        .find(|t| t.setting.policy == "mlp")
+        .and_then(mlp_path);
+    let sgd_max_deviation = tracks
+        .iter()
+        .find(|t| t.setting.policy == "tabular" && t.setting.optimizer == "sgd")
+        .map(|t| {
+            t.points
+                .windows(2)
+                .map(|w| {
+                    let [p, m] = w[0].probs();
+                    angle_deg(step(&w[0], &w[1]), t.field.softmax(p, m))
+                })
+                .fold(0.0, f64::max)
+        });
+    FieldFacts {
+        tol_deg: TOL_DEG,
+        tracks,
+        mlp,
+        sgd_max_deviation,
+    }
+}
+
+/// Runs the [`TRACKS`] of `experiments_dir` (well under a second each),
+/// writes `out_dir/gradient-field/facts.json` and returns the facts.
+pub fn run(experiments_dir: &Path, out_dir: &Path) -> Result<FieldFacts> {
+    let tracks = TRACKS
+        .iter()
+        .map(|(file, name)| run_track(experiments_dir, file, name))
+        .collect::<Result<Vec<_>>>()?;
+    let facts = field_facts(tracks);
+    write_facts(&out_dir.join("gradient-field"), &facts)?;
+    Ok(facts)
 }
 
 #[cfg(test)]

@@ -12,12 +12,21 @@
 //! - [`late_jump`]: those runs read the way float32 plotting code would.
 //! - [`field`]: the paper's gradient field in (π⁺, π⁻) and runs through it.
 //! - [`mod@bench`]: steps per second of the training loop.
+//! - [`beyond`]: policy families, embedding similarity and true on-policy
+//!   data (issue 5).
+//! - [`zoo`]: every loss and objective on every scenario, and the
+//!   reward-model path against DPO.
+//!
+//! [`facts`] holds what their facts share (a run's setting, `facts.json`).
 
 pub mod bench;
+pub mod beyond;
 pub mod calibrate;
+pub mod facts;
 pub mod field;
 pub mod late_jump;
 pub mod paper_bands;
 pub mod precision;
 pub mod robustness;
 pub mod scenarios;
+pub mod zoo;

@@ -140,7 +140,7 @@ pub fn unseen_on_other_chosen(r: &RunResult, data: &Dataset) -> f64 {
 }
 
 /// What the experiment measured for one paired run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PairStats {
     pub scenario: String,
     pub seed: u64,
@@ -256,7 +256,7 @@ pub fn stats(p: &PairedRun) -> Result<PairStats> {
 }
 
 /// The settings of the precision experiment.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Experiment {
     /// The runs, one per scenario (their `seed`, `epochs`, `record_every`
     /// and `precision` are overridden).

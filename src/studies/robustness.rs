@@ -23,11 +23,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// A run shows the drastic drop when its average rejected probability falls
-/// by more than this many orders of magnitude (as `findings::SHOWS`).
+/// by more than this many orders of magnitude (`beyond::SHOWS` uses it too).
 pub const DROPPED: f64 = 1.0;
-/// A run degrades when its degradation exceeds this (as `findings::SHOWS`).
+/// A run degrades when its degradation exceeds this (`beyond::SHOWS` uses it too).
 pub const DEGRADED: f64 = 0.05;
-/// A run disperses when its dispersion exceeds this (as `findings::SHOWS`).
+/// A run disperses when its dispersion exceeds this (`beyond::SHOWS` uses it too).
 pub const DISPERSED: f64 = 0.005;
 
 /// An inclusive range of seeds.

@@ -12,7 +12,7 @@ use crate::analysis::runs::{RunsTable, Stat};
 use crate::analysis::stats::Quantiles;
 use crate::error::{Error, Result};
 use crate::maths::data::SCENARIOS;
-use crate::present::findings::{SimPoint, FAMILIES};
+use crate::studies::beyond::{SimPoint, FAMILIES};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

@@ -1,6 +1,7 @@
 //! The gradient-field figure of issue 5: one DPO pair's state `(π+, π-)`,
-//! the paper's free-variable field next to the field the softmax produces
-//! ([`crate::studies::field`]), with real training trajectories drawn on both.
+//! the paper's free-variable field next to the field the softmax produces,
+//! with the trajectories of [`crate::studies::field::run`] drawn on both;
+//! and its REPORT.md section (`templates/field/*.md`).
 //!
 //! Layout: two columns (paper's field, softmax field) by two rows (π-
 //! linear on `[0, 1]`, π- on a log axis reaching the trajectories' lowest
@@ -11,15 +12,14 @@ use super::heatmap::{draw_colorbar, ColorScale};
 use super::panels::{framed_chart, Axis};
 use super::style::{self, FONT};
 use super::{nice_ticks, save, DrawResult, Figure};
-use crate::engine::train::{train, Keep};
-use crate::error::{Error, Result};
-use crate::io::config::Config;
-use crate::studies::field::{self, Alignment, LogPoint, PairField};
+use crate::error::Result;
+use crate::maths::optim::display_name as optimizer_name;
+use crate::present::template::{render_file, render_line, Facts};
+use crate::studies::field::{self, FieldFacts, LogPoint, PairField, Track};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::f64::consts::LN_10;
-use std::fmt::Write as _;
 use std::path::Path;
 
 /// File stem of the figure in the plots directory.
@@ -27,100 +27,55 @@ pub const STEM: &str = "gradient-field";
 /// Grid of arrows per panel: `GRID_N × GRID_N` cells, those inside the
 /// triangle `π+ + π- < 1` get an arrow.
 pub const GRID_N: usize = 15;
-/// Tolerance, in degrees, of "a step points along a field".
-pub const TOL_DEG: f64 = 10.0;
 /// Dots along each trajectory mark every `1/DOTS` of its epochs.
 const DOTS: usize = 10;
 
-/// One run's trajectory of pair 0.
+/// One trajectory as drawn: the study's track with its legend label and
+/// its stroke.
 #[derive(Debug, Clone)]
-pub struct Track {
-    /// Legend label.
-    pub label: String,
-    /// Short name for the report ("MLP", "tabular Adam", ...).
-    pub name: String,
-    pub color: RGBColor,
-    pub dashed: bool,
-    /// The pair's field with this run's β and reference.
-    pub field: PairField,
-    /// `(ln π+, ln π-)` at every recorded epoch.
-    pub points: Vec<LogPoint>,
-    /// Step directions against the two fields, at [`TOL_DEG`].
-    pub align: Alignment,
+struct Drawn {
+    label: String,
+    color: RGBColor,
+    dashed: bool,
+    field: PairField,
+    points: Vec<LogPoint>,
 }
+
+/// Strokes of the tracks, in [`field::TRACKS`] order (any further track
+/// takes the last).
+const STROKES: [(RGBColor, bool); 3] = [
+    (RGBColor(0x20, 0x20, 0x20), false),
+    (RGBColor(0xff, 0x7f, 0x0e), true),
+    (RGBColor(0xd6, 0x27, 0x28), false),
+];
 
 fn short(v: f64) -> String {
     let s = format!("{v:.4}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// Runs `file` (in `experiments_dir`) and extracts its first pair's trajectory.
-pub fn run_track(
-    experiments_dir: &Path,
-    file: &str,
-    name: &str,
-    color: RGBColor,
-    dashed: bool,
-) -> Result<Track> {
-    let path = experiments_dir.join(file);
-    let cfg = Config::load(&path)?.resolved()?;
-    let spec = cfg.build()?;
-    let pair = *spec
-        .data
-        .pairs
-        .first()
-        .ok_or_else(|| Error::config(path.display().to_string(), "has no preference pair"))?;
-    let beta = match (cfg.loss.name.as_str(), cfg.loss.params.get("beta")) {
-        ("dpo", Some(b)) => *b,
-        _ => {
-            return Err(Error::config(
-                path.display().to_string(),
-                "the gradient-field figure needs a DPO run (loss.name = \"dpo\")",
-            ))
-        }
-    };
-    let result = train(
-        &spec,
-        Keep {
-            metrics: false,
-            snapshots: true,
-        },
-    );
-    if let Some(e) = result.summary.diverged_epoch {
-        return Err(Error::io(&path, format!("run diverged at epoch {e}")));
-    }
-    let y = result.n_responses;
-    let field = PairField::new(
-        beta,
-        result.ref_logp[pair.prompt * y + pair.chosen].exp(),
-        result.ref_logp[pair.prompt * y + pair.rejected].exp(),
-    );
-    let points = field::trajectory(&result.snapshots, y, pair);
-    let align = field::alignment(&points, TOL_DEG);
-    let o = &cfg.optimizer;
-    let optim = match o.name.as_str() {
-        "sgd" => "SGD".to_string(),
-        "adam" => "Adam".to_string(),
-        other => other.to_string(),
-    };
-    let policy = if cfg.policy.kind == "mlp" {
+/// The legend entry of `t`: `MLP, Adam lr 0.0001, 2000 epochs (fig2.toml)`.
+fn drawn(i: usize, t: &Track) -> Drawn {
+    let s = &t.setting;
+    let policy = if s.policy == "mlp" {
         "MLP".to_string()
     } else {
-        cfg.policy.kind.clone()
+        s.policy.clone()
     };
-    Ok(Track {
+    let (color, dashed) = STROKES[i.min(STROKES.len() - 1)];
+    Drawn {
         label: format!(
-            "{policy}, {optim} lr {}, {} epochs ({file})",
-            short(o.lr),
-            cfg.epochs
+            "{policy}, {} lr {}, {} epochs ({})",
+            optimizer_name(&s.optimizer),
+            short(s.lr),
+            s.epochs,
+            t.file
         ),
-        name: name.to_string(),
         color,
         dashed,
-        field,
-        points,
-        align,
-    })
+        field: t.field,
+        points: t.points.clone(),
+    }
 }
 
 /// Which field a panel shows.
@@ -183,7 +138,7 @@ impl Row {
     }
 }
 
-fn rows(field: &PairField, tracks: &[Track]) -> [Row; 2] {
+fn rows(field: &PairField, tracks: &[Drawn]) -> [Row; 2] {
     let h = 1.0 / GRID_N as f64;
     let lin_grid: Vec<(f64, f64)> = field::triangle_grid(GRID_N)
         .into_iter()
@@ -239,7 +194,7 @@ fn rows(field: &PairField, tracks: &[Track]) -> [Row; 2] {
 struct FieldFigure {
     title: String,
     field: PairField,
-    tracks: Vec<Track>,
+    tracks: Vec<Drawn>,
     caption: Vec<String>,
 }
 
@@ -317,7 +272,7 @@ fn draw_panel<DB: DrawingBackend>(
     kind: Kind,
     row: &Row,
     field: &PairField,
-    tracks: &[Track],
+    tracks: &[Drawn],
 ) -> DrawResult<(i32, i32)> {
     let x = Axis::linear(0.0, 1.0, "π+ (chosen)");
     let y = &row.y;
@@ -505,7 +460,7 @@ fn draw_panel<DB: DrawingBackend>(
 /// marker), then a line explaining the markers.
 fn draw_track_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    tracks: &[Track],
+    tracks: &[Drawn],
 ) -> DrawResult {
     let row_h = (style::LEGEND_SIZE * 17 / 10) as i32;
     let font = (FONT, style::LEGEND_SIZE)
@@ -576,39 +531,21 @@ fn pct(f: f64) -> String {
     format!("{:.1}%", 100.0 * f)
 }
 
-/// Runs the three trajectories' configs (fast: well under a second),
-/// writes `gradient-field.png` and `.svg` into `plots_dir`, and returns a
-/// Markdown paragraph for the report, every number in it computed here.
-///
-/// The runs are pair 0 (prompt 0, responses 0 ≻ 4) of
-/// `experiments_dir/fig2-tabular.toml` (tabular, Adam),
-/// `experiments_dir/fig2.toml` (MLP, Adam) and
-/// `experiments_dir/tabular-dpo-sgd.toml` (tabular, plain SGD).
-pub fn gradient_field_figure(plots_dir: &Path, experiments_dir: &Path) -> Result<String> {
-    let tracks = vec![
-        run_track(
-            experiments_dir,
-            "fig2-tabular.toml",
-            "tabular Adam",
-            RGBColor(0x20, 0x20, 0x20),
-            false,
-        )?,
-        run_track(
-            experiments_dir,
-            "tabular-dpo-sgd.toml",
-            "tabular SGD",
-            RGBColor(0xff, 0x7f, 0x0e),
-            true,
-        )?,
-        run_track(
-            experiments_dir,
-            "fig2.toml",
-            "MLP Adam",
-            RGBColor(0xd6, 0x27, 0x28),
-            false,
-        )?,
-    ];
-    let bg = tracks[0].field;
+/// Draws `plots_dir/gradient-field.png` and `.svg` from the study's
+/// trajectories and returns the report's section.
+pub fn gradient_field_figure(plots_dir: &Path, facts: &FieldFacts) -> Result<String> {
+    let tracks: Vec<Drawn> = facts
+        .tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| drawn(i, t))
+        .collect();
+    let Some(bg) = tracks.first().map(|t| t.field) else {
+        return Err(crate::error::Error::config(
+            "gradient field",
+            "has no trajectory to draw",
+        ));
+    };
     let caption = vec![
         format!(
             "Fields of one DPO pair with β = {}, π₀+ = {}, π₀− = {} (the runs' pair 0, prompt 0, responses 0 ≻ 4). \
@@ -633,136 +570,67 @@ pub fn gradient_field_figure(plots_dir: &Path, experiments_dir: &Path) -> Result
         caption,
     };
     save(&fig, &plots_dir.join(STEM))?;
-    Ok(paragraph(&fig.tracks))
+    field_markdown(facts)
 }
 
-/// The median over `traj` of `log10(π+/π-)`.
-fn median_log10_ratio(traj: &[LogPoint]) -> f64 {
-    let mut r: Vec<f64> = traj.iter().map(|q| (q.logp - q.logm) / LN_10).collect();
-    r.sort_by(f64::total_cmp);
-    r.get(r.len() / 2).copied().unwrap_or(f64::NAN)
+fn put(f: &mut Facts, k: &str, v: impl ToString) {
+    f.insert(k.to_string(), v.to_string());
 }
 
-/// The report paragraph for `tracks` (tabular Adam, tabular SGD, MLP).
-fn paragraph(tracks: &[Track]) -> String {
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "**Gradient field (`gradient-field.png`).** For one pair, the paper's free-variable field \
-         `−∇ℓ = (w/π+, −w/π−)` (`w = β σ(−βΔ)`) and the field a tabular softmax produces from one \
-         logit step, `(w π+ (1 − π+ + π−), −w π− (1 + π+ − π−))` per unit learning rate \
-         (= `J²` times the paper's, `J` the softmax Jacobian), share the scalar `w` and differ in \
-         direction and size: the paper's rejected component grows like `π−^(β−1)` as `π− → 0`, the \
-         softmax's shrinks like `π−^(1+β)`. "
-    );
-    let ends: Vec<String> = tracks
+/// The report's gradient-field section, from the study's facts.
+pub fn field_markdown(facts: &FieldFacts) -> Result<String> {
+    let phrase = |key: &str, f: &Facts| render_line("field/phrases", key, f);
+    let mut f = Facts::new();
+    put(&mut f, "tol", facts.tol_deg);
+    let ends = facts
+        .tracks
         .iter()
         .map(|t| {
-            let last = t.points.last().copied().unwrap_or(LogPoint {
-                epoch: 0,
-                logp: f64::NAN,
-                logm: f64::NAN,
-            });
-            let p = last.logp.exp();
-            // |v_paper| / |v_softmax| ≈ 1/(π+ π- (1 − π+)) once π- ≪ π+;
-            // in log10 so a π- below the f64 range still gives a number.
-            let m = last.logm.exp();
-            let log_ratio = if m > 0.0 {
-                field::magnitude_ratio(p, m).log10()
-            } else {
-                -(p.log10() + last.logm / LN_10 + (1.0 - p).log10())
-            };
-            format!(
-                "{} ends (epoch {}) at π+ = {}, π− = {}, where the paper's field is {} times \
-                 the softmax's",
-                t.name,
-                last.epoch,
-                sci(p),
-                sci_log10(last.logm / LN_10),
-                sci_log10(log_ratio)
-            )
+            let mut n = Facts::new();
+            put(&mut n, "name", &t.name);
+            put(&mut n, "epoch", t.end.epoch);
+            put(&mut n, "p", sci(t.end.p));
+            put(&mut n, "m", sci_log10(t.end.log10_m));
+            put(&mut n, "ratio", sci_log10(t.end.log10_ratio));
+            phrase("end", &n)
         })
-        .collect();
-    let _ = write!(
-        s,
-        "At the runs' last states the gap is enormous: {}. ",
-        ends.join("; ")
-    );
-    let aligns: Vec<String> = tracks
+        .collect::<Result<Vec<_>>>()?;
+    put(&mut f, "ends", ends.join("; "));
+    let aligns = facts
+        .tracks
         .iter()
         .map(|t| {
-            format!(
-                "{} {} vs {} of {} steps",
-                t.name,
-                pct(t.align.softmax_frac()),
-                pct(t.align.paper_frac()),
-                t.align.steps
-            )
+            let mut n = Facts::new();
+            put(&mut n, "name", &t.name);
+            put(&mut n, "softmax", pct(t.align.softmax_frac()));
+            put(&mut n, "paper", pct(t.align.paper_frac()));
+            put(&mut n, "steps", t.align.steps);
+            phrase("align", &n)
         })
-        .collect();
-    let _ = write!(
-        s,
-        "Steps within {TOL_DEG}° of the softmax field vs of the paper's field, in the (π+, π−) \
-         plane: {}. ",
-        aligns.join("; ")
-    );
-    if let Some(m) = tracks.iter().find(|t| t.name.starts_with("MLP")) {
-        let first = m.points.first();
-        let lastp = m.points.last();
-        if let (Some(a), Some(b)) = (first, lastp) {
-            let n = m.points.len();
-            let d0 = field::step(&m.points[0], &m.points[1.min(n - 1)]);
-            let dn = field::step(&m.points[n.saturating_sub(2)], b);
-            let paper_minus = |q: &LogPoint| {
-                // w/π-, in log10.
-                (m.field.weight_log(q.logp, q.logm)).log10() - q.logm / LN_10
-            };
-            let _ = write!(
-                s,
-                "Both tabular runs follow the softmax field (their logit steps are ±c on the pair's \
-                 two logits, Adam's as SGD's, so only their speed differs). The MLP does not follow \
-                 either field's sense for long: parameters shared with the other prompts pull its \
-                 π+ down (π+ falls from {} to {}), so its steps often point against the softmax \
-                 field's π+ component. Its steps do run along the softmax field's lines: in either \
-                 sense, {} of them lie within {TOL_DEG}° of the softmax field's line and {} within \
-                 {TOL_DEG}° of the paper's (Corollary 1 demands |Δπ−/Δπ+| = π+/π−, whose median \
-                 along the path is {}; the MLP moves π− far less than π+). What the MLP \
-                 does obey is the softmax's structure: its rejected probability falls from {} to {} \
-                 while the per-epoch step |Δπ−| shrinks from {} to {} (the relative step |Δ ln π−| \
-                 never exceeds {:.3} per epoch), whereas along the same path the paper's field \
-                 |∂ℓ/∂π−| = w/π− grows from {} to {}: the rejected side slows down as it vanishes, \
-                 it does not move infinitely fast.",
-                sci(a.logp.exp()),
-                sci(b.logp.exp()),
-                pct(m.align.softmax_line_frac()),
-                pct(m.align.paper_line_frac()),
-                sci_log10(median_log10_ratio(&m.points)),
-                sci(a.logm.exp()),
-                sci_log10(b.logm / LN_10),
-                sci(d0[1].abs()),
-                sci(dn[1].abs()),
-                field::max_rejected_log_step(&m.points),
-                sci_log10(paper_minus(a)),
-                sci_log10(paper_minus(b)),
-            );
-        }
+        .collect::<Result<Vec<_>>>()?;
+    put(&mut f, "aligns", aligns.join("; "));
+    let mut rest = Vec::new();
+    if let Some(m) = &facts.mlp {
+        put(&mut f, "p_start", sci(m.p_start));
+        put(&mut f, "p_end", sci(m.p_end));
+        put(&mut f, "softmax_line", pct(m.softmax_line_frac));
+        put(&mut f, "paper_line", pct(m.paper_line_frac));
+        put(&mut f, "median_ratio", sci_log10(m.median_log10_ratio));
+        put(&mut f, "m_start", sci(m.m_start));
+        put(&mut f, "m_end", sci_log10(m.log10_m_end));
+        put(&mut f, "step_start", sci(m.step_start));
+        put(&mut f, "step_end", sci(m.step_end));
+        put(&mut f, "max_log_step", format!("{:.3}", m.max_log_step));
+        put(&mut f, "paper_start", sci_log10(m.log10_paper_minus_start));
+        put(&mut f, "paper_end", sci_log10(m.log10_paper_minus_end));
+        rest.push(phrase("mlp", &f)?);
     }
-    if let Some(t) = tracks.iter().find(|t| t.name == "tabular SGD") {
-        let worst = t
-            .points
-            .windows(2)
-            .map(|w| {
-                let [p, m] = w[0].probs();
-                field::angle_deg(field::step(&w[0], &w[1]), t.field.softmax(p, m))
-            })
-            .fold(0.0, f64::max);
-        let _ = write!(
-            s,
-            " The SGD run's steps deviate from the softmax field by at most {worst:.2}° \
-             (the step-size effect of a finite learning rate)."
-        );
+    if let Some(d) = facts.sgd_max_deviation {
+        put(&mut f, "deviation", format!("{d:.2}"));
+        rest.push(phrase("sgd", &f)?);
     }
-    s
+    put(&mut f, "rest", rest.join(" "));
+    render_file("field/field", &f)
 }
 
 #[cfg(test)]
@@ -770,8 +638,8 @@ mod tests {
     use super::*;
 
     /// Draws the figure from the real configs into a temporary directory
-    /// (or `$DPO_LAB_FIELD_OUT`, to regenerate `plots/`) and checks the
-    /// paragraph's claims.
+    /// (or `$DPO_LAB_FIELD_OUT`, to regenerate `plots/`); both tabular runs
+    /// follow the softmax field at every step.
     #[test]
     fn gradient_field_figure_renders() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -780,7 +648,8 @@ mod tests {
             Some(d) => std::path::PathBuf::from(d),
             None => std::env::temp_dir().join(format!("dpo-lab-field-{}", std::process::id())),
         };
-        let md = gradient_field_figure(&dir, &root.join("experiments")).unwrap();
+        let facts = field::run(&root.join("experiments"), &dir).unwrap();
+        let md = gradient_field_figure(&dir, &facts).unwrap();
         if keep.is_some() {
             println!("{md}");
         }
@@ -791,8 +660,15 @@ mod tests {
                 f.display()
             );
         }
-        assert!(md.contains("tabular SGD 100.0% vs"), "{md}");
-        assert!(md.contains("tabular Adam 100.0% vs"), "{md}");
+        for t in facts
+            .tracks
+            .iter()
+            .filter(|t| t.setting.policy == "tabular")
+        {
+            assert_eq!(t.align.softmax, t.align.steps, "{}", t.name);
+        }
+        assert!(facts.mlp.is_some() && facts.sgd_max_deviation.is_some());
+        assert!(dir.join("gradient-field/facts.json").exists());
         if keep.is_none() {
             let _ = std::fs::remove_dir_all(&dir);
         }

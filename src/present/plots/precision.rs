@@ -5,7 +5,8 @@
 //! marker at the epoch the rejected probability passes the bottom of the
 //! f32 range, and the unseen mass as float32 plotting code might average it
 //! ([`crate::analysis::bookkeeping`]). See [`crate::maths::precision`] for the emulation and
-//! [`crate::studies::late_jump`] for the study; this module only draws.
+//! [`crate::studies::late_jump`] for the study, which runs the report's
+//! runs ([`crate::studies::late_jump::run_report`]); this module only draws.
 
 use super::panels::{draw_legend, legend_height, line_chart, Axis, LegendEntry, Series};
 use super::style::{self, FONT};
@@ -13,23 +14,15 @@ use super::{nice_ticks, save, DrawResult, Figure};
 use crate::analysis::bookkeeping::Candidate;
 use crate::error::Result;
 use crate::maths::data::scenario_title;
+use crate::maths::optim::display_name as optimizer_name;
 use crate::maths::precision::{to_f32, F32_MIN_NORMAL, F32_MIN_SUBNORMAL};
-use crate::studies::late_jump::{self, JumpRule, Shown, Study, RULE};
+use crate::studies::late_jump::{self, Facts, JumpRule, Shown};
 use crate::studies::precision::{self, PairedRun};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::f64::consts::LN_10;
 use std::path::Path;
-
-/// Scenarios and seeds of the experiment behind the figure and its paragraph.
-pub const SCENARIOS: [&str; 4] = ["scenario1", "scenario2", "scenario3", "scenario4"];
-/// Seeds of each scenario (eight runs of 5000 epochs in both precisions
-/// take a few seconds per scenario).
-pub const SEEDS: [u64; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
-/// Epochs of every run: longer than the paper's 2000, since the jump in
-/// question comes late in training.
-pub const EPOCHS: i64 = 5000;
 
 /// Epochs per point of the gap curve (its maximum over the bin).
 const GAP_BIN: usize = 25;
@@ -489,28 +482,10 @@ fn bookkeeping_series(sh: &Shown, axis: &Axis, zoom: Option<&Axis>) -> Vec<Serie
     v
 }
 
-/// The study behind the figure and its section: scenarios 1-4 of
-/// `experiments_dir/fig3-scenario*.toml`, [`SEEDS`], [`EPOCHS`] epochs, the
-/// report's [`RULE`]; scenarios 2-4 shown.
-pub fn study(experiments_dir: &Path) -> Study {
-    Study {
-        configs: SCENARIOS
-            .iter()
-            .map(|s| experiments_dir.join(format!("fig3-{s}.toml")))
-            .collect(),
-        seeds: SEEDS.to_vec(),
-        epochs: EPOCHS,
-        rule: RULE,
-        shown: SCENARIOS[1..].iter().map(|s| s.to_string()).collect(),
-        pick_by: Candidate::NonzeroPooled,
-    }
-}
-
-/// Runs the [`study`], draws `plots_dir/precision.png` and `.svg` (for each
-/// of scenarios 2-4 the seed whose `p[p > 0].mean()` has the largest late
-/// rise), and returns the Markdown section for `REPORT.md`.
-pub fn precision_figure(plots_dir: &Path, experiments_dir: &Path) -> Result<String> {
-    let facts = late_jump::run(&study(experiments_dir))?;
+/// Draws `plots_dir/precision.png` and `.svg` from the runs the study
+/// shows (for each of scenarios 2-4 the seed whose `p[p > 0].mean()` has
+/// the largest late rise) and returns the Markdown section for `REPORT.md`.
+pub fn precision_figure(plots_dir: &Path, facts: &Facts) -> Result<String> {
     let Some(cfg) = facts
         .experiment
         .bases
@@ -530,11 +505,7 @@ pub fn precision_figure(plots_dir: &Path, experiments_dir: &Path) -> Result<Stri
             ),
             other => format!("{other} policy"),
         },
-        match cfg.optimizer.name.as_str() {
-            "adam" => "Adam",
-            "sgd" => "SGD",
-            other => other,
-        },
+        optimizer_name(&cfg.optimizer.name),
         cfg.optimizer.lr,
         facts.experiment.epochs
     );
@@ -543,6 +514,6 @@ pub fn precision_figure(plots_dir: &Path, experiments_dir: &Path) -> Result<Stri
     Ok(format!(
         "{}\n\n{}",
         precision::markdown(&facts.experiment, &facts.precision).trim_end(),
-        late_jump::markdown(&facts)
+        late_jump::markdown(facts)
     ))
 }
