@@ -4,6 +4,8 @@
 // Each test crate includes this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod figure;
+
 use dpo_lab::loss::LogProbs;
 use dpo_lab::numerics::log_softmax_into;
 use dpo_lab::policy::Policy;
