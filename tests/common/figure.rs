@@ -303,6 +303,17 @@ impl Drawn {
         );
     }
 
+    /// The vertices of the curves of colour `c` with at least `min_points`
+    /// vertices, in document (drawing) order.
+    pub fn curves(&self, c: Rgb, min_points: usize) -> Vec<Vec<(f64, f64)>> {
+        self.svg
+            .polylines(c)
+            .into_iter()
+            .map(Element::points)
+            .filter(|p| p.len() >= min_points)
+            .collect()
+    }
+
     /// A heatmap's cells: `colors` (row-major, `cols` per row, row 0 on
     /// top) are the fills of consecutive `<rect>`s laid out as that grid
     /// (see [`Drawn::grids`]), and the PNG has each cell's colour inside it.
@@ -317,9 +328,10 @@ impl Drawn {
         });
         let Some(start) = found else {
             panic!(
-                "{}: no run of {} cells filled {want:?}",
+                "{}: no {} consecutive cells in the wanted colours {:?}…",
                 self.stem.display(),
-                want.len()
+                want.len(),
+                &want[..want.len().min(6)]
             )
         };
         let cells = &rects[start..start + want.len()];
@@ -396,4 +408,41 @@ fn grid_layout(cells: &[&Element], cols: usize) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `drawn` (pixel vertices) is `data` (in the chart's units) under one
+/// affine map per axis, x rightwards and y upwards, to within `tol` pixels:
+/// the curve is the data, at the right place relative to its own points.
+pub fn assert_affine(drawn: &[(f64, f64)], data: &[(f64, f64)], tol: f64, what: &str) {
+    assert_eq!(
+        drawn.len(),
+        data.len(),
+        "{what}: vertices against data points"
+    );
+    let fit = |u: &[f64], v: &[f64]| {
+        let n = u.len() as f64;
+        let (mu, mv) = (u.iter().sum::<f64>() / n, v.iter().sum::<f64>() / n);
+        let cov: f64 = u.iter().zip(v).map(|(a, b)| (a - mu) * (b - mv)).sum();
+        let var: f64 = u.iter().map(|a| (a - mu).powi(2)).sum();
+        let slope = cov / var;
+        let worst = u
+            .iter()
+            .zip(v)
+            .map(|(a, b)| (mv + slope * (a - mu) - b).abs())
+            .fold(0.0, f64::max);
+        (slope, worst)
+    };
+    let col = |v: &[(f64, f64)], i: usize| -> Vec<f64> {
+        v.iter().map(|p| if i == 0 { p.0 } else { p.1 }).collect()
+    };
+    let (sx, wx) = fit(&col(data, 0), &col(drawn, 0));
+    let (sy, wy) = fit(&col(data, 1), &col(drawn, 1));
+    assert!(
+        sx > 0.0 && wx <= tol,
+        "{what}: x is not the data's (slope {sx}, off by {wx} px)"
+    );
+    assert!(
+        sy < 0.0 && wy <= tol,
+        "{what}: y is not the data's (slope {sy}, off by {wy} px)"
+    );
 }
