@@ -585,7 +585,13 @@ fn pct(f: f64) -> String {
 /// `experiments_dir/fig2.toml` (MLP, Adam) and
 /// `experiments_dir/tabular-dpo-sgd.toml` (tabular, plain SGD).
 pub fn gradient_field_figure(plots_dir: &Path, experiments_dir: &Path) -> Result<String> {
-    let tracks = vec![
+    draw_gradient_field(plots_dir, gradient_field_tracks(experiments_dir)?)
+}
+
+/// The figure's three runs (tabular Adam, tabular SGD, the MLP), from the
+/// configs in `experiments_dir`.
+pub fn gradient_field_tracks(experiments_dir: &Path) -> Result<Vec<Track>> {
+    Ok(vec![
         run_track(
             experiments_dir,
             "fig2-tabular.toml",
@@ -607,7 +613,12 @@ pub fn gradient_field_figure(plots_dir: &Path, experiments_dir: &Path) -> Result
             RGBColor(0xd6, 0x27, 0x28),
             false,
         )?,
-    ];
+    ])
+}
+
+/// Draws the figure of `tracks` (those of [`gradient_field_tracks`]) into
+/// `plots_dir` and returns the report paragraph.
+pub fn draw_gradient_field(plots_dir: &Path, tracks: Vec<Track>) -> Result<String> {
     let bg = tracks[0].field;
     let caption = vec![
         format!(
@@ -770,29 +781,49 @@ mod tests {
     use super::*;
 
     /// Draws the figure from the real configs into a temporary directory
-    /// (or `$DPO_LAB_FIELD_OUT`, to regenerate `plots/`) and checks the
-    /// paragraph's claims.
+    /// (or `$DPO_LAB_FIELD_OUT`, to regenerate `plots/`), reads it back,
+    /// and checks the facts its paragraph states.
     #[test]
     fn gradient_field_figure_renders() {
+        use crate::plots::figure_check::Drawn;
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let keep = std::env::var_os("DPO_LAB_FIELD_OUT");
         let dir = match &keep {
             Some(d) => std::path::PathBuf::from(d),
             None => std::env::temp_dir().join(format!("dpo-lab-field-{}", std::process::id())),
         };
-        let md = gradient_field_figure(&dir, &root.join("experiments")).unwrap();
+        let tracks = gradient_field_tracks(&root.join("experiments")).unwrap();
+        // Both tabular runs' steps all point along the softmax field (their
+        // logit steps are ±c on the pair's two logits), none along the
+        // paper's; the paragraph reports these fractions.
+        for name in ["tabular Adam", "tabular SGD"] {
+            let t = tracks.iter().find(|t| t.name == name).unwrap();
+            assert!(t.align.steps > 0, "{name}");
+            assert_eq!(t.align.softmax_frac(), 1.0, "{name}: {:?}", t.align);
+        }
+        let md = draw_gradient_field(&dir, tracks.clone()).unwrap();
         if keep.is_some() {
             println!("{md}");
         }
-        for f in super::super::files(&dir.join(STEM)) {
+        let d = Drawn::read(&dir.join(STEM), (1700, 1560));
+        d.assert_texts(&[
+            "DPO in the (π+, π−) plane: the paper's gradient field vs the softmax's, with real runs",
+            "log10 |v|",
+        ]);
+        for kind in [Kind::Paper, Kind::Softmax] {
+            d.assert_texts(&[kind.title(), &format!("{}, log π−", kind.title())]);
+        }
+        // Each run's path in each of the four panels (the MLP's moves far
+        // enough to draw hundreds of vertices), and its legend entry.
+        for t in &tracks {
             assert!(
-                std::fs::metadata(&f).unwrap().len() > 10_000,
-                "{}",
-                f.display()
+                d.svg.texts().iter().any(|x| x.contains(&t.label)),
+                "legend lacks {}",
+                t.label
             );
         }
-        assert!(md.contains("tabular SGD 100.0% vs"), "{md}");
-        assert!(md.contains("tabular Adam 100.0% vs"), "{md}");
+        let mlp = tracks.iter().find(|t| t.name == "MLP Adam").unwrap();
+        d.assert_curves([mlp.color.0, mlp.color.1, mlp.color.2], 4, 100, 0.5);
         if keep.is_none() {
             let _ = std::fs::remove_dir_all(&dir);
         }
