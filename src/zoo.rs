@@ -556,36 +556,228 @@ pub fn loss_at_margins(
     ))
 }
 
-/// The sentences of the report that come from the sweep alone: who is free
-/// of degradation and dispersion, who shows the most, drop, divergence, and
-/// the anomalies (an unbounded drop, a loss that lowers the chosen response
-/// by design, a remedy that equals DPO at its defaults).
-pub fn sweep_notes(
+/// A method whose mean drop exceeds [`HUGE_DROP`] orders of magnitude.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnboundedDrop {
+    pub method: String,
+    /// Its largest mean drop over the scenarios.
+    pub drop: f64,
+    /// For a pairwise loss whose value falls by more than 1 between margins
+    /// of 100, 1000 and 10000 nats: the value and `∂f/∂l-` at each.
+    pub no_lower_bound: Option<[(f64, f64); 3]>,
+    /// Its mean degradation and dispersion on scenario 1, and DPO's.
+    pub scenario1: Option<[(f64, f64); 2]>,
+}
+
+/// A method whose chosen responses end near probability 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LostChosen {
+    pub method: String,
+    /// The scenarios (mean degradation > 0.9 and mean final average chosen
+    /// below 1e-3) and the mean degradation in each.
+    pub scenarios: Vec<(String, f64)>,
+    /// The largest final average chosen probability of any of their runs.
+    pub worst_final: f64,
+}
+
+/// Flex-DPO run at `β− = β+`, where it is DPO.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlexIsDpo {
+    pub beta: f64,
+    /// The largest relative difference of its D-scores from DPO's, run by run.
+    pub max_rel_diff: f64,
+    /// The `β−` the comparison figure uses instead.
+    pub figure_beta_minus: Option<f64>,
+}
+
+/// A method whose drop is the same (within 0.01) in every run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConstantDrop {
+    pub method: String,
+    pub lo: f64,
+    pub hi: f64,
+    /// SPPO-hard's target for `r-`: `-1/(2β)` nats and `1/(2β ln 10)` orders.
+    pub target: Option<(f64, f64)>,
+}
+
+/// What [`sweep_notes`] says, as numbers: computed from the rows, rendered
+/// by [`sweep_notes_markdown`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepFacts {
+    pub n_scenarios: usize,
+    pub n_methods: usize,
+    pub n_runs: usize,
+    /// [`free_methods`].
+    pub free: Vec<String>,
+    /// Per method, its largest mean degradation, dispersion and drop over
+    /// the scenarios and where it occurs, largest first ([`ranked`]).
+    pub degradation: Vec<(String, f64, String)>,
+    pub dispersion: Vec<(String, f64, String)>,
+    pub drop: Vec<(String, f64, String)>,
+    /// `(method, scenario, diverged runs, runs)` where any run diverged.
+    pub diverged: Vec<(String, String, usize, usize)>,
+    pub unbounded: Vec<UnboundedDrop>,
+    pub lost_chosen: Vec<LostChosen>,
+    pub flex_is_dpo: Option<FlexIsDpo>,
+    pub constant_drop: Vec<ConstantDrop>,
+}
+
+fn owned(v: Vec<(&str, f64, &str)>) -> Vec<(String, f64, String)> {
+    v.into_iter()
+        .map(|(m, x, s)| (m.to_string(), x, s.to_string()))
+        .collect()
+}
+
+/// The facts of [`sweep_notes`]: who is free of degradation and dispersion,
+/// who shows the most, drop, divergence, and the anomalies (an unbounded
+/// drop, a loss that lowers the chosen response by design, a remedy that
+/// equals DPO at its defaults, a drop the same in every run).
+pub fn sweep_facts(
     t: &RunsTable,
     rows: &[ScoreRow],
     params: &BTreeMap<String, BTreeMap<String, f64>>,
-) -> Result<String> {
-    let mut s = String::new();
-    let w = &mut s;
-    let names =
-        |v: &[&str]| -> Vec<String> { v.iter().map(|m| display_name(m).to_string()).collect() };
-    let n_scen = {
+) -> Result<SweepFacts> {
+    let n_scenarios = {
         let mut v: Vec<&str> = rows.iter().map(|r| r.scenario.as_str()).collect();
         v.sort_unstable();
         v.dedup();
         v.len()
     };
-    let free = free_methods(rows);
+    let empty = BTreeMap::new();
+    let p_of = |m: &str| params.get(m).unwrap_or(&empty);
+    let drop = owned(ranked(rows, |r| r.drop.mean));
+    let mut unbounded = Vec::new();
+    for (m, x, _) in drop.iter().filter(|x| x.1 > HUGE_DROP) {
+        let no_lower_bound = match loss_at_margins(m, p_of(m), &[1e2, 1e3, 1e4])? {
+            Some(v) if v.windows(2).all(|p| p[1].0 < p[0].0 - 1.0) => Some([v[0], v[1], v[2]]),
+            _ => None,
+        };
+        let scenario1 = match (row(rows, "dpo", "scenario1"), row(rows, m, "scenario1")) {
+            (Some(d), Some(r)) => Some([
+                (r.degradation.mean, r.dispersion.mean),
+                (d.degradation.mean, d.dispersion.mean),
+            ]),
+            _ => None,
+        };
+        unbounded.push(UnboundedDrop {
+            method: m.clone(),
+            drop: *x,
+            no_lower_bound,
+            scenario1,
+        });
+    }
+    let mut lost_chosen = Vec::new();
+    for m in methods(rows) {
+        let lost: Vec<&ScoreRow> = rows_of(rows, m)
+            .filter(|r| r.degradation.mean > 0.9 && r.final_chosen.mean < 1e-3)
+            .collect();
+        if lost.is_empty() {
+            continue;
+        }
+        lost_chosen.push(LostChosen {
+            method: m.to_string(),
+            scenarios: lost
+                .iter()
+                .map(|r| (r.scenario.clone(), r.degradation.mean))
+                .collect(),
+            worst_final: lost
+                .iter()
+                .map(|r| r.final_chosen.max)
+                .fold(f64::NEG_INFINITY, f64::max),
+        });
+    }
+    let mut flex_is_dpo = None;
+    if let (Some(p), true) = (
+        params.get("flex-dpo"),
+        t.rows
+            .iter()
+            .any(|r| r[t.col("loss").unwrap_or(0)] == "flex-dpo"),
+    ) {
+        if let (Some(bp), Some(bm)) = (p.get("beta_plus"), p.get("beta_minus")) {
+            if bp == bm {
+                if let Some(d) = max_rel_diff(t, "flex-dpo", "dpo")? {
+                    flex_is_dpo = Some(FlexIsDpo {
+                        beta: *bp,
+                        max_rel_diff: d,
+                        figure_beta_minus: COMPARED
+                            .iter()
+                            .find(|m| m.name == "flex-dpo")
+                            .and_then(|m| m.params.iter().find(|p| p.0 == "beta_minus"))
+                            .map(|p| p.1),
+                    });
+                }
+            }
+        }
+    }
+    let mut constant_drop = Vec::new();
+    for m in methods(rows) {
+        let rs = rows_of(rows, m);
+        let (lo, hi) = rs
+            .clone()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+                (lo.min(r.drop.min), hi.max(r.drop.max))
+            });
+        if !(hi - lo < 0.01 && rs.len() > 1) {
+            continue;
+        }
+        let target = match (m, p_of(m).get("beta")) {
+            ("sppo-hard", Some(&b)) => Some((-0.5 / b, 0.5 / b / std::f64::consts::LN_10)),
+            _ => None,
+        };
+        constant_drop.push(ConstantDrop {
+            method: m.to_string(),
+            lo,
+            hi,
+            target,
+        });
+    }
+    Ok(SweepFacts {
+        n_scenarios,
+        n_methods: methods(rows).len(),
+        n_runs: rows.iter().map(ScoreRow::n).sum(),
+        free: free_methods(rows).iter().map(|m| m.to_string()).collect(),
+        degradation: owned(ranked(rows, |r| r.degradation.mean)),
+        dispersion: owned(ranked(rows, |r| r.dispersion.mean)),
+        drop,
+        diverged: rows
+            .iter()
+            .filter(|r| r.diverged > 0)
+            .map(|r| (r.method.clone(), r.scenario.clone(), r.diverged, r.n()))
+            .collect(),
+        unbounded,
+        lost_chosen,
+        flex_is_dpo,
+        constant_drop,
+    })
+}
+
+/// The sentences of the report that come from the sweep alone
+/// ([`sweep_facts`], rendered by [`sweep_notes_markdown`]).
+pub fn sweep_notes(
+    t: &RunsTable,
+    rows: &[ScoreRow],
+    params: &BTreeMap<String, BTreeMap<String, f64>>,
+) -> Result<String> {
+    Ok(sweep_notes_markdown(&sweep_facts(t, rows, params)?))
+}
+
+/// The Markdown bullets of `f`.
+pub fn sweep_notes_markdown(f: &SweepFacts) -> String {
+    let mut s = String::new();
+    let w = &mut s;
+    let names =
+        |v: &[String]| -> Vec<String> { v.iter().map(|m| display_name(m).to_string()).collect() };
     writeln!(
         w,
         "- **No degradation or dispersion** (mean degradation < {NO_DEGRADATION} and mean dispersion < \
-{NO_DISPERSION} in all {n_scen} scenarios): {} — {} of the {} methods.",
-        list(&names(&free)),
-        free.len(),
-        methods(rows).len()
+{NO_DISPERSION} in all {} scenarios): {} — {} of the {} methods.",
+        f.n_scenarios,
+        list(&names(&f.free)),
+        f.free.len(),
+        f.n_methods
     )
     .ok();
-    let fmt_rank = |v: &[(&str, f64, &str)], digits: usize, k: usize| -> String {
+    let fmt_rank = |v: &[(String, f64, String)], digits: usize, k: usize| -> String {
         list(
             &v.iter()
                 .take(k)
@@ -599,29 +791,23 @@ pub fn sweep_notes(
                 .collect::<Vec<_>>(),
         )
     };
-    let deg = ranked(rows, |r| r.degradation.mean);
-    let disp = ranked(rows, |r| r.dispersion.mean);
     writeln!(
         w,
         "- **Most degradation** (largest mean over seeds in any scenario): {}. **Most dispersion**: {}.",
-        fmt_rank(&deg, 3, 4),
-        fmt_rank(&disp, 4, 4)
+        fmt_rank(&f.degradation, 3, 4),
+        fmt_rank(&f.dispersion, 4, 4)
     )
     .ok();
-    let least_drop = {
-        let mut v = ranked(rows, |r| r.drop.mean);
-        v.reverse();
-        v
-    };
+    let least_drop: Vec<&(String, f64, String)> = f.drop.iter().rev().collect();
     let bounded: Vec<String> = least_drop
         .iter()
         .take(3)
         .map(|(m, x, _)| format!("{} (at most {x:.2})", display_name(m)))
         .collect();
-    let below_one: Vec<&str> = least_drop
+    let below_one: Vec<String> = least_drop
         .iter()
         .filter(|x| x.1 < 1.0)
-        .map(|x| x.0)
+        .map(|x| x.0.clone())
         .collect();
     writeln!(
         w,
@@ -633,7 +819,7 @@ pub fn sweep_notes(
             format!("below one order of magnitude everywhere: {}", list(&names(&below_one)))
         },
         list(&bounded),
-        match ranked(rows, |r| r.drop.mean).first() {
+        match f.drop.first() {
             Some((m, x, _)) if *x > HUGE_DROP => format!(
                 "; the largest is {}'s, {} orders (see below)",
                 display_name(m),
@@ -643,25 +829,22 @@ pub fn sweep_notes(
         }
     )
     .ok();
-    let diverged: Vec<String> = rows
+    let diverged: Vec<String> = f
+        .diverged
         .iter()
-        .filter(|r| r.diverged > 0)
-        .map(|r| {
+        .map(|(m, sc, k, n)| {
             format!(
-                "{} in scenario {} ({}/{})",
-                display_name(&r.method),
-                scenario_number(&r.scenario),
-                r.diverged,
-                r.n()
+                "{} in scenario {} ({k}/{n})",
+                display_name(m),
+                scenario_number(sc)
             )
         })
         .collect();
-    let total: usize = rows.iter().map(ScoreRow::n).sum();
     writeln!(
         w,
         "- **Divergence**: {}.",
         if diverged.is_empty() {
-            format!("none of the {total} runs diverged")
+            format!("none of the {} runs diverged", f.n_runs)
         } else {
             format!("runs diverged for {}", list(&diverged))
         }
@@ -669,74 +852,52 @@ pub fn sweep_notes(
     .ok();
 
     // Anomalies.
-    let empty = BTreeMap::new();
-    let p_of = |m: &str| params.get(m).unwrap_or(&empty);
-    for (m, x, _) in ranked(rows, |r| r.drop.mean)
-        .into_iter()
-        .filter(|x| x.1 > HUGE_DROP)
-    {
+    for u in &f.unbounded {
+        let x = u.drop;
         let order = x.log10().floor();
         let mut line = format!(
             "- **{}'s drop is unbounded**: {} orders of magnitude at most (order 10^{order:.0}), so its average \
 rejected probability ends near 10^(−{}), far below anything f64 can hold as a probability (its log is kept).",
-            capitalised(display_name(m)),
+            capitalised(display_name(&u.method)),
             num(x),
             num(x)
         );
-        let deltas = [1e2, 1e3, 1e4];
-        if let Some(v) = loss_at_margins(m, p_of(m), &deltas)? {
-            let decreasing = v.windows(2).all(|p| p[1].0 < p[0].0 - 1.0);
-            if decreasing {
-                let (_, g) = v[v.len() - 1];
-                line.push_str(&format!(
-                    " Its loss has no lower bound in the margin: at Δ = r+ − r− = 100, 1000, 10000 nats it is {}, {}, {}, \
+        if let Some(v) = u.no_lower_bound {
+            line.push_str(&format!(
+                " Its loss has no lower bound in the margin: at Δ = r+ − r− = 100, 1000, 10000 nats it is {}, {}, {}, \
 and ∂f/∂l− tends to {} rather than 0, so the optimiser never stops pushing the rejected log-probability down \
 (DPO's gradient vanishes as Δ grows).",
-                    num(v[0].0).replace('-', "−"),
-                    num(v[1].0).replace('-', "−"),
-                    num(v[2].0).replace('-', "−"),
-                    num(g)
-                ));
-            }
+                num(v[0].0).replace('-', "−"),
+                num(v[1].0).replace('-', "−"),
+                num(v[2].0).replace('-', "−"),
+                num(v[2].1)
+            ));
         }
-        if let Some(d) = row(rows, "dpo", "scenario1") {
-            if let Some(r) = row(rows, m, "scenario1") {
-                line.push_str(&format!(
-                    " On scenario 1 its degradation is {:.3} and its dispersion {:.4} (DPO: {:.3} and {:.4}).",
-                    r.degradation.mean, r.dispersion.mean, d.degradation.mean, d.dispersion.mean
-                ));
-            }
+        if let Some([r, d]) = u.scenario1 {
+            line.push_str(&format!(
+                " On scenario 1 its degradation is {:.3} and its dispersion {:.4} (DPO: {:.3} and {:.4}).",
+                r.0, r.1, d.0, d.1
+            ));
         }
         writeln!(w, "{line}").ok();
     }
-    // A method whose chosen probability ends near 0 in some scenario.
-    for m in methods(rows) {
-        let lost: Vec<&ScoreRow> = rows_of(rows, m)
-            .filter(|r| r.degradation.mean > 0.9 && r.final_chosen.mean < 1e-3)
-            .collect();
-        if lost.is_empty() {
-            continue;
-        }
-        let scen: Vec<String> = lost.iter().map(|r| scenario_number(&r.scenario)).collect();
-        let worst_final = lost
-            .iter()
-            .map(|r| r.final_chosen.max)
-            .fold(f64::NEG_INFINITY, f64::max);
+    for l in &f.lost_chosen {
+        let scen: Vec<String> = l.scenarios.iter().map(|r| scenario_number(&r.0)).collect();
         let mut line = format!(
             "- **{}** loses the chosen responses in scenario{} {}: degradation {}, final average chosen probability \
 at most {} in any run.",
-            capitalised(display_name(m)),
+            capitalised(display_name(&l.method)),
             if scen.len() > 1 { "s" } else { "" },
             list(&scen),
             list(
-                &lost
+                &l.scenarios
                     .iter()
-                    .map(|r| format!("{:.3}", r.degradation.mean))
+                    .map(|r| format!("{:.3}", r.1))
                     .collect::<Vec<_>>()
             ),
-            num(worst_final)
+            num(l.worst_final)
         );
-        if m == "apo-down" {
+        if l.method == "apo-down" {
             line.push_str(
                 " This is by design: its anchor term σ(β r+) is minimised by lowering the chosen log-ratio below the \
 reference's (APO-down is meant for chosen responses worse than the model's own outputs), and only the margin term \
@@ -745,62 +906,39 @@ holds it back.",
         }
         writeln!(w, "{line}").ok();
     }
-    if let (Some(p), true) = (
-        params.get("flex-dpo"),
-        t.rows
-            .iter()
-            .any(|r| r[t.col("loss").unwrap_or(0)] == "flex-dpo"),
-    ) {
-        if let (Some(bp), Some(bm)) = (p.get("beta_plus"), p.get("beta_minus")) {
-            if bp == bm {
-                if let Some(d) = max_rel_diff(t, "flex-dpo", "dpo")? {
-                    writeln!(
-                        w,
-                        "- **Flex-DPO** runs at its default β− = β+ = {} in this sweep, where it *is* DPO: its D-scores \
+    if let Some(x) = &f.flex_is_dpo {
+        let d = x.max_rel_diff;
+        writeln!(
+            w,
+            "- **Flex-DPO** runs at its default β− = β+ = {} in this sweep, where it *is* DPO: its D-scores \
 match DPO's run by run to a relative {} (the two compute the margin βΔ in a different order, and thousands of \
 Adam steps amplify last-bit differences). The remedy needs β− < β+: the figure uses \
 β− = {}, and `flex-dpo.toml` maps the range.",
-                        num(*bp),
-                        if d == 0.0 { "0".into() } else { format!("{d:.0e}") },
-                        COMPARED
-                            .iter()
-                            .find(|m| m.name == "flex-dpo")
-                            .and_then(|m| m.params.iter().find(|p| p.0 == "beta_minus"))
-                            .map_or_else(|| "?".into(), |p| num(p.1))
-                    )
-                    .ok();
-                }
-            }
-        }
+            num(x.beta),
+            if d == 0.0 { "0".into() } else { format!("{d:.0e}") },
+            x.figure_beta_minus.map_or_else(|| "?".into(), num)
+        )
+        .ok();
     }
-    // A drop that is the same in every run: a loss with a finite target for r−.
-    for m in methods(rows) {
-        let rs = rows_of(rows, m);
-        let (lo, hi) = rs
-            .clone()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
-                (lo.min(r.drop.min), hi.max(r.drop.max))
-            });
-        if !(hi - lo < 0.01 && rs.len() > 1) {
-            continue;
-        }
+    for c in &f.constant_drop {
         let mut line = format!(
-            "- **{}**'s drop is {lo:.3}–{hi:.3} orders in every run of every scenario",
-            capitalised(display_name(m))
+            "- **{}**'s drop is {:.3}–{:.3} orders in every run of every scenario",
+            capitalised(display_name(&c.method)),
+            c.lo,
+            c.hi
         );
-        let beta = p_of(m).get("beta").copied();
-        match (m, beta) {
-            ("sppo-hard", Some(b)) => line.push_str(&format!(
+        match c.target {
+            Some((nats, orders)) => line.push_str(&format!(
                 ": it regresses each rejected log-ratio r− onto −1/(2β) = {} nats, which is 1/(2β ln 10) = {:.3} \
 orders of magnitude below the reference, and gets there.",
-                num(-0.5 / b).replace('-', "−"),
-                0.5 / b / std::f64::consts::LN_10
+                num(nats).replace('-', "−"),
+                orders
             )),
-            _ => line.push('.'),
+            None => line.push('.'),
         }
         writeln!(w, "{line}").ok();
     }
-    Ok(s)
+    s
 }
 
 /// What the single seed-0 runs and the reward-model fit add to the report.
@@ -859,6 +997,29 @@ pub struct Contrast {
     pub figure: Vec<(String, [(f64, f64); 2])>,
 }
 
+impl Contrast {
+    /// Orders of magnitude `|∂ℓ/∂π−| / |∂ℓ/∂π+|` grows over the DPO run.
+    pub fn dpo_growth(&self) -> f64 {
+        self.dpo_log_ratio.1 - self.dpo_log_ratio.0
+    }
+
+    /// The same for the RM path's policy objective; `None` when it changes
+    /// by less than 0.05 orders ("no change").
+    pub fn rm_growth(&self) -> Option<f64> {
+        let g = self.rm_log_ratio.1 - self.rm_log_ratio.0;
+        (g.abs() >= 0.05).then_some(g)
+    }
+
+    /// When every prompt ends on one prompt's chosen response (`P` pairs on
+    /// distinct prompts, `Y` responses): the average chosen probability is
+    /// `1/P`, the average unseen `(P − 1)/(P (Y − 2))`, and `P − 1` chosen
+    /// responses are gone. Returns `(P, (P − 1, P (Y − 2)), P − 1)`.
+    pub fn collapse_averages(&self) -> (usize, (usize, usize), usize) {
+        let p = self.n_pairs;
+        (p, (p - 1, p * (self.n_responses - 2)), p - 1)
+    }
+}
+
 /// The RM path vs DPO paragraph and the collapse note.
 pub fn contrast_markdown(rows: &[ScoreRow], c: &Contrast) -> String {
     let mut s = String::new();
@@ -906,8 +1067,7 @@ as long as the rejected log-probabilities do, and nothing in it holds the chosen
         )
         .ok();
     }
-    let dpo_growth = c.dpo_log_ratio.1 - c.dpo_log_ratio.0;
-    let rm_growth = c.rm_log_ratio.1 - c.rm_log_ratio.0;
+    let dpo_growth = c.dpo_growth();
     writeln!(
         w,
         "\n**Balanced gradients (section 3.4).** The reward model's own gradients on chosen and rejected, \
@@ -932,10 +1092,9 @@ gradients (with the reward fixed) go from a ratio of 10^{:.2} to 10^{:.2} ({} or
         dpo_growth,
         c.rm_log_ratio.0,
         c.rm_log_ratio.1,
-        if rm_growth.abs() < 0.05 {
-            "no change".to_string()
-        } else {
-            format!("{rm_growth:+.1}")
+        match c.rm_growth() {
+            None => "no change".to_string(),
+            Some(g) => format!("{g:+.1}"),
         }
     )
     .ok();
@@ -964,7 +1123,7 @@ and the MLP's logits multiply three layers of such weights.",
         .ok();
     }
     if !c.collapsed.is_empty() {
-        let p = c.n_pairs;
+        let (p, (unseen_num, unseen_den), gone) = c.collapse_averages();
         let who: Vec<String> = c
             .collapsed
             .iter()
@@ -1004,9 +1163,9 @@ parameters move every prompt together.",
             ),
             if c.collapsed.len() == 1 { "ends" } else { "end" },
             who.join("; "),
-            p - 1,
-            p * (c.n_responses - 2),
-            p - 1,
+            unseen_num,
+            unseen_den,
+            gone,
         )
         .ok();
     }
@@ -1641,21 +1800,62 @@ final_avg_chosen,final_avg_unseen,final_avg_optimal,diverged";
         assert_eq!(deg.len(), methods(&rows).len());
     }
 
+    /// The cells of a Markdown table, header first, the `|---|` line left out.
+    fn cells(md: &str) -> Vec<Vec<String>> {
+        md.lines()
+            .filter(|l| !l.starts_with("|---"))
+            .map(|l| {
+                let l = l.trim().trim_start_matches('|').trim_end_matches('|');
+                l.split('|').map(|c| c.trim().to_string()).collect()
+            })
+            .collect()
+    }
+
     #[test]
     fn table_has_every_group_and_ordered_parameters() {
         let rows = score_rows(&sample()).unwrap();
-        let md = table_markdown(&rows, &params());
-        let lines: Vec<&str> = md.lines().collect();
-        assert!(lines[0].contains("final optimal prob") && lines[0].contains("diverged"));
-        assert_eq!(lines.len(), 2 + rows.len());
+        let t = cells(&table_markdown(&rows, &params()));
+        assert_eq!(
+            t[0],
+            [
+                "method",
+                "scenario",
+                "drop",
+                "degradation",
+                "dispersion",
+                "peak avg chosen",
+                "final optimal prob",
+                "diverged"
+            ]
+        );
+        assert_eq!(t.len(), 1 + rows.len());
+        // One line per score row, in order, with its mean ± sd; the method
+        // is named on its first line only; divergence counted.
+        for (line, r) in t[1..].iter().zip(&rows) {
+            assert_eq!(line.len(), 8);
+            assert_eq!(line[1], scenario_number(&r.scenario));
+            assert_eq!(line[3], pm(&r.degradation, 3));
+            assert_eq!(line[7], format!("{}/{}", r.diverged, r.n()));
+        }
+        assert_eq!(t[1][0], "**DPO** (β = 0.1)");
+        assert_eq!(
+            t[1][2..7],
+            [
+                "65.0 ± 0.0",
+                "0.400 ± 0.100",
+                "0.0300 ± 0.0100",
+                "0.600 ± 0.000",
+                "0.500 ± 0.000"
+            ]
+        );
+        assert_eq!((t[2][0].as_str(), t[2][7].as_str()), ("", "1/2"));
         // β+ before β−: the loss's own parameter order, not the map's.
-        assert!(md.contains("**Flex-DPO** (β+ = 0.1, β− = 0.1)"), "{md}");
-        // The method is named on its first line only; divergence counted.
-        assert!(lines[2].starts_with("| **DPO** (β = 0.1) | 1 | 65.0 ± 0.0 | 0.400 ± 0.100 |"));
-        assert!(lines[3].starts_with("|  | 2 |") && lines[3].ends_with("| 1/2 |"));
+        assert_eq!(t[3][0], "**Flex-DPO** (β+ = 0.1, β− = 0.1)");
         // Huge drops in scientific notation; a missing optimum as a dash.
-        assert!(md.contains("| 2.00e6 ± 0.0e0 |"), "{md}");
-        assert!(md.contains("| – | 0/1 |"));
+        let robust = rows.iter().position(|r| r.method == "robust-dpo").unwrap();
+        assert_eq!(t[1 + robust][2], "2.00e6 ± 0.0e0");
+        let ipo = rows.iter().position(|r| r.method == "ipo").unwrap();
+        assert_eq!(t[1 + ipo][6], "–");
         let no_opt: Vec<ScoreRow> = rows
             .into_iter()
             .map(|r| ScoreRow {
@@ -1663,41 +1863,89 @@ final_avg_chosen,final_avg_unseen,final_avg_optimal,diverged";
                 ..r
             })
             .collect();
-        assert!(!table_markdown(&no_opt, &params()).contains("optimal"));
+        let t = cells(&table_markdown(&no_opt, &params()));
+        assert!(t.iter().all(|l| l.len() == 7), "no optimal column");
     }
 
     #[test]
     fn notes_are_computed_from_the_rows() {
         let t = sample();
         let rows = score_rows(&t).unwrap();
-        let md = sweep_notes(&t, &rows, &params()).unwrap();
-        assert!(
-            md.contains("(mean degradation < 0.05 and mean dispersion < 0.005 in all 3 scenarios): IPO, SPPO-hard and RM path — 3 of the 7 methods"),
-            "{md}"
+        let f = sweep_facts(&t, &rows, &params()).unwrap();
+        let s = |v: &str| v.to_string();
+        assert_eq!((f.n_scenarios, f.n_methods, f.n_runs), (3, 7, 14));
+        // ipo: 0.04 < 0.05 and 0.004 < 0.005; sppo-hard and rm-kl: zeros;
+        // apo-down fails in scenario 2.
+        assert_eq!(f.free, ["ipo", "sppo-hard", "rm-kl"]);
+        assert_eq!(
+            f.degradation[..2],
+            [
+                (s("apo-down"), 1.0, s("scenario2")),
+                (s("robust-dpo"), 0.55, s("scenario1"))
+            ]
         );
-        assert!(md.contains("**Most degradation** (largest mean over seeds in any scenario): APO-down (1.000 in scenario 2), robust DPO (0.550 in scenario 1)"));
-        assert!(md.contains("runs diverged for DPO in scenario 2 (1/2)"));
+        assert_eq!(
+            f.drop.first(),
+            Some(&(s("robust-dpo"), 2.0e6, s("scenario1")))
+        );
+        assert_eq!(f.drop.last(), Some(&(s("ipo"), 1.5, s("scenario9"))));
+        assert_eq!(f.diverged, [(s("dpo"), s("scenario2"), 1, 2)]);
         // Robust DPO: unbounded drop, and its loss has no lower bound:
-        // f ≈ -ε βΔ/(1-2ε) = -0.125 βΔ, ∂f/∂l- → βε/(1-2ε) = 0.0125.
+        // f ≈ -ε βΔ/(1-2ε) = -0.0125 Δ, ∂f/∂l- → βε/(1-2ε) = 0.0125.
+        let [u] = &f.unbounded[..] else {
+            panic!("{:?}", f.unbounded)
+        };
+        assert_eq!((u.method.as_str(), u.drop), ("robust-dpo", 2.0e6));
+        let at = u.no_lower_bound.expect("no lower bound");
+        for ((value, d_minus), delta) in at.iter().zip([1e2, 1e3, 1e4]) {
+            assert!(
+                (value + 0.0125 * delta).abs() < 1e-3,
+                "{value} at Δ = {delta}"
+            );
+            assert!((d_minus - 0.0125).abs() < 1e-5, "{d_minus} at Δ = {delta}");
+        }
+        // Its scenario-1 means, and DPO's over seeds 0 and 1.
+        let [r, d] = u.scenario1.unwrap();
+        assert_eq!(r, (0.55, 0.04));
         assert!(
-            md.contains("- **Robust DPO's drop is unbounded**: 2.0e6 orders"),
-            "{md}"
+            (d.0 - 0.4).abs() < 1e-12 && (d.1 - 0.03).abs() < 1e-12,
+            "{d:?}"
         );
-        assert!(
-            md.contains("it is −1.25, −12.5, −125, and ∂f/∂l− tends to 0.0125"),
-            "{md}"
+        assert_eq!(
+            f.lost_chosen,
+            [LostChosen {
+                method: s("apo-down"),
+                scenarios: vec![(s("scenario2"), 1.0)],
+                worst_final: 1e-60,
+            }]
         );
-        assert!(
-            md.contains("**APO-down** loses the chosen responses in scenario 2: degradation 1.000")
+        let flex = f.flex_is_dpo.as_ref().unwrap();
+        assert_eq!((flex.beta, flex.figure_beta_minus), (0.1, Some(0.05)));
+        assert!(flex.max_rel_diff > 0.0 && flex.max_rel_diff < 2e-9);
+        // SPPO-hard's r- target: -1/(2β) = -5 nats, 1/(2β ln 10) = 2.171 orders.
+        let [c] = &f.constant_drop[..] else {
+            panic!("{:?}", f.constant_drop)
+        };
+        assert_eq!(
+            (c.method.as_str(), c.lo, c.hi),
+            ("sppo-hard", 2.1715, 2.1716)
         );
-        assert!(md.contains("Flex-DPO** runs at its default β− = β+ = 0.1"));
-        assert!(md.contains("to a relative 1e-9"), "{md}");
-        // SPPO-hard's r- target: 1/(2β ln 10) = 5/ln 10 = 2.171 orders.
-        assert!(
-            md.contains("SPPO-hard**'s drop is 2.171–2.172 orders"),
-            "{md}"
-        );
-        assert!(md.contains("= 2.171 orders of magnitude"), "{md}");
+        let (nats, orders) = c.target.unwrap();
+        assert_eq!(nats, -5.0);
+        assert!((orders - 5.0 / std::f64::consts::LN_10).abs() < 1e-15);
+        // One bullet per fact: four summaries and the four anomalies.
+        let md = sweep_notes_markdown(&f);
+        assert_eq!(md.lines().count(), 8);
+        assert!(md.lines().all(|l| l.starts_with("- **")), "{md}");
+        // Without the anomalies, only the four summaries.
+        let calm = SweepFacts {
+            unbounded: vec![],
+            lost_chosen: vec![],
+            flex_is_dpo: None,
+            constant_drop: vec![],
+            ..f
+        };
+        assert_eq!(sweep_notes_markdown(&calm).lines().count(), 4);
     }
 
     #[test]
@@ -1795,7 +2043,7 @@ final_avg_chosen,final_avg_unseen,final_avg_optimal,diverged";
             rm_steps: 2000,
             rm_margin: 5.5,
             rm_preference: 0.996,
-            dpo_log_ratio: (0.0, 74.6),
+            dpo_log_ratio: (0.4, 75.0),
             rm_log_ratio: (0.03, -0.27),
             optimum_avg_chosen: 1.0,
             optimum_drop: 23.0,
@@ -1816,24 +2064,73 @@ final_avg_chosen,final_avg_unseen,final_avg_optimal,diverged";
             second: "scenario2".into(),
             figure: vec![("DPO (β = 0.1)".into(), [(0.456, 0.38), (0.409, 0.25)])],
         };
+        // The facts the paragraph derives, as numbers.
+        assert!((c.dpo_growth() - 74.6).abs() < 1e-12);
+        assert!((c.rm_growth().unwrap() + 0.3).abs() < 1e-12);
+        assert_eq!(
+            Contrast {
+                rm_log_ratio: (0.03, 0.07),
+                ..c.clone()
+            }
+            .rm_growth(),
+            None
+        );
+        // 4 pairs, 10 responses: chosen average 1/4, unseen 3/32, 3 gone.
+        assert_eq!(c.collapse_averages(), (4, (3, 32), 3));
+        // Every number of the facts appears in the text, formatted as the
+        // paragraph formats it (numbers, not sentences, are checked).
         let md = contrast_markdown(&rows, &c);
+        let tokens: Vec<&str> = md
+            .split(|ch: char| ch.is_whitespace() || ",;:()".contains(ch))
+            .map(|t| t.trim_end_matches('.'))
+            .collect();
         for want in [
-            "the RM path's average chosen probability peaks at 0.600 ± 0.000 and ends at 1.000 ± 0.000",
-            "DPO's peaks at 0.600 ± 0.000, ends at 0.275 ± 0.025 (degradation 0.400 ± 0.100)",
-            "reaches 0.99 at epoch 55",
-            "total variation of 5.9e-6",
-            "its average rejected probability, 4e-8, is still falling towards the optimum's 1e-24,",
-            "is exactly 0. Both start at 0.5 and shrink together to 0.004 as the margin grows to 5.50",
-            "a growth of 74.6 orders",
-            "ratio of 10^0.03 to 10^-0.27 (-0.3 orders)",
-            "on scenario 1 and on scenario 2: DPO (β = 0.1) 0.456 (0.380) and 0.409 (0.250).",
-            "grows like epoch^2.8",
-            "robust DPO ends with every prompt",
-            "robust DPO (response 1, prompt 1's chosen response; at least 1.0000 on it; in the sweep 8 of its 8",
-            "sits at 1/4 and the average unseen at 3/32 although 3 of the 4",
+            // RM path and DPO over the sweep's seeds (pm of the sample rows).
+            "0.600",
+            "1.000",
+            "0.275",
+            "0.025",
+            "0.400",
+            "0.100",
+            // Seed-0 runs and the optimum.
+            "0.698",
+            "54",
+            "0.380",
+            "55",
+            "1.0000",
+            "5.9e-6",
+            "6.33",
+            "4e-8",
+            "1e-24",
+            "23.00",
+            // Balanced gradients.
+            "2000",
+            "0.5",
+            "0.004",
+            "5.50",
+            "0.9960",
+            "10^0.40",
+            "10^75.0",
+            "74.6",
+            "10^0.03",
+            "10^-0.27",
+            "-0.3",
+            // The figure's runs, growth, collapse.
+            "0.456",
+            "0.409",
+            "0.250",
+            "epoch^2.8",
+            "1/4",
+            "3/32",
+            "3",
         ] {
-            assert!(md.contains(want), "missing `{want}` in\n{md}");
+            assert!(tokens.contains(&want), "missing {want} in\n{md}");
         }
+        assert_eq!(
+            md.matches("exactly 0").count(),
+            1,
+            "imbalance 0 is stated as exactly 0"
+        );
     }
 
     #[test]
