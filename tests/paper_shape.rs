@@ -126,12 +126,19 @@ fn tabular_reference_is_the_target() {
         let r = tabular_sgd(scenario);
         let data = Dataset::scenario(scenario).unwrap();
         assert_eq!(r.reference.steps, 0);
-        assert!(r.reference.max_abs_err <= 1e-16, "{}", r.reference.max_abs_err);
+        assert!(
+            r.reference.max_abs_err <= 1e-16,
+            "{}",
+            r.reference.max_abs_err
+        );
         for x in 0..X {
             for a in 0..Y {
                 let want = data.targets[x][a].ln();
                 let got = r.ref_logp[x * Y + a];
-                assert!((got - want).abs() <= 1e-15, "{scenario} ({x}, {a}): {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= 1e-15,
+                    "{scenario} ({x}, {a}): {got} vs {want}"
+                );
             }
         }
         assert_eq!(r.snapshot(0).unwrap(), &r.ref_logp[..]);
@@ -152,7 +159,11 @@ fn tabular_first_sgd_step_is_closed_form() {
         let r = tabular_sgd(scenario);
         let data = Dataset::scenario(scenario).unwrap();
         let m0 = &r.metrics[0];
-        assert!(close(m0.loss, 4.0 * LN_2, 1e-15), "{scenario}: loss {}", m0.loss);
+        assert!(
+            close(m0.loss, 4.0 * LN_2, 1e-15),
+            "{scenario}: loss {}",
+            m0.loss
+        );
         let (tp, tm) = (data.targets[0][0], data.targets[0][4]);
         let (gp, gm) = (BETA / 2.0 / tp, BETA / 2.0 / tm);
         assert!(close(m0.grad_pi_plus.unwrap(), gp, 1e-14));
@@ -234,7 +245,10 @@ fn tabular_dpo_obeys_corollary_1() {
                 }
                 let up = z[p.prompt * Y + p.chosen] - t[p.chosen].ln();
                 let down = z[p.prompt * Y + p.rejected] - t[p.rejected].ln();
-                assert!((up + down).abs() <= 1e-12 * (1.0 + up.abs()), "epoch {e}: +{up}, {down}");
+                assert!(
+                    (up + down).abs() <= 1e-12 * (1.0 + up.abs()),
+                    "epoch {e}: +{up}, {down}"
+                );
             }
         }
     }
@@ -250,10 +264,7 @@ fn tabular_dpo_matches_an_independent_implementation() {
     let text =
         std::fs::read_to_string(root().join("tests/fixtures/independent_tabular_dpo.csv")).unwrap();
     let mut lines = text.lines().filter(|l| !l.starts_with('#'));
-    assert_eq!(
-        lines.next(),
-        Some("scenario,epoch,prompt,response,logprob")
-    );
+    assert_eq!(lines.next(), Some("scenario,epoch,prompt,response,logprob"));
     let rows: Vec<(String, usize, usize, usize, f64)> = lines
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
