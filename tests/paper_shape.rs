@@ -178,7 +178,7 @@ fn tabular_first_sgd_step_is_closed_form() {
         for p in &data.pairs {
             let t = &data.targets[p.prompt];
             let norm = 1.0 + t[p.chosen] * (c.exp() - 1.0) + t[p.rejected] * ((-c).exp() - 1.0);
-            for a in 0..Y {
+            for (a, &ta) in t.iter().enumerate() {
                 let shift = if a == p.chosen {
                     c
                 } else if a == p.rejected {
@@ -188,13 +188,13 @@ fn tabular_first_sgd_step_is_closed_form() {
                 };
                 let i = p.prompt * Y + a;
                 assert!(
-                    close(z1.1[i], t[a].ln() + shift, 1e-15),
+                    close(z1.1[i], ta.ln() + shift, 1e-15),
                     "{scenario} logit ({}, {a}): {} vs {}",
                     p.prompt,
                     z1.1[i],
-                    t[a].ln() + shift
+                    ta.ln() + shift
                 );
-                let want = t[a].ln() + shift - norm.ln();
+                let want = ta.ln() + shift - norm.ln();
                 assert!(
                     close(logp1[i], want, 1e-14),
                     "{scenario} log π₁({a}|{}): {} vs {want}",
