@@ -13,11 +13,11 @@
 
 mod common;
 use common::*;
-use dpo_lab::data::Dataset;
-use dpo_lab::loss::{self, Domain, LogProbs, LossEval, LossSpec, PairLoss, LOSSES};
-use dpo_lab::numerics::{log_softmax_into, sigmoid};
-use dpo_lab::objective::{Objective, PairObjective, State};
-use dpo_lab::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
+use dpo_lab::maths::data::Dataset;
+use dpo_lab::maths::loss::{self, Domain, LogProbs, LossEval, LossSpec, PairLoss, State, LOSSES};
+use dpo_lab::maths::numerics::{log_softmax_into, sigmoid};
+use dpo_lab::maths::objective::{Objective, PairObjective};
+use dpo_lab::maths::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 

@@ -11,9 +11,9 @@
 //! - **regression pin**: a value this code computed, kept only to notice when
 //!   the numbers move; it protects byte-stability, not correctness.
 
-use dpo_lab::config::Config;
-use dpo_lab::data::Dataset;
-use dpo_lab::train::{train, Keep, RunResult};
+use dpo_lab::engine::train::{train, Keep, RunResult};
+use dpo_lab::io::config::Config;
+use dpo_lab::maths::data::Dataset;
 use std::f64::consts::{LN_10, LN_2};
 use std::path::Path;
 
@@ -80,7 +80,7 @@ fn fig2_shows_the_papers_figure_2_shape() {
     assert!(u_min < first.avg_unseen && i_min > 0 && i_min < 2000);
     assert!(last.avg_unseen > u_min);
     // |∂ℓ/∂π−| / |∂ℓ/∂π+| grows by at least 10 orders of magnitude.
-    let ratio = |x: &dpo_lab::metrics::MetricsRow| {
+    let ratio = |x: &dpo_lab::engine::metrics::MetricsRow| {
         x.log10_grad_pi_minus.unwrap() - x.log10_grad_pi_plus.unwrap()
     };
     assert!(ratio(last) - ratio(first) >= 10.0);
@@ -222,7 +222,7 @@ fn tabular_dpo_obeys_corollary_1() {
         assert_eq!(r.metrics.len(), 201);
         for (m, (e, logp)) in r.metrics.iter().zip(&r.snapshots) {
             assert_eq!(m.epoch, *e);
-            let lp = |p: &dpo_lab::data::Pair, a: usize| logp[p.prompt * Y + a];
+            let lp = |p: &dpo_lab::maths::data::Pair, a: usize| logp[p.prompt * Y + a];
             let p0 = data.pairs[0];
             // (Equal to rounding: the pairs sit at different places in their rows.)
             let near = |a: f64, b: f64| (a - b).abs() <= 1e-13 * (1.0 + b.abs());

@@ -31,7 +31,7 @@
 //! This is a check on provenance, not on meaning: a small count such as 4
 //! matches some value of some file whatever it counts.
 
-use dpo_lab::policy::{Activation, Mlp, MlpInit, Policy};
+use dpo_lab::maths::policy::{Activation, Mlp, MlpInit, Policy};
 use std::path::Path;
 
 /// Why a number that no generated file holds may stand in the README.
@@ -69,7 +69,9 @@ const ALLOWED: &[(&str, &str, Why)] = &[
     (
         "1e15",
         "logits leave ±",
-        Why::Code("train::LOGIT_LIMIT", || dpo_lab::train::LOGIT_LIMIT),
+        Why::Code("engine::train::LOGIT_LIMIT", || {
+            dpo_lab::engine::train::LOGIT_LIMIT
+        }),
     ),
     (
         "1e-6",

@@ -17,7 +17,7 @@ use crate::analysis::evidence::{
     Comparison, Correlation, Count, Outcome, Test, Verdict, CONFIDENCE,
 };
 use crate::error::Result;
-use crate::output::{csv_bytes, write_files};
+use crate::io::output::{csv_bytes, write_files};
 use crate::present::template::{fill_markers, render, render_file, template, Facts};
 use crate::studies::robustness::{
     Arm, Cell, Column, Evidence, Grid, Measure, Study, DEGRADED, DISPERSED, DROPPED,
@@ -658,7 +658,8 @@ struct CellRow {
 /// `runs.csv` and `cells.csv` of the study.
 fn csvs(st: &Study, facts: &Facts) -> Result<(Vec<u8>, Vec<u8>)> {
     let g = &st.grid;
-    let scen = |s: Option<usize>| s.map_or(String::new(), |i| crate::data::SCENARIOS[i].into());
+    let scen =
+        |s: Option<usize>| s.map_or(String::new(), |i| crate::maths::data::SCENARIOS[i].into());
     let runs: Vec<RunRow> = st
         .runs
         .iter()
