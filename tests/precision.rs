@@ -18,6 +18,9 @@ use dpo_lab::studies::precision::{
 };
 use std::path::Path;
 
+mod common;
+use common::figure::{assert_affine, Drawn};
+
 fn experiment(name: &str) -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("experiments")
@@ -343,7 +346,9 @@ fn paired_run_stats_are_consistent() {
     assert!(!s.diverged.0 && !s.diverged.1);
 }
 
-/// The figure renders from short paired runs (PNG and SVG written).
+/// The figure renders from short paired runs: both files at the declared
+/// size (two columns of five rows), the titles, each column's scenario, the
+/// legend, and each f64 curve drawn from its run's metrics.
 #[test]
 fn precision_figure_renders() {
     let dir_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
@@ -363,14 +368,57 @@ fn precision_figure_renders() {
     assert_eq!(shown.len(), 2);
     let dir = std::env::temp_dir().join(format!("dpo-lab-precision-{}", std::process::id()));
     let stem = dir.join("precision");
-    dpo_lab::present::plots::precision::precision_plot(&stem, &shown, &facts.rule, "test").unwrap();
-    for ext in ["png", "svg"] {
-        let f = stem.with_extension(ext);
-        assert!(
-            std::fs::metadata(&f).unwrap().len() > 1000,
-            "{}",
-            f.display()
-        );
+    dpo_lab::present::plots::precision::precision_plot(
+        &stem,
+        &shown,
+        &facts.rule,
+        "precision test",
+    )
+    .unwrap();
+
+    let d = Drawn::read(&stem, (2 * 580, 5 * 330 + 300));
+    d.assert_texts(&[
+        "precision test",
+        dpo_lab::maths::data::scenario_title("scenario2"),
+        dpo_lab::maths::data::scenario_title("scenario4"),
+        "avg chosen, f64",
+        "avg rejected, f64",
+        "avg unseen (outside own pair), f64",
+    ]);
+    for row in [
+        "avg chosen probability",
+        "avg rejected probability, log scale",
+        "avg unseen probability (outside own pair)",
+        "gap between the unseen curves, log scale",
+        "avg unseen, float32 averages (zoom)",
+    ] {
+        assert_eq!(d.svg.count_text(row), 2, "{row}");
+    }
+    let points =
+        |s: &dpo_lab::studies::late_jump::Shown, f: fn(&MetricsRow) -> f64| -> Vec<(f64, f64)> {
+            s.pair
+                .f64
+                .metrics
+                .iter()
+                .map(|m| (m.epoch as f64, f(m)))
+                .collect()
+        };
+    use dpo_lab::present::plots::style::{CHOSEN, REJECTED};
+    for (color, f) in [
+        (
+            CHOSEN,
+            (|m: &MetricsRow| m.avg_chosen) as fn(&MetricsRow) -> f64,
+        ),
+        (REJECTED, |m: &MetricsRow| {
+            m.logp_avg_rejected / std::f64::consts::LN_10
+        }),
+    ] {
+        let color = [color.0, color.1, color.2];
+        // The dashed f32 curve is drawn over the f64 one and hides about half.
+        d.assert_curves(color, 2, 201, 0.25);
+        for (curve, s) in d.curves(color, 201).iter().zip(&shown) {
+            assert_affine(curve, &points(s, f), 1.5, &s.pair.scenario);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,6 +4,8 @@
 // Each test crate includes this module and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod figure;
+
 use dpo_lab::maths::loss::LogProbs;
 use dpo_lab::maths::numerics::log_softmax_into;
 use dpo_lab::maths::policy::log_probs;

@@ -244,6 +244,11 @@ impl Ranged for Ticked {
     }
 }
 
+/// Reads figures back in render tests (shared with `tests/`).
+#[cfg(test)]
+#[path = "../../../tests/common/figure.rs"]
+pub(crate) mod figure_check;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,7 +288,9 @@ mod tests {
     }
 
     /// A phase-diagram-shaped heatmap (colour bar, thinned labels, a
-    /// missing cell) renders to both backends.
+    /// missing cell) renders to both backends: the declared size, every
+    /// cell in its scale colour at its place (SVG and PNG), its value
+    /// written in it, the titles and every row label.
     #[test]
     fn generic_heatmap_renders() {
         struct One(Heatmap);
@@ -301,7 +308,8 @@ mod tests {
             .map(|r| (0..cols).map(|c| (r * c) as f64 / 3.0).collect())
             .collect();
         values[2][5] = f64::NAN;
-        let mut h = Heatmap::new(values, ColorScale::viridis(0.0, 25.0))
+        let scale = ColorScale::viridis(0.0, 25.0);
+        let mut h = Heatmap::new(values.clone(), scale.clone())
             .titled("drop (orders of magnitude)", "β−", "learning rate")
             .with_text(CellText::Fixed(1));
         h.col_labels = (0..cols)
@@ -312,12 +320,31 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dpo-lab-plots-test-{}", std::process::id()));
         let stem = dir.join("heatmap");
         save(&One(h), &stem).unwrap();
-        for f in files(&stem) {
-            assert!(
-                std::fs::metadata(&f).unwrap().len() > 1000,
-                "{}",
-                f.display()
-            );
+
+        let drawn = figure_check::Drawn::read(&stem, (900, 520));
+        let rgb = |c: RGBColor| [c.0, c.1, c.2];
+        let colors: Vec<_> = values
+            .iter()
+            .flatten()
+            .map(|&v| rgb(scale.color(v)))
+            .collect();
+        assert_eq!(colors[2 * cols + 5], rgb(style::MISSING));
+        drawn.assert_cells(&colors, cols);
+        drawn.assert_texts(&["drop (orders of magnitude)", "β−", "learning rate", "drop"]);
+        let row_labels: Vec<String> = (0..rows).map(|r| format!("1e-{r}")).collect();
+        drawn.assert_texts(&row_labels.iter().map(String::as_str).collect::<Vec<_>>());
+        // Each value is written as often as it occurs; the missing one as n/a.
+        let mut want = std::collections::BTreeMap::new();
+        for &v in values.iter().flatten() {
+            let t = if v.is_finite() {
+                format!("{v:.1}")
+            } else {
+                "n/a".into()
+            };
+            *want.entry(t).or_insert(0) += 1;
+        }
+        for (t, n) in want {
+            assert_eq!(drawn.svg.count_text(&t), n, "cell text `{t}`");
         }
         if std::env::var_os("DPO_LAB_KEEP_TEST_PLOTS").is_none() {
             let _ = std::fs::remove_dir_all(&dir);

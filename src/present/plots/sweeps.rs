@@ -696,9 +696,15 @@ mod tests {
         let mut rows = Vec::new();
         for p in points {
             for s in 0..seeds {
+                // Numeric keys add up; scenario k adds 0.1 k, so the
+                // scenarios' curves differ.
                 let x: f64 = p
                     .iter()
-                    .filter_map(|v| v.parse::<f64>().ok())
+                    .filter_map(|v| {
+                        v.parse::<f64>().ok().or_else(|| {
+                            Some(0.1 * v.strip_prefix("scenario")?.parse::<f64>().ok()?)
+                        })
+                    })
                     .sum::<f64>()
                     .max(0.01);
                 let mut r = p.clone();
@@ -761,9 +767,29 @@ mod tests {
         assert!(scenario_curves(&t, "loss.gamma", "drop").is_err());
     }
 
-    /// Every sweep figure renders to both backends from in-memory tables.
+    /// Where `c` lies along viridis, 0 to 1 (the nearest of 1001 samples).
+    fn viridis_position(c: [u8; 3]) -> f64 {
+        let v = ColorScale::viridis(0.0, 1.0);
+        let d = |t: f64| {
+            let s = v.color(t);
+            let sq = |a: u8, b: u8| (a as f64 - b as f64).powi(2);
+            sq(s.0, c[0]) + sq(s.1, c[1]) + sq(s.2, c[2])
+        };
+        (0..=1000)
+            .map(|i| i as f64 / 1000.0)
+            .min_by(|a, b| d(*a).total_cmp(&d(*b)))
+            .unwrap()
+    }
+
+    /// Every sweep figure renders to both backends from in-memory tables,
+    /// and draws what the tables hold: the phase diagrams' cells coloured in
+    /// the order of their values and labelled with them, one curve per
+    /// scenario and panel with a vertex per swept value, the titles and the
+    /// legend.
     #[test]
     fn sweep_figures_render() {
+        use crate::present::plots::figure_check::Drawn;
+        let rgb = |c: RGBColor| [c.0, c.1, c.2];
         let vals = ["0.02", "0.07", "0.12"];
         let pts: Vec<Vec<String>> = vals
             .iter()
@@ -771,7 +797,7 @@ mod tests {
             .collect();
         let phase_t = table(&["data.chosen_start", "data.rejected_start"], &pts, 2);
         let beta_t = by_scenario("loss.beta", &[0.01, 0.1, 1.0, 10.0]);
-        let flex = by_scenario("loss.beta_minus", &[0.02, 0.08, 0.14]);
+        let flex = by_scenario("loss.beta_minus", &[0.02, 0.07, 0.12]);
         let sft = by_scenario("loss.gamma", &[0.001, 0.1, 10.0]);
         let dpo = table(
             &["data.scenario"],
@@ -790,14 +816,80 @@ mod tests {
             Band::MinMax,
         )
         .unwrap();
-        for stem in ["phase", "beta", "remedies"] {
-            for f in super::super::files(&dir.join(stem)) {
-                assert!(
-                    std::fs::metadata(&f).unwrap().len() > 1000,
-                    "{}",
-                    f.display()
-                );
+
+        // Phase: three 3 × 3 maps, chosen 0.12 on top, rejected 0.02 left.
+        let d = Drawn::read(&dir.join("phase"), (3 * 790, 790));
+        d.assert_texts(&["Phase diagrams · test · mean of 2 seeds per cell"]);
+        for (_, title, desc, _) in SCORES {
+            d.assert_texts(&[title, desc]);
+        }
+        for label in vals {
+            // A row label and a column label on each map.
+            assert_eq!(d.svg.count_text(label), 6, "{label}");
+        }
+        for tag in ["S1", "S2", "S3", "S4"] {
+            assert_eq!(d.svg.count_text(tag), 3, "{tag}");
+        }
+        assert_eq!(d.svg.outlines([0xff, 0x2a, 0x6d]).len(), 12);
+        let grids = d.grids(3, 3);
+        assert_eq!(grids.len(), 3, "three maps of 3 × 3 cells");
+        // The table's means: x = chosen + rejected, two seeds s = 0, 1.
+        let x = |r: usize, c: usize| [0.12, 0.07, 0.02][r] + [0.02, 0.07, 0.12][c];
+        let means: [&dyn Fn(f64) -> f64; 3] = [&|x| 60.0 / x + 0.5, &|x| 0.505 - 0.1 * x, &|x| {
+            0.03 * x + 0.0005
+        }];
+        for (k, (grid, mean)) in grids.iter().zip(means).enumerate() {
+            let v: Vec<f64> = (0..9).map(|i| mean(x(i / 3, i % 3))).collect();
+            let t: Vec<f64> = grid.iter().map(|&c| viridis_position(c)).collect();
+            for i in 0..9 {
+                for j in 0..9 {
+                    if v[i] < v[j] - 1e-9 {
+                        assert!(
+                            t[i] < t[j],
+                            "map {k}: cell {i} ({}) not below cell {j} ({}) on the scale",
+                            v[i],
+                            v[j]
+                        );
+                    }
+                }
             }
+            // Degradation and dispersion cells show their means (2 and 3
+            // decimals; the drop's 0-decimal means sit on ties).
+            if k > 0 {
+                let digits = SCORES[k].3;
+                for &m in &v {
+                    let s = format!("{m:.digits$}");
+                    assert!(d.svg.count_text(&s) > 0, "map {k}: no cell reads {s}");
+                }
+            }
+        }
+
+        // β: three panels, one curve per scenario in each, a vertex per β.
+        let d = Drawn::read(&dir.join("beta"), (2100, 700));
+        d.assert_texts(&[
+            "DPO's D-scores against β · test",
+            "lines: mean over 3 seeds; shaded: ± 1 sd over seeds, kept within their min–max",
+        ]);
+        for (_, title, _, _) in SCORES {
+            d.assert_texts(&[title]);
+        }
+        for (sc, color) in SCENARIOS.iter().zip(SCENARIO_COLORS) {
+            d.assert_texts(&[&scenario_label(sc)]);
+            d.assert_curves(rgb(color), 3, 4, 0.5);
+        }
+
+        // Remedies: two rows of two panels; DPO's levels dashed.
+        let d = Drawn::read(&dir.join("remedies"), (1700, 1250));
+        d.assert_texts(&[
+            "The remedies · test",
+            "Flex-DPO (β+ = 0.1) against β−",
+            "SFT-DPO (β = 0.1) against γ, the weight of the chosen NLL",
+            "DPO, β = 0.1 (scenario's colour)",
+            "lines: mean over 3 seeds; shaded: min–max over seeds; dashed: plain DPO's mean over 3 seeds",
+        ]);
+        for (sc, color) in SCENARIOS.iter().zip(SCENARIO_COLORS) {
+            d.assert_texts(&[&scenario_label(sc)]);
+            d.assert_curves(rgb(color), 4, 3, 0.5);
         }
         if std::env::var_os("DPO_LAB_KEEP_TEST_PLOTS").is_none() {
             let _ = std::fs::remove_dir_all(&dir);

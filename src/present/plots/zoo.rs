@@ -387,7 +387,7 @@ mod tests {
     use crate::io::config::Config;
     use crate::maths::data::Dataset;
     use crate::maths::objective::reward_model::fit_reward_model;
-    use crate::present::plots::files;
+    use crate::present::plots::figure_check::{assert_affine, Drawn};
 
     fn run(loss: &str) -> RunResult {
         let cfg = Config::from_toml_str(&format!(
@@ -425,13 +425,50 @@ mod tests {
             "test",
         )
         .unwrap();
-        for f in files(&stem).iter().chain(files(&rm_stem).iter()) {
-            assert!(
-                std::fs::metadata(f).unwrap().len() > 1000,
-                "{}",
-                f.display()
-            );
+        let rgb = |c: RGBColor| [c.0, c.1, c.2];
+        // The zoo: two rows of three panels, one curve per method in each,
+        // a vertex per epoch 1..=40 at (log10 epoch, value).
+        let d = Drawn::read(&stem, (1950, 150 + 2 * 560));
+        d.assert_texts(&["test", "one", "two", "IPO", "DPO", "RM-KL"]);
+        for c in Column::ALL {
+            assert_eq!(d.svg.count_text(c.title()), 2, "{}", c.title());
         }
+        for (name, run) in [("ipo", &ipo), ("dpo", &dpo), ("rm-kl", &rm)] {
+            let color = rgb(method_color(name));
+            d.assert_curves(color, 6, 40, 0.3);
+            let curves = d.curves(color, 40);
+            for (k, c) in Column::ALL.iter().cycle().take(6).enumerate() {
+                assert_affine(
+                    &curves[k],
+                    &c.points(run),
+                    1.5,
+                    &format!("{name} {c:?} {k}"),
+                );
+            }
+        }
+        // The reward-model figure: the fit's two gradients, then DPO's and
+        // the RM path's |∂/∂π±| over epochs 0..=40.
+        let d = Drawn::read(&rm_stem, (1950, 640));
+        d.assert_texts(&[
+            "test",
+            "reward-model fit: |∂R/∂r+| = |∂R/∂r−|",
+            "DPO policy: |∂ℓ/∂π±|",
+            "RM-path policy: |∂L/∂π±| (reward fixed; own scale)",
+            "|∂R/∂r+| (chosen)",
+            "|∂R/∂r−| (rejected), on top",
+            "avg |∂L/∂π+| (chosen)",
+        ]);
+        d.assert_curves(rgb(style::CHOSEN), 3, 41, 0.3);
+        d.assert_curves(rgb(style::REJECTED), 2, 41, 0.5);
+        let grads = |r: &RunResult| -> Vec<(f64, f64)> {
+            r.metrics
+                .iter()
+                .map(|m| (m.epoch as f64, m.log10_grad_pi_minus.unwrap()))
+                .collect()
+        };
+        let rejected = d.curves(rgb(style::REJECTED), 41);
+        assert_affine(&rejected[0], &grads(&dpo), 1.5, "DPO |∂ℓ/∂π−|");
+        assert_affine(&rejected[1], &grads(&rm), 1.5, "RM path |∂L/∂π−|");
         // A run without metrics is refused, naming the file.
         let mut empty = dpo.clone();
         empty.metrics.clear();
