@@ -12,14 +12,22 @@ use std::path::{Path, PathBuf};
 pub enum Error {
     /// A config field (dotted path, e.g. `loss.beta`) has a bad value.
     #[error("config error: `{field}` {msg}")]
-    Config { field: String, msg: String },
+    Config {
+        /// The dotted path of the field, e.g. `loss.beta`.
+        field: String,
+        /// What is wrong and what is allowed.
+        msg: String,
+    },
     /// TOML that does not parse as what it should be: `field` names the
     /// document or table (a file's path, `<config>`, `base`, ...), `msg` what
     /// it is not, and `source` is the parser's error (its text follows `msg`).
     #[error("config error: `{field}` {msg}: {}", .source.to_string().trim_end())]
     Toml {
+        /// The document or table that failed to parse.
         field: String,
+        /// What it should have been.
         msg: String,
+        /// The parser's error.
         #[source]
         source: Box<toml::de::Error>,
     },
@@ -27,16 +35,22 @@ pub enum Error {
     /// when there is one (its text follows `msg`).
     #[error("file error: {}: {}", .path.display(), Joined(.msg, .source.as_ref()))]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// What was being done to it.
         msg: String,
+        /// The system's error, if any.
         #[source]
         source: Option<std::io::Error>,
     },
     /// A CSV file that could not be read (or is not the table it should be).
     #[error("file error: {}: {}", .path.display(), Joined(.msg, Some(.source)))]
     Csv {
+        /// The CSV file.
         path: PathBuf,
+        /// What was expected of it.
         msg: String,
+        /// The csv reader's error (with its position).
         #[source]
         source: csv::Error,
     },

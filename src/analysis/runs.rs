@@ -13,13 +13,16 @@ use std::path::Path;
 /// read typed by [`RunsTable::records`].
 #[derive(Debug, Clone)]
 pub struct RunsTable {
+    /// The column names, in file order.
     pub header: Vec<String>,
+    /// Each data row's cells, as written.
     pub rows: Vec<Vec<String>>,
 }
 
 /// The columns every sweep's `runs.csv` has, whatever its axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct RunIds {
+    /// The run's index in the sweep's grid.
     pub run_id: usize,
     /// The `seed` axis value (0 when the sweep has no seed axis).
     pub replicate: u64,
@@ -32,10 +35,12 @@ pub struct RunIds {
 /// `(field, label)` text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
+    /// The run's id, replicate and seed.
     pub ids: RunIds,
     /// Each axis column, `(field, label)`, in the file's order: the columns
     /// between `run_id` and `replicate`.
     pub axes: Vec<(String, String)>,
+    /// The run's summary columns (D-scores and the rest).
     pub summary: Summary,
 }
 
@@ -163,10 +168,15 @@ impl RunsTable {
 /// Mean, standard deviation (population), extremes and count of a sample.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Stat {
+    /// Arithmetic mean.
     pub mean: f64,
+    /// Population standard deviation.
     pub sd: f64,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
+    /// Sample size.
     pub n: usize,
 }
 

@@ -28,6 +28,7 @@ pub const DEFAULT_MAX_RUNS: usize = 20_000;
 pub struct Axis {
     /// Dotted path into the run config, e.g. `loss.beta`; `seed` is the replicate.
     pub field: String,
+    /// The values the axis takes, in grid order.
     pub values: Vec<Value>,
     /// Column text for each value in `runs.csv`.
     pub labels: Vec<String>,
@@ -38,6 +39,7 @@ pub struct Axis {
 pub struct Sweep {
     /// The base run config, as TOML.
     pub base: Table,
+    /// The grid's axes; the grid is their Cartesian product.
     pub axes: Vec<Axis>,
     /// Mixed into every run's seed.
     pub seed: u64,
@@ -50,6 +52,7 @@ pub struct Sweep {
 /// One point of the grid.
 #[derive(Debug, Clone)]
 pub struct RunPoint {
+    /// The run's index in the grid (the journal and `runs.csv` key).
     pub id: usize,
     /// Index into each axis's values.
     pub coords: Vec<usize>,
@@ -57,13 +60,16 @@ pub struct RunPoint {
     pub replicate: u64,
     /// The seed the run actually uses.
     pub run_seed: u64,
+    /// The run's full config: the base with this point's values set.
     pub config: Config,
 }
 
 /// A slice `index` of `count` (1-based in the CLI) of the grid: runs with `id % count == index`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// This shard's index, 0-based.
     pub index: usize,
+    /// How many shards the grid is split into.
     pub count: usize,
 }
 
@@ -679,9 +685,11 @@ fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
 /// Options of `dpo-lab sweep`.
 #[derive(Debug, Clone, Copy)]
 pub struct SweepOptions {
+    /// The slice of the grid this process runs.
     pub shard: Shard,
     /// Refuse grids larger than this (`None` with `--force`).
     pub max_runs: Option<usize>,
+    /// No progress bar and no summary line.
     pub quiet: bool,
 }
 

@@ -5,7 +5,7 @@
 //! objectives that are not a sum over preference triples (unpaired labels, a
 //! reward model's expected reward) implement the trait directly.
 //!
-//! Adding such an objective: write `src/objective/NAME.rs` with a type
+//! Adding such an objective: write `src/maths/objective/NAME.rs` with a type
 //! implementing [`Objective`] and a `pub const SPEC: ObjectiveSpec`, and list
 //! it in [`OBJECTIVES`]. Config files name it in `loss.name` like a loss.
 
@@ -95,7 +95,9 @@ pub trait Objective: Send + Sync + Debug {
 /// A pairwise loss summed (`scale = 1`) or averaged (`scale = 1/n`) over the pairs.
 #[derive(Debug)]
 pub struct PairObjective {
+    /// The per-triple loss `f(l+, l-)`.
     pub loss: Box<dyn PairLoss>,
+    /// The reduction scale: 1 for `sum` (the paper's), 1/pairs for `mean`.
     pub scale: f64,
 }
 
