@@ -117,6 +117,66 @@ const ALLOWED: &[(&str, &str, Why)] = &[
         ),
     ),
     (
+        "442",
+        "took ",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "449",
+        "442–",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "176",
+        "wall and ",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "178",
+        "176–",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "466",
+        "before them and ",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "499",
+        "466–",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "199",
+        "wall and ",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "207",
+        "199–",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "33.4",
+        "grew from ",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "37.8",
+        "MB to ",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "36.2",
+        "and from ",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
+        "40.7",
+        "MB to ",
+        Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
+    ),
+    (
         "4.68",
         "4.48–",
         Why::Unsourced("the best of repeated benchmark runs; bench.csv keeps one"),

@@ -7,11 +7,26 @@ use crate::maths::params::{Domain, ParamSpec};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OptimizerKind {
     /// `v ← μ v + g; θ ← θ - lr v` (plain SGD when `momentum = 0`).
-    Sgd { momentum: f64 },
+    Sgd {
+        /// Momentum μ in [0, 1).
+        momentum: f64,
+    },
     /// Adam (Kingma & Ba) with bias correction.
-    Adam { beta1: f64, beta2: f64, eps: f64 },
+    Adam {
+        /// Decay of the first moment, in [0, 1).
+        beta1: f64,
+        /// Decay of the second moment, in [0, 1).
+        beta2: f64,
+        /// Added to √v̂ in the denominator, > 0.
+        eps: f64,
+    },
     /// `v ← α v + (1-α) g²; θ ← θ - lr g / (√v + ε)`.
-    RmsProp { alpha: f64, eps: f64 },
+    RmsProp {
+        /// Smoothing α of the squared gradients, in [0, 1).
+        alpha: f64,
+        /// Added to √v in the denominator, > 0.
+        eps: f64,
+    },
 }
 
 /// One optimiser as the registry declares it: the name a config uses, the
@@ -127,7 +142,9 @@ impl OptimizerKind {
 /// An optimiser with its per-parameter state.
 #[derive(Debug, Clone)]
 pub struct Optimizer {
+    /// The update rule and its constants.
     pub kind: OptimizerKind,
+    /// Learning rate, > 0.
     pub lr: f64,
     m: Vec<f64>,
     v: Vec<f64>,

@@ -19,6 +19,7 @@ pub enum Activation {
     /// `tanh` (the default).
     #[default]
     Tanh,
+    /// `max(0, x)`.
     Relu,
 }
 
@@ -136,10 +137,15 @@ impl Mlp {
 /// (or Glorot/Xavier, see [`MlpInit`]).
 #[derive(Debug, Clone)]
 pub struct Mlp {
+    /// Number of prompts X (one-hot inputs).
     pub n_prompts: usize,
+    /// Number of responses Y (logits per prompt).
     pub n_responses: usize,
+    /// Hidden width H of both hidden layers.
     pub width: usize,
+    /// The nonlinearity after each hidden layer.
     pub activation: Activation,
+    /// Scale of the initial weights (1 = the family's default).
     pub init_scale: f64,
     /// The initialisation family; `init_scale` scales it.
     pub init: MlpInit,

@@ -3,6 +3,9 @@
 //! config's own seed as a thin line, and optional points (the paper's
 //! read-offs) on top; all on a log-epoch axis ([`EpochScale`]). The facts
 //! come from [`crate::studies::paper_bands`]; nothing here trains.
+// Not yet documented item by item (issue 12, item 7: the remaining
+// public fields of this module); the crate-wide lint stays on everywhere else.
+#![allow(missing_docs)]
 
 use super::panels::{decimate, framed_chart, Axis};
 use super::style::{self, FONT};

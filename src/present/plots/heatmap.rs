@@ -2,6 +2,9 @@
 //! colour scale, optional value text in each cell, optional cell outlines and
 //! an optional colour bar. Policies (prompt × response) use it here; phase
 //! diagrams (a D-score over a 2-D parameter grid) are meant to use it too.
+// Not yet documented item by item (issue 12, item 7: the remaining
+// public fields of this module); the crate-wide lint stays on everywhere else.
+#![allow(missing_docs)]
 
 use super::style::{self, FONT};
 use super::{format_tick, nice_ticks, DrawResult, Ticked};

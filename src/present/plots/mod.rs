@@ -19,6 +19,9 @@
 //! - [`sweeps`]: figures of sweep tables (`runs.csv` in memory): [`phase`]
 //!   diagrams, D-scores against [`beta`], the [`remedies`]; built on
 //!   [`band_chart`] (mean curves with a shaded spread over seeds).
+// Not yet documented item by item (issue 12, item 7: the remaining
+// public fields of this module); the crate-wide lint stays on everywhere else.
+#![allow(missing_docs)]
 
 pub mod bands;
 pub mod bench;

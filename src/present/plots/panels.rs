@@ -1,5 +1,8 @@
 //! Line charts with legends placed outside the plotting area, and the three
 //! metric panels of the paper's Figure 2 built on them.
+// Not yet documented item by item (issue 12, item 7: the remaining
+// public fields of this module); the crate-wide lint stays on everywhere else.
+#![allow(missing_docs)]
 
 use super::style::{self, FONT};
 use super::{format_tick, nice_ticks, DrawResult, Ticked};

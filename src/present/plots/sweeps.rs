@@ -12,6 +12,9 @@
 //! The building block is [`band_chart`]: curves of a mean over seeds with a
 //! shaded spread band ([`Band`]), optional dashed horizontal reference lines,
 //! on a linear or log x axis.
+// Not yet documented item by item (issue 12, item 7: the remaining
+// public fields of this module); the crate-wide lint stays on everywhere else.
+#![allow(missing_docs)]
 
 use super::heatmap::{draw_heatmap, CellText, ColorScale, Heatmap};
 use super::panels::{draw_legend, framed_chart, legend_height, Axis, LegendEntry};

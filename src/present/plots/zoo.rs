@@ -2,6 +2,9 @@
 //! curves of several methods side by side ([`loss_zoo`]), and the reward
 //! model's own gradients against the policy gradients of DPO and of the
 //! reward-model path ([`reward_model`]).
+// Not yet documented item by item (issue 12, item 7: the remaining
+// public fields of this module); the crate-wide lint stays on everywhere else.
+#![allow(missing_docs)]
 
 use super::figures::title_strip;
 use super::panels::{draw_legend, legend_height, line_chart, Axis, LegendEntry, Panel, Series};
