@@ -3,12 +3,12 @@
 //! `cargo bench --bench kernels`; `dpo-lab bench` measures whole runs.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use dpo_lab::bench::{dpo_adam_spec, wide_data};
-use dpo_lab::data::Dataset;
-use dpo_lab::numerics::softmax_rows;
-use dpo_lab::optim::{Optimizer, OptimizerKind};
-use dpo_lab::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
-use dpo_lab::train::{prepare, train_from, Keep};
+use dpo_lab::engine::train::{prepare, train_from, Keep};
+use dpo_lab::maths::data::Dataset;
+use dpo_lab::maths::numerics::softmax_rows;
+use dpo_lab::maths::optim::{Optimizer, OptimizerKind};
+use dpo_lab::maths::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
+use dpo_lab::studies::bench::{dpo_adam_spec, wide_data};
 use std::hint::black_box;
 
 fn logits(n: usize) -> Vec<f64> {

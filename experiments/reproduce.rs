@@ -2,48 +2,62 @@
 //! tabular twin of Figure 2) in parallel, writes each run's CSVs, and draws
 //! Figures 1, 2, 2-compare and 3; then (unless `--paper-only`) runs Figure 3
 //! with IPO and SLiC, the five sweeps of `experiments/sweeps/`, draws their
-//! figures and writes `REPORT.md`. The figure logic lives in
-//! [`dpo_lab::plots`], the report text in [`dpo_lab::report`]; this binary
-//! only runs and routes.
+//! figures and writes `REPORT.md`. The studies ([`dpo_lab::studies`]) run
+//! the experiments and return their facts; the figures and the report's
+//! text are drawn from those by [`dpo_lab::present`]; this binary only runs
+//! and routes, and names the paths (`experiments/`, the output directories).
 
 #![forbid(unsafe_code)]
 
-use dpo_lab::config::{Config, LossConfig};
-use dpo_lab::data::Dataset;
+use clap::Parser;
+use dpo_lab::analysis::runs::RunsTable;
+use dpo_lab::engine::train::{train, Keep, RunResult};
 use dpo_lab::error::{Error, Result};
-use dpo_lab::output::{write_atomic, write_run};
-use dpo_lab::plots::{self, Band, PaperRun};
-use dpo_lab::report::{report_markdown, ReportInputs, RunsTable};
+use dpo_lab::io::config::{Config, LossConfig};
+use dpo_lab::io::output::{write_atomic, write_run};
+use dpo_lab::io::sweep::run_for_report;
+use dpo_lab::maths::data::Dataset;
+use dpo_lab::present::plots::{self, Band, PaperRun};
+use dpo_lab::present::report::{report_markdown, ReportInputs};
 use dpo_lab::studies::paper_bands::{curve_bands, readoff_points};
-use dpo_lab::sweep::run_for_report;
-use dpo_lab::train::{train, Keep, RunResult};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "\
-reproduce: run the paper's toy experiments, the sweeps, and draw every figure
-
-USAGE:
-    reproduce [--plots DIR] [--out DIR] [--paper-only] [--resume]
-
-Runs experiments/{fig2,fig2-tabular,fig3-scenario1..4}.toml, writes each run's
-CSVs to OUT/<name>/ (default: <crate>/out/reproduce) and Figures 1, 2,
-2-compare and 3, as PNG and SVG, to PLOTS (default: <crate>/plots). Then runs
-Figure 3 with IPO and SLiC (fig3-ipo, fig3-slic) and the sweeps of
-experiments/sweeps/ (phase, beta, flex-dpo, sft-dpo, losses) into
-OUT/sweeps/<name>/, draws phase, beta and remedies, runs the robustness study
-(experiments/robustness.toml) into OUT/robustness/, and writes PLOTS/REPORT.md
-and, when PLOTS is the default, the finding blocks of README.md.
-
-    --paper-only   stop after Figures 1-3 (a couple of seconds)
-    --resume       keep OUT/sweeps/<name>/ and run only the runs its journal
-                   lacks (by default each sweep directory is deleted first, so
-                   the results always come from the current code)
-
-Exit code 2 on any failure.";
+/// reproduce: run the paper's toy experiments, the sweeps, and draw every figure
+///
+/// Runs experiments/{fig2,fig2-tabular,fig3-scenario1..4}.toml, writes each run's
+/// CSVs to OUT/<name>/ and Figures 1, 2, 2-compare and 3, as PNG and SVG, to
+/// PLOTS. Then runs Figure 3 with IPO and SLiC (fig3-ipo, fig3-slic) and the
+/// sweeps of experiments/sweeps/ (phase, beta, flex-dpo, sft-dpo, losses) into
+/// OUT/sweeps/<name>/, draws phase, beta and remedies, runs the robustness study
+/// (experiments/robustness.toml) into OUT/robustness/, and writes PLOTS/REPORT.md
+/// and, when PLOTS is the default, the finding blocks of README.md.
+#[derive(Parser)]
+#[command(
+    name = "reproduce",
+    verbatim_doc_comment,
+    after_help = "Exit code 2 on any failure."
+)]
+struct Cli {
+    /// Where the figures and REPORT.md go [default: <crate>/plots]
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    /// Where the runs' CSVs go [default: <crate>/out/reproduce]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Stop after Figures 1-3
+    #[arg(long)]
+    paper_only: bool,
+    /// Keep OUT/sweeps/<name>/ and run only the runs its journal lacks
+    ///
+    /// By default each sweep directory is deleted first, so the results always
+    /// come from the current code.
+    #[arg(long, verbatim_doc_comment)]
+    resume: bool,
+}
 
 /// The sweeps of `experiments/sweeps/`, in the order they run.
 const SWEEPS: [&str; 5] = ["phase", "beta", "flex-dpo", "sft-dpo", "losses"];
@@ -163,9 +177,12 @@ fn fidelity_sections(root: &Path, out_dir: &Path, plots_dir: &Path) -> Result<(S
     let exp = root.join("experiments");
     let plan = calibrate::Plan::load(&exp.join("calibrate.toml"))?;
     let facts = calibrate::calibrate(&plan, &|m| eprintln!("{m}"))?;
-    dpo_lab::output::write_files(
+    dpo_lab::io::output::write_files(
         &out_dir.join("calibrate"),
-        &[("calibration.csv", dpo_lab::output::csv_bytes(&facts.rows()))],
+        &[(
+            "calibration.csv",
+            dpo_lab::io::output::csv_bytes(&facts.rows()),
+        )],
     )?;
     let stem = plots_dir.join("calibration");
     plots::calibration::calibration_figure(&stem, &facts)?;
@@ -251,8 +268,15 @@ fn sweeps_and_report(
 
     // The robustness study: its facts render the finding sentences that the
     // report's sections and README.md quote.
-    let robust =
-        dpo_lab::present::robustness::run(&root.join("experiments/robustness.toml"), out_dir)?;
+    let t = Instant::now();
+    let grid = dpo_lab::studies::robustness::Grid::load(&root.join("experiments/robustness.toml"))?;
+    let study = dpo_lab::studies::robustness::Study::run(grid)?;
+    eprintln!(
+        "robustness study: {} runs in {:.1} s",
+        study.runs.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let robust = dpo_lab::present::robustness::render_study(&study, out_dir)?;
 
     let t = Instant::now();
     let base = &done[0].config;
@@ -277,7 +301,7 @@ fn sweeps_and_report(
     print_written(&stem);
 
     let m = &done[0].result.metrics;
-    let ratio = |r: &dpo_lab::metrics::MetricsRow| {
+    let ratio = |r: &dpo_lab::engine::metrics::MetricsRow| {
         r.log10_grad_pi_minus.unwrap_or(f64::NAN) - r.log10_grad_pi_plus.unwrap_or(f64::NAN)
     };
     let growth = match (m.first(), m.last()) {
@@ -307,25 +331,35 @@ fn sweeps_and_report(
         Some(i) => format!("{}\n{}\n{}", &text[..i], fidelity.trim_end(), &text[i..]),
         None => format!("{text}\n{fidelity}\n"),
     };
-    // Beyond the paper: each section runs its own configs, draws its figures
-    // and returns its Markdown.
+    // Beyond the paper: each study runs its own configs and returns its
+    // facts (also written as OUT/<study>/facts.json); the presentation draws
+    // the figures and renders the section from them.
+    use dpo_lab::present::{findings, plots::field, plots::precision, zoo};
+    use dpo_lab::studies::{beyond, late_jump};
+    let exp = root.join("experiments");
+    let sweeps = exp.join("sweeps");
     let beyond: [(&str, &dyn Fn() -> Result<String>); 5] = [
         ("gradient field", &|| {
-            let text =
-                dpo_lab::plots::field::gradient_field_figure(plots_dir, &root.join("experiments"))?;
-            Ok(format!("## Beyond the paper: the gradient field in the (π+, π−) plane\n\n![gradient field](gradient-field.png)\n\n{text}\n"))
+            let facts = dpo_lab::studies::field::run(&exp, out_dir)?;
+            field::gradient_field_figure(plots_dir, &facts)
         }),
         ("policy families and similarity", &|| {
-            dpo_lab::findings::beyond_figures(plots_dir, out_dir, &robust.facts)
+            let fam = beyond::families(&sweeps, out_dir, resume)?;
+            let sim = beyond::similarity(&sweeps, out_dir, resume)?;
+            findings::beyond_figures(plots_dir, &fam, &sim, &robust.facts)
         }),
         ("on-policy sampling", &|| {
-            dpo_lab::findings::on_policy_figures(plots_dir, out_dir, &robust.facts)
+            let facts = beyond::on_policy(&sweeps, out_dir, resume)?;
+            findings::on_policy_figures(plots_dir, &facts, &robust.facts)
         }),
         ("every loss on every scenario", &|| {
-            dpo_lab::zoo::zoo_figures(plots_dir, out_dir)
+            let facts =
+                dpo_lab::studies::zoo::run(&sweeps, &exp.join("fig2.toml"), out_dir, resume)?;
+            zoo::zoo_figures(plots_dir, &facts)
         }),
         ("f32 vs f64", &|| {
-            dpo_lab::plots::precision::precision_figure(plots_dir, &root.join("experiments"))
+            let facts = late_jump::run_report(&exp, out_dir)?;
+            precision::precision_figure(plots_dir, &facts)
         }),
     ];
     for (name, section) in beyond {
@@ -345,7 +379,7 @@ fn sweeps_and_report(
     // plots directory is the one README.md links to.
     if plots_dir == root.join("plots") {
         let readme = root.join("README.md");
-        let old = std::fs::read_to_string(&readme).map_err(|e| Error::io(&readme, e))?;
+        let old = std::fs::read_to_string(&readme).map_err(|e| Error::file(&readme, "", e))?;
         let mut facts = robust.facts.clone();
         facts.insert("finding.fidelity".into(), readme_fidelity);
         let new = dpo_lab::present::robustness::fill_readme(&old, &facts)?;
@@ -359,34 +393,13 @@ fn sweeps_and_report(
     Ok(())
 }
 
-fn main_inner(args: &[String]) -> Result<()> {
+fn main_inner(cli: Cli) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut plots_dir = root.join("plots");
-    let mut out_dir = root.join("out").join("reproduce");
-    let (mut paper_only, mut resume) = (false, false);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .map(PathBuf::from)
-                .ok_or_else(|| Error::Usage(format!("{flag} needs a directory\n\n{USAGE}")))
-        };
-        match a.as_str() {
-            "--plots" => plots_dir = value("--plots")?,
-            "--out" => out_dir = value("--out")?,
-            "--paper-only" => paper_only = true,
-            "--resume" => resume = true,
-            "-h" | "--help" | "help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => {
-                return Err(Error::Usage(format!(
-                    "unexpected argument `{other}`\n\n{USAGE}"
-                )))
-            }
-        }
-    }
+    let plots_dir = cli.plots.unwrap_or_else(|| root.join("plots"));
+    let out_dir = cli
+        .out
+        .unwrap_or_else(|| root.join("out").join("reproduce"));
+    let (paper_only, resume) = (cli.paper_only, cli.resume);
 
     let start = Instant::now();
     let done = RUNS
@@ -431,10 +444,11 @@ fn main_inner(args: &[String]) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = Cli::parse();
+    // A bad DPO_LAB_SIMD is a usage error before any work (the library would panic).
     let res = dpo_lab::fast::configured()
         .map_err(|e| Error::Usage(e.to_string()))
-        .and_then(|_| main_inner(&args));
+        .and_then(|_| main_inner(cli));
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

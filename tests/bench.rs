@@ -1,10 +1,10 @@
 //! The benchmark times the runs `dpo-lab run` performs: the configs in
 //! `experiments/bench-*.toml` give, bit for bit, the benchmarked results.
 
-use dpo_lab::bench::{dpo_adam_spec, policy_for, same_bits, NO_RECORDS};
-use dpo_lab::config::Config;
-use dpo_lab::data::Dataset;
-use dpo_lab::train::{prepare, train, train_from, Keep};
+use dpo_lab::engine::train::{prepare, train, train_from, Keep};
+use dpo_lab::io::config::Config;
+use dpo_lab::maths::data::Dataset;
+use dpo_lab::studies::bench::{dpo_adam_spec, policy_for, same_bits, NO_RECORDS};
 use std::path::Path;
 
 fn check(file: &str, kind: &str, width: usize, epochs: i64) {
@@ -51,15 +51,15 @@ fn benchmarked_mlp_is_the_figures_mlp() {
     };
     let fig2 = policy("fig2.toml");
     assert_eq!(policy("bench-mlp.toml"), fig2);
-    let (activation, init_scale, init) = dpo_lab::bench::mlp_setting();
+    let (activation, init_scale, init) = dpo_lab::studies::bench::mlp_setting();
     assert_eq!(
         Some(init),
-        dpo_lab::policy::MlpInit::parse(fig2.init.as_deref().unwrap_or("uniform"))
+        dpo_lab::maths::policy::MlpInit::parse(fig2.init.as_deref().unwrap_or("uniform"))
     );
     let fig2_activation = fig2.activation.as_deref().unwrap_or("tanh");
     assert_eq!(
         Some(activation),
-        dpo_lab::policy::Activation::parse(fig2_activation)
+        dpo_lab::maths::policy::Activation::parse(fig2_activation)
     );
     assert_eq!(Some(init_scale), fig2.init_scale);
 }

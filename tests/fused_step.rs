@@ -2,8 +2,8 @@
 //! state exactly as `backward` followed by `Optimizer::step` does, bit for
 //! bit, for every policy and optimiser: speed must not change the numbers.
 
-use dpo_lab::optim::{Optimizer, OptimizerKind};
-use dpo_lab::policy::{Activation, Loglinear, Mlp, MlpInit, Policy, SharedBias, Tabular};
+use dpo_lab::maths::optim::{Optimizer, OptimizerKind};
+use dpo_lab::maths::policy::{Activation, Loglinear, Mlp, MlpInit, Policy, SharedBias, Tabular};
 use proptest::prelude::*;
 
 fn optimizers() -> [OptimizerKind; 4] {

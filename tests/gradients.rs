@@ -4,28 +4,37 @@
 //!
 //! Every loss in `loss::LOSSES` is covered automatically; a loss with a kink
 //! is handled generically: points where the one-sided differences disagree
-//! are skipped (`prop_assume!`), and proptest's reject limit keeps that rare.
+//! are skipped, but only a bounded few: a proptest case at a kink is
+//! rejected and redrawn, and more than 1 rejected case in 20 fails the test
+//! (`max_global_rejects`); the end-to-end checks count skipped parameters
+//! per loss and fail a loss that skips more than 1 in 20 ([`Kinks`]). So a
+//! loss whose value is kinked or noisy everywhere fails instead of being
+//! skipped everywhere.
 
 mod common;
 use common::*;
-use dpo_lab::loss::{self, Domain, LogProbs, LossEval, LossSpec, PairLoss, LOSSES};
-use dpo_lab::numerics::{log_softmax_into, sigmoid};
-use dpo_lab::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
+use dpo_lab::maths::data::Dataset;
+use dpo_lab::maths::loss::{self, Domain, LogProbs, LossEval, LossSpec, PairLoss, State, LOSSES};
+use dpo_lab::maths::numerics::{log_softmax_into, sigmoid};
+use dpo_lab::maths::objective::{Objective, PairObjective};
+use dpo_lab::maths::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 const H: f64 = 1e-5;
 
 /// Proptest settings: `cases` random cases (a quarter in unoptimised
-/// builds, to keep `cargo test` quick), no regression files.
+/// builds, to keep `cargo test` quick), no regression files, and at most one
+/// rejected case (a kink) per 20 cases.
 fn config(cases: u32) -> ProptestConfig {
+    let cases = if cfg!(debug_assertions) {
+        cases.div_ceil(4)
+    } else {
+        cases
+    };
     ProptestConfig {
-        cases: if cfg!(debug_assertions) {
-            cases.div_ceil(4)
-        } else {
-            cases
-        },
+        cases,
+        max_global_rejects: cases.div_ceil(20),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -89,10 +98,12 @@ fn central(f: impl Fn(f64) -> f64, x: f64, h: f64) -> Option<f64> {
 
 /// `loss::accumulate_logit_grad` given one prompt's log-probabilities.
 ///
-/// The routine's row argument is being changed from `log π` to `π` (same
-/// type, different meaning); which one it takes is detected once, on a row
-/// where the two readings give different answers, so these tests check the
-/// chain rule under either contract. Anything else fails here.
+/// The routine's contract is that its row argument is the prompt's
+/// probabilities `π` (what `objective::PairObjective` passes it, from
+/// `State::probs`), so this passes `exp(log π)`. A routine that read the row
+/// as `log π` instead would break training and fails the tests below. (An
+/// earlier version of this helper probed which reading the routine used and
+/// adapted to it, so it passed either way.)
 fn accumulate(
     ev: &LossEval,
     chosen: usize,
@@ -101,32 +112,8 @@ fn accumulate(
     scale: f64,
     out: &mut [f64],
 ) {
-    static TAKES_PROBS: OnceLock<bool> = OnceLock::new();
-    let takes_probs = *TAKES_PROBS.get_or_init(|| {
-        let probe = LossEval {
-            value: 0.0,
-            d_plus: 1.0,
-            d_minus: 0.0,
-        };
-        let row = [0.25f64.ln(), 0.75f64.ln()];
-        let mut g = [0.0; 2];
-        loss::accumulate_logit_grad(&probe, 0, 1, &row, 1.0, &mut g);
-        let near =
-            |a: [f64; 2], b: [f64; 2]| (a[0] - b[0]).abs() < 1e-12 && (a[1] - b[1]).abs() < 1e-12;
-        if near(g, [0.75, -0.75]) {
-            false
-        } else if near(g, [1.0 - row[0], -row[1]]) {
-            true
-        } else {
-            panic!("accumulate_logit_grad: {g:?} is neither reading of its row argument");
-        }
-    });
-    if takes_probs {
-        let probs: Vec<f64> = logp.iter().map(|l| l.exp()).collect();
-        loss::accumulate_logit_grad(ev, chosen, rejected, &probs, scale, out);
-    } else {
-        loss::accumulate_logit_grad(ev, chosen, rejected, logp, scale, out);
-    }
+    let probs: Vec<f64> = logp.iter().map(|l| l.exp()).collect();
+    loss::accumulate_logit_grad(ev, chosen, rejected, &probs, scale, out);
 }
 
 fn logp_strategy() -> impl Strategy<Value = f64> {
@@ -250,28 +237,73 @@ fn total_loss(
         .sum()
 }
 
-/// The training loop's gradient: accumulate logit gradients, back-propagate.
+/// The common pairs as a data set (uniform targets; only the pairs matter).
+fn pairs_dataset() -> Dataset {
+    Dataset::custom(
+        vec![vec![1.0 / Y as f64; Y]; X],
+        PAIRS.iter().map(|&(x, c, r)| [x, c, r]).collect(),
+        None,
+    )
+    .expect("the common pairs are valid")
+}
+
+/// The training loop's gradient: the logit gradient of the loss summed over
+/// the pairs as `objective::PairObjective` (the loop's objective) computes
+/// it from `State::probs`, then back-propagated through the policy.
 fn analytic_grad(
     policy: &dyn Policy,
-    f: &dyn PairLoss,
+    objective: &PairObjective,
     params: &[f64],
     ref_logp: &[f64],
-    scale: f64,
 ) -> Vec<f64> {
+    let data = pairs_dataset();
     let mut scratch = vec![0.0; policy.scratch_len()];
     let mut logits = vec![0.0; X * Y];
     policy.forward(params, &mut scratch, &mut logits);
     let logp = row_log_softmax(&logits);
+    let probs: Vec<f64> = logp.iter().map(|l| l.exp()).collect();
+    let state = State {
+        data: &data,
+        logp: &logp,
+        probs: &probs,
+        ref_logp,
+    };
     let mut dlogits = vec![0.0; X * Y];
-    for &p in &PAIRS {
-        let ev = f.eval(&lp_of(&logp, ref_logp, p));
-        let row = p.0 * Y..(p.0 + 1) * Y;
-        accumulate(&ev, p.1, p.2, &logp[row.clone()], scale, &mut dlogits[row]);
-    }
+    let zero = LossEval {
+        value: 0.0,
+        d_plus: 0.0,
+        d_minus: 0.0,
+    };
+    let mut pair_grads = vec![zero; PAIRS.len()];
+    objective.eval(&state, &mut dlogits, &mut pair_grads);
     // Garbage in the output buffer must be overwritten, not accumulated.
     let mut grad = vec![f64::NAN; params.len()];
     policy.backward(params, &mut scratch, &dlogits, &mut grad);
     grad
+}
+
+/// Kink bookkeeping of one finite-difference sweep over a loss's
+/// parameters: a point where [`central`] sees a kink is skipped, but a loss
+/// whose value looks kinked (or noisy) at more than 1 in 20 of the points
+/// fails, so a broken gradient cannot hide behind skipped points.
+#[derive(Default)]
+struct Kinks {
+    checked: usize,
+    skipped: usize,
+}
+
+impl Kinks {
+    fn record(&mut self, fd: Option<f64>) -> Option<f64> {
+        match fd {
+            Some(_) => self.checked += 1,
+            None => self.skipped += 1,
+        }
+        fd
+    }
+
+    fn bounded(&self) -> bool {
+        self.checked > 0 && self.skipped * 20 <= self.checked + self.skipped
+    }
 }
 
 fn policies(width: usize) -> Vec<(String, Box<dyn Policy>)> {
@@ -324,13 +356,13 @@ proptest! {
                 *p += noise_scale * e;
             }
             let h = if pname.contains("Relu") { 1e-6 } else { H };
-            let mut checked = 0usize;
-            let mut skipped = 0usize;
             for (lname, f) in all_losses(&us) {
-                let f = f.as_ref();
-                let g = analytic_grad(policy, f, &params, &ref_logp, scale);
+                let objective = PairObjective { loss: f, scale };
+                let f = objective.loss.as_ref();
+                let g = analytic_grad(policy, &objective, &params, &ref_logp);
                 let l0 = total_loss(policy, f, &params, &ref_logp, scale);
                 prop_assert!(l0.is_finite());
+                let mut kinks = Kinks::default();
                 for (k, &gk) in g.iter().enumerate() {
                     prop_assert!(gk.is_finite(), "{pname} / {lname}: grad[{k}] = {gk}");
                     let fd = central(
@@ -342,22 +374,23 @@ proptest! {
                         params[k],
                         h,
                     );
-                    let Some(fd) = fd else { skipped += 1; continue };
-                    checked += 1;
+                    let Some(fd) = kinks.record(fd) else { continue };
                     prop_assert!(
                         close(gk, fd, 1e-5, 1e-7 * (1.0 + l0.abs())),
                         "{pname} / {lname}: param {k} of {n}: analytic {gk} vs finite difference {fd}"
                     );
                 }
+                // Kinks (ReLU, hinges) may be skipped, but only at a few parameters.
+                prop_assert!(kinks.bounded(), "{pname} / {lname}: skipped {} of {n} parameters", kinks.skipped);
             }
-            // Kinks (ReLU, hinges) may be skipped, but only rarely.
-            prop_assert!(skipped * 50 <= checked, "{pname}: skipped {skipped} of {}", checked + skipped);
         }
     }
 }
 
 /// The same check in a regime where the MLP's logits are far from the
 /// reference (large init scale), so the DPO sigmoids are not all near ½.
+/// Every loss is checked at 95 % or more of the MLP's parameters: a kink
+/// skips a parameter, and [`Kinks::bounded`] fails a loss that skips more.
 #[test]
 fn end_to_end_gradients_far_from_reference() {
     let ref_logp = row_log_softmax(&[0.0; X * Y]);
@@ -372,26 +405,37 @@ fn end_to_end_gradients_far_from_reference() {
         };
         let params = policy.init_params(7);
         for spec in LOSSES {
-            let f = default_loss(spec);
-            let g = analytic_grad(&policy, f.as_ref(), &params, &ref_logp, 1.0);
+            let objective = PairObjective {
+                loss: default_loss(spec),
+                scale: 1.0,
+            };
+            let f = objective.loss.as_ref();
+            let g = analytic_grad(&policy, &objective, &params, &ref_logp);
+            let mut kinks = Kinks::default();
             for (k, &gk) in g.iter().enumerate() {
                 let fd = central(
                     |v| {
                         let mut q = params.clone();
                         q[k] = v;
-                        total_loss(&policy, f.as_ref(), &q, &ref_logp, 1.0)
+                        total_loss(&policy, f, &q, &ref_logp, 1.0)
                     },
                     params[k],
                     1e-6,
                 );
-                if let Some(fd) = fd {
-                    assert!(
-                        close(gk, fd, 1e-5, 1e-6),
-                        "{activation:?} / {}: param {k}: analytic {gk} vs fd {fd}",
-                        spec.name
-                    );
-                }
+                let Some(fd) = kinks.record(fd) else { continue };
+                assert!(
+                    close(gk, fd, 1e-5, 1e-6),
+                    "{activation:?} / {}: param {k}: analytic {gk} vs fd {fd}",
+                    spec.name
+                );
             }
+            assert!(
+                kinks.bounded(),
+                "{activation:?} / {}: skipped {} of {} parameters as kinks",
+                spec.name,
+                kinks.skipped,
+                g.len()
+            );
         }
     }
 }
@@ -430,7 +474,8 @@ proptest! {
         let policy = Tabular { n_prompts: X, n_responses: Y };
         let ref_logp = row_log_softmax(&ref_logits);
         let logp = row_log_softmax(&logits);
-        let g = analytic_grad(&policy, f.as_ref(), &logits, &ref_logp, 1.0);
+        let objective = PairObjective { loss: f, scale: 1.0 };
+        let g = analytic_grad(&policy, &objective, &logits, &ref_logp);
         let mut expect = vec![0.0; X * Y];
         for &p in &PAIRS {
             let lp = lp_of(&logp, &ref_logp, p);

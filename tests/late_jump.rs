@@ -2,12 +2,13 @@
 //! the training loop keeps are the ones its softmax saw, and the study's
 //! facts agree with the curves they come from.
 
-use dpo_lab::bookkeeping::{softmax_rows_f32, Candidate};
-use dpo_lab::config::Config;
-use dpo_lab::late_jump::{self, Study, RULE};
-use dpo_lab::numerics::softmax_rows;
-use dpo_lab::precision::{is_f32_exact, variant, Precision};
-use dpo_lab::train::{train, Keep};
+use dpo_lab::analysis::bookkeeping::{softmax_rows_f32, Candidate};
+use dpo_lab::engine::train::{train, Keep};
+use dpo_lab::io::config::Config;
+use dpo_lab::maths::numerics::softmax_rows;
+use dpo_lab::maths::precision::{is_f32_exact, Precision};
+use dpo_lab::studies::late_jump::{self, Study, RULE};
+use dpo_lab::studies::precision::variant;
 use std::path::{Path, PathBuf};
 
 fn experiment(name: &str) -> PathBuf {

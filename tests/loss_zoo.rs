@@ -4,7 +4,7 @@
 //! identities between losses, finiteness over the log-probability range,
 //! and the config domains of every loss's parameters.
 
-use dpo_lab::loss::{self, Domain, LogProbs, LossEval, PairLoss, LOSSES};
+use dpo_lab::maths::loss::{self, Domain, LogProbs, LossEval, PairLoss, LOSSES};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 

@@ -4,15 +4,16 @@
 //! a KTO value worked out by hand, the RM path's convergence to its closed
 //! form, the reward fit's balanced gradients, and their config entries.
 
-use dpo_lab::config::Config;
-use dpo_lab::data::{Dataset, Labeled};
-use dpo_lab::loss::{self, LossEval, LOSSES};
-use dpo_lab::numerics::{log_softmax_into, sigmoid};
-use dpo_lab::objective::kto::{labelled_prompts, Kto};
-use dpo_lab::objective::reward_model::{fit_reward_model, optimal_policy, RewardModelKl};
-use dpo_lab::objective::{self, Objective, State, OBJECTIVES};
-use dpo_lab::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
-use dpo_lab::train::{train, Keep};
+use dpo_lab::engine::train::{train, Keep};
+use dpo_lab::io::config::Config;
+use dpo_lab::maths::data::{Dataset, Labeled};
+use dpo_lab::maths::loss::State;
+use dpo_lab::maths::loss::{self, LossEval, LOSSES};
+use dpo_lab::maths::numerics::{log_softmax_into, sigmoid};
+use dpo_lab::maths::objective::kto::{labelled_prompts, Kto};
+use dpo_lab::maths::objective::reward_model::{fit_reward_model, optimal_policy, RewardModelKl};
+use dpo_lab::maths::objective::{self, Objective, OBJECTIVES};
+use dpo_lab::maths::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -740,7 +741,7 @@ fn all_losses_sweep_covers_the_registries() {
         .join("experiments")
         .join("sweeps")
         .join("all-losses.toml");
-    let sweep = dpo_lab::sweep::Sweep::load(&path).unwrap();
+    let sweep = dpo_lab::io::sweep::Sweep::load(&path).unwrap();
     let axis = sweep.axes.iter().find(|a| a.field == "loss").unwrap();
     let mut names = Vec::new();
     for v in &axis.values {

@@ -3,11 +3,12 @@
 
 mod common;
 use common::assert_rows_normalised;
-use dpo_lab::config::{Config, ReferenceSettings};
-use dpo_lab::data::{Dataset, SCENARIOS};
-use dpo_lab::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
-use dpo_lab::reference::{fit_reference, max_err};
-use dpo_lab::train::log_probs;
+use dpo_lab::engine::reference::ReferenceSettings;
+use dpo_lab::engine::reference::{fit_reference, max_err};
+use dpo_lab::io::config::Config;
+use dpo_lab::maths::data::{Dataset, SCENARIOS};
+use dpo_lab::maths::policy::log_probs;
+use dpo_lab::maths::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
 use proptest::prelude::*;
 
 fn config(cases: u32) -> ProptestConfig {

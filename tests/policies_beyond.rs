@@ -6,13 +6,14 @@
 
 mod common;
 use common::*;
-use dpo_lab::config::{Config, ReferenceSettings, POLICIES};
-use dpo_lab::data::{Dataset, PAPER_PAIRS, SCENARIOS};
+use dpo_lab::engine::reference::ReferenceSettings;
+use dpo_lab::engine::reference::{fit_reference, max_err};
 use dpo_lab::error::Error;
-use dpo_lab::loss::{self, PairLoss, LOSSES};
-use dpo_lab::policy::{Loglinear, Policy, SharedBias};
-use dpo_lab::reference::{fit_reference, max_err};
-use dpo_lab::train::log_probs;
+use dpo_lab::io::config::{Config, POLICIES};
+use dpo_lab::maths::data::{Dataset, PAPER_PAIRS, SCENARIOS};
+use dpo_lab::maths::loss::{self, PairLoss, LOSSES};
+use dpo_lab::maths::policy::log_probs;
+use dpo_lab::maths::policy::{Loglinear, Policy, SharedBias};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 

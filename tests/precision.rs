@@ -4,17 +4,22 @@
 //! default and unchanged; the config field is validated and written out;
 //! the experiment's helpers measure what they say.
 
-use dpo_lab::config::Config;
+use dpo_lab::engine::metrics::MetricsRow;
+use dpo_lab::engine::train::{prepare, train, Keep, RunResult};
 use dpo_lab::error::Error;
-use dpo_lab::metrics::MetricsRow;
-use dpo_lab::optim::{Optimizer, OptimizerKind};
-use dpo_lab::precision::{
-    first_divergence, first_epoch_below, is_f32_exact, ln_f32_min_subnormal, max_abs_diff,
-    max_rise, run_pair, stats, to_f32, verdict, PairStats, Precision, F32_MIN_NORMAL,
-    F32_MIN_SUBNORMAL, JUMP_THRESHOLD,
+use dpo_lab::io::config::Config;
+use dpo_lab::maths::optim::{Optimizer, OptimizerKind};
+use dpo_lab::maths::precision::{
+    is_f32_exact, ln_f32_min_subnormal, to_f32, Precision, F32_MIN_NORMAL, F32_MIN_SUBNORMAL,
 };
-use dpo_lab::train::{prepare, train, Keep, RunResult};
+use dpo_lab::studies::precision::{
+    first_divergence, first_epoch_below, max_abs_diff, max_rise, run_pair, stats, verdict,
+    PairStats, JUMP_THRESHOLD,
+};
 use std::path::Path;
+
+mod common;
+use common::figure::{assert_affine, Drawn};
 
 fn experiment(name: &str) -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -341,34 +346,79 @@ fn paired_run_stats_are_consistent() {
     assert!(!s.diverged.0 && !s.diverged.1);
 }
 
-/// The figure renders from short paired runs (PNG and SVG written).
+/// The figure renders from short paired runs: both files at the declared
+/// size (two columns of five rows), the titles, each column's scenario, the
+/// legend, and each f64 curve drawn from its run's metrics.
 #[test]
 fn precision_figure_renders() {
     let dir_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
-    let study = dpo_lab::late_jump::Study {
+    let study = dpo_lab::studies::late_jump::Study {
         configs: ["fig3-scenario2.toml", "fig3-scenario4.toml"]
             .iter()
             .map(|n| dir_in.join(n))
             .collect(),
         seeds: vec![0],
         epochs: 200,
-        rule: dpo_lab::late_jump::RULE,
+        rule: dpo_lab::studies::late_jump::RULE,
         shown: vec!["scenario2".into(), "scenario4".into()],
-        pick_by: dpo_lab::bookkeeping::Candidate::NonzeroPooled,
+        pick_by: dpo_lab::analysis::bookkeeping::Candidate::NonzeroPooled,
     };
-    let facts = dpo_lab::late_jump::run(&study).unwrap();
+    let facts = dpo_lab::studies::late_jump::run(&study).unwrap();
     let shown: Vec<_> = facts.shown.iter().collect();
     assert_eq!(shown.len(), 2);
     let dir = std::env::temp_dir().join(format!("dpo-lab-precision-{}", std::process::id()));
     let stem = dir.join("precision");
-    dpo_lab::plots::precision::precision_plot(&stem, &shown, &facts.rule, "test").unwrap();
-    for ext in ["png", "svg"] {
-        let f = stem.with_extension(ext);
-        assert!(
-            std::fs::metadata(&f).unwrap().len() > 1000,
-            "{}",
-            f.display()
-        );
+    dpo_lab::present::plots::precision::precision_plot(
+        &stem,
+        &shown,
+        &facts.rule,
+        "precision test",
+    )
+    .unwrap();
+
+    let d = Drawn::read(&stem, (2 * 580, 5 * 330 + 300));
+    d.assert_texts(&[
+        "precision test",
+        dpo_lab::maths::data::scenario_title("scenario2"),
+        dpo_lab::maths::data::scenario_title("scenario4"),
+        "avg chosen, f64",
+        "avg rejected, f64",
+        "avg unseen (outside own pair), f64",
+    ]);
+    for row in [
+        "avg chosen probability",
+        "avg rejected probability, log scale",
+        "avg unseen probability (outside own pair)",
+        "gap between the unseen curves, log scale",
+        "avg unseen, float32 averages (zoom)",
+    ] {
+        assert_eq!(d.svg.count_text(row), 2, "{row}");
+    }
+    let points =
+        |s: &dpo_lab::studies::late_jump::Shown, f: fn(&MetricsRow) -> f64| -> Vec<(f64, f64)> {
+            s.pair
+                .f64
+                .metrics
+                .iter()
+                .map(|m| (m.epoch as f64, f(m)))
+                .collect()
+        };
+    use dpo_lab::present::plots::style::{CHOSEN, REJECTED};
+    for (color, f) in [
+        (
+            CHOSEN,
+            (|m: &MetricsRow| m.avg_chosen) as fn(&MetricsRow) -> f64,
+        ),
+        (REJECTED, |m: &MetricsRow| {
+            m.logp_avg_rejected / std::f64::consts::LN_10
+        }),
+    ] {
+        let color = [color.0, color.1, color.2];
+        // The dashed f32 curve is drawn over the f64 one and hides about half.
+        d.assert_curves(color, 2, 201, 0.25);
+        for (curve, s) in d.curves(color, 201).iter().zip(&shown) {
+            assert_affine(curve, &points(s, f), 1.5, &s.pair.scenario);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,6 +1,6 @@
 //! README.md quotes `experiments/fig2.toml`; the quote must stay the config.
 
-use dpo_lab::config::Config;
+use dpo_lab::io::config::Config;
 use std::path::Path;
 
 #[test]

@@ -2,10 +2,10 @@
 //! against an independent re-implementation, metric invariants at epoch 0,
 //! the summary's D-scores against the metrics rows, and divergence.
 
-use dpo_lab::config::{Config, DataConfig};
-use dpo_lab::metrics::MetricsRow;
-use dpo_lab::output::csv_bytes;
-use dpo_lab::train::{train, Keep, RunResult};
+use dpo_lab::engine::metrics::MetricsRow;
+use dpo_lab::engine::train::{train, Keep, RunResult};
+use dpo_lab::io::config::{Config, DataConfig};
+use dpo_lab::io::output::csv_bytes;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -669,17 +669,17 @@ fn logits_beyond_the_limit_are_divergence() {
 /// evaluation on while the loss stays finite.
 #[derive(Debug)]
 struct InfiniteGradFrom {
-    inner: Box<dyn dpo_lab::objective::Objective>,
+    inner: Box<dyn dpo_lab::maths::objective::Objective>,
     at: usize,
     calls: std::sync::atomic::AtomicUsize,
 }
 
-impl dpo_lab::objective::Objective for InfiniteGradFrom {
+impl dpo_lab::maths::objective::Objective for InfiniteGradFrom {
     fn eval(
         &self,
-        s: &dpo_lab::objective::State,
+        s: &dpo_lab::maths::loss::State,
         dlogits: &mut [f64],
-        pair_grads: &mut [dpo_lab::loss::LossEval],
+        pair_grads: &mut [dpo_lab::maths::loss::LossEval],
     ) -> f64 {
         // The loop hands over a zeroed gradient every epoch.
         assert!(dlogits.iter().all(|&g| g == 0.0));
@@ -697,9 +697,9 @@ impl dpo_lab::objective::Objective for InfiniteGradFrom {
 #[test]
 fn non_finite_gradient_is_divergence() {
     for (precision, policy) in [
-        (dpo_lab::precision::Precision::F64, "tabular"),
-        (dpo_lab::precision::Precision::F32, "tabular"),
-        (dpo_lab::precision::Precision::F64, "loglinear"),
+        (dpo_lab::maths::precision::Precision::F64, "tabular"),
+        (dpo_lab::maths::precision::Precision::F32, "tabular"),
+        (dpo_lab::maths::precision::Precision::F64, "loglinear"),
     ] {
         let mut spec = Config::from_toml_str(&format!(
             "epochs = 10\nrecord_every = 1\n[policy]\nkind = \"{policy}\"\n[data]\nscenario = \"scenario1\"\n\
@@ -711,8 +711,8 @@ fn non_finite_gradient_is_divergence() {
         spec.precision = precision;
         let inner = std::mem::replace(
             &mut spec.objective,
-            Box::new(dpo_lab::objective::PairObjective {
-                loss: Box::new(dpo_lab::loss::dpo::Dpo { beta: 0.1 }),
+            Box::new(dpo_lab::maths::objective::PairObjective {
+                loss: Box::new(dpo_lab::maths::loss::dpo::Dpo { beta: 0.1 }),
                 scale: 1.0,
             }),
         );

@@ -12,11 +12,11 @@
 
 #![forbid(unsafe_code)]
 
-use dpo_lab::config::Config;
+use dpo_lab::engine::train::{train, Keep};
 use dpo_lab::fast::{self, Level};
-use dpo_lab::numerics::{all_finite, softmax_rows, softmax_rows_within, sum_lanes_except};
-use dpo_lab::output::csv_bytes;
-use dpo_lab::train::{train, Keep};
+use dpo_lab::io::config::Config;
+use dpo_lab::io::output::csv_bytes;
+use dpo_lab::maths::numerics::{all_finite, softmax_rows, softmax_rows_within, sum_lanes_except};
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;

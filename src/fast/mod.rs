@@ -110,7 +110,12 @@ pub enum LevelError {
     Unknown(String),
     /// The level needs an instruction set this CPU lacks; `from_env` when
     /// `DPO_LAB_SIMD` asked for it.
-    Missing { level: Level, from_env: bool },
+    Missing {
+        /// The level asked for.
+        level: Level,
+        /// Whether `DPO_LAB_SIMD` asked for it.
+        from_env: bool,
+    },
 }
 
 impl fmt::Display for LevelError {

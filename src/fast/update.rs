@@ -53,13 +53,28 @@ impl AdamStep {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rule {
     /// `θ ← θ - lr g`.
-    Sgd { lr: f64 },
+    Sgd {
+        /// The learning rate.
+        lr: f64,
+    },
     /// `m ← μ m + g; θ ← θ - lr m`.
-    Momentum { lr: f64, momentum: f64 },
+    Momentum {
+        /// The learning rate.
+        lr: f64,
+        /// μ.
+        momentum: f64,
+    },
     /// `m ← β1 m + (1-β1) g; v ← β2 v + (1-β2) g²; θ ← θ - step m / (√v · inv_sqrt_bc2 + ε)`.
     Adam(AdamStep),
     /// `v ← α v + (1-α) g²; θ ← θ - lr g / (√v + ε)`.
-    RmsProp { lr: f64, alpha: f64, eps: f64 },
+    RmsProp {
+        /// The learning rate.
+        lr: f64,
+        /// α, the second moment's decay.
+        alpha: f64,
+        /// ε, added to the denominator.
+        eps: f64,
+    },
 }
 
 /// A rule and the state it updates: `m` (momentum buffer, Adam's first

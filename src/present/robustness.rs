@@ -17,8 +17,8 @@ use crate::analysis::evidence::{
     Comparison, Correlation, Count, Outcome, Test, Verdict, CONFIDENCE,
 };
 use crate::error::Result;
-use crate::output::{csv_bytes, write_files};
-use crate::present::template::{fill_markers, render, render_file, template, Facts};
+use crate::io::output::{csv_bytes, write_files};
+use crate::present::template::{fill_markers, render_file, render_line, Facts};
 use crate::studies::robustness::{
     Arm, Cell, Column, Evidence, Grid, Measure, Study, DEGRADED, DISPERSED, DROPPED,
 };
@@ -534,24 +534,11 @@ pub fn facts(st: &Study) -> Facts {
 
 /// The statement of a cell's claim (`templates/claims.md`), rendered.
 pub fn statement(cell: &Cell, facts: &Facts) -> Result<String> {
-    let text = template("claims")?;
-    let line = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(cell.template)
-                .and_then(|r| r.strip_prefix(": "))
-        })
-        .ok_or_else(|| {
-            crate::error::Error::config(
-                "templates/claims.md",
-                format!("has no line for the claim `{}`", cell.template),
-            )
-        })?;
     let mut f = facts.clone();
     for (k, v) in &cell.params {
         f.insert(k.to_string(), v.clone());
     }
-    render(line, &f)
+    render_line("claims", cell.template, &f)
 }
 
 /// A Markdown table: rows are the claims of `cells` in order, columns
@@ -658,7 +645,8 @@ struct CellRow {
 /// `runs.csv` and `cells.csv` of the study.
 fn csvs(st: &Study, facts: &Facts) -> Result<(Vec<u8>, Vec<u8>)> {
     let g = &st.grid;
-    let scen = |s: Option<usize>| s.map_or(String::new(), |i| crate::data::SCENARIOS[i].into());
+    let scen =
+        |s: Option<usize>| s.map_or(String::new(), |i| crate::maths::data::SCENARIOS[i].into());
     let runs: Vec<RunRow> = st
         .runs
         .iter()
@@ -734,7 +722,7 @@ fn csvs(st: &Study, facts: &Facts) -> Result<(Vec<u8>, Vec<u8>)> {
     Ok((csv_bytes(&runs), csv_bytes(&cells)))
 }
 
-/// What [`run`] returns: every fact (finding sentences included) and the
+/// What [`render_study`] returns: every fact (finding sentences included) and the
 /// report section.
 pub struct Rendered {
     /// Every fact, the finding sentences `finding.NAME` included.
@@ -743,25 +731,18 @@ pub struct Rendered {
     pub section: String,
 }
 
-/// Runs the study of `study_file` (`experiments/robustness.toml`), writes
-/// `out_dir/robustness/{runs,cells}.csv` and renders its facts, findings
-/// and report section.
-pub fn run(study_file: &Path, out_dir: &Path) -> Result<Rendered> {
-    let t = std::time::Instant::now();
-    let st = Study::run(Grid::load(study_file)?)?;
-    eprintln!(
-        "robustness study: {} runs in {:.1} s",
-        st.runs.len(),
-        t.elapsed().as_secs_f64()
-    );
-    let mut facts = facts(&st);
+/// Writes the study's `out_dir/robustness/{runs,cells}.csv` and renders its
+/// facts, findings and report section (the study itself is run by the
+/// caller: `Study::run`).
+pub fn render_study(st: &Study, out_dir: &Path) -> Result<Rendered> {
+    let mut facts = facts(st);
     add_findings(&mut facts)?;
-    let (runs, cells) = csvs(&st, &facts)?;
+    let (runs, cells) = csvs(st, &facts)?;
     write_files(
         &out_dir.join("robustness"),
         &[("runs.csv", runs), ("cells.csv", cells)],
     )?;
-    let section = section(&st, &facts)?;
+    let section = section(st, &facts)?;
     Ok(Rendered { facts, section })
 }
 
@@ -781,6 +762,7 @@ pub fn fill_readme(readme: &str, facts: &Facts) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::present::template::template;
 
     #[test]
     fn numbers_and_words_follow_the_evidence() {

@@ -14,65 +14,47 @@ use std::collections::BTreeMap;
 /// Facts by placeholder name, already formatted.
 pub type Facts = BTreeMap<String, String>;
 
-/// Every template, by name: its file under `templates/` (compiled in).
-pub const TEMPLATES: [(&str, &str); 15] = [
-    ("claims", include_str!("../../templates/claims.md")),
-    (
-        "report-robustness",
-        include_str!("../../templates/report-robustness.md"),
-    ),
-    (
-        "findings/scenarios",
-        include_str!("../../templates/findings/scenarios.md"),
-    ),
-    (
-        "findings/sgd",
-        include_str!("../../templates/findings/sgd.md"),
-    ),
-    (
-        "findings/init",
-        include_str!("../../templates/findings/init.md"),
-    ),
-    (
-        "findings/families",
-        include_str!("../../templates/findings/families.md"),
-    ),
-    (
-        "findings/similarity",
-        include_str!("../../templates/findings/similarity.md"),
-    ),
-    (
-        "findings/onpolicy",
-        include_str!("../../templates/findings/onpolicy.md"),
-    ),
-    (
-        "calibration",
-        include_str!("../../templates/calibration.md"),
-    ),
-    (
-        "calibration-hit",
-        include_str!("../../templates/calibration-hit.md"),
-    ),
-    (
-        "calibration-miss",
-        include_str!("../../templates/calibration-miss.md"),
-    ),
-    (
-        "scenario-effect",
-        include_str!("../../templates/scenario-effect.md"),
-    ),
-    (
-        "scenario-effect-verdict-none",
-        include_str!("../../templates/scenario-effect-verdict-none.md"),
-    ),
-    (
-        "scenario-effect-verdict-some",
-        include_str!("../../templates/scenario-effect-verdict-some.md"),
-    ),
-    (
-        "readme-fidelity",
-        include_str!("../../templates/readme-fidelity.md"),
-    ),
+/// `(name, text)` of each template file `templates/NAME.md`, compiled in.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../templates/", $name, ".md")))),*]
+    };
+}
+
+/// Every template, by name: its file under `templates/` (compiled in). A
+/// test checks that every file there is listed.
+pub const TEMPLATES: &[(&str, &str)] = templates![
+    "claims",
+    "report-robustness",
+    "findings/scenarios",
+    "findings/sgd",
+    "findings/init",
+    "findings/families",
+    "findings/similarity",
+    "findings/onpolicy",
+    "calibration",
+    "calibration-hit",
+    "calibration-miss",
+    "scenario-effect",
+    "scenario-effect-verdict-none",
+    "scenario-effect-verdict-some",
+    "readme-fidelity",
+    "report/intro",
+    "report/phase",
+    "report/beta",
+    "report/remedies",
+    "report/losses",
+    "report/phrases",
+    "field/field",
+    "field/phrases",
+    "beyond/families",
+    "beyond/families-phrases",
+    "beyond/similarity",
+    "beyond/similarity-phrases",
+    "beyond/onpolicy",
+    "beyond/onpolicy-phrases",
+    "zoo/zoo",
+    "zoo/phrases",
 ];
 
 /// The text of template `name` (see [`TEMPLATES`]), without its leading
@@ -181,6 +163,54 @@ pub fn render_file(name: &str, facts: &Facts) -> Result<String> {
         })
 }
 
+/// The line `key: text` of template `name`, a file of such lines (phrases
+/// that a verdict picks from, as `templates/claims.md`), without its key.
+pub fn line(name: &str, key: &str) -> Result<String> {
+    let text = template(name)?;
+    let found = text.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix(": "))
+            .map(str::to_string)
+    });
+    found.ok_or_else(|| {
+        Error::config(
+            format!("templates/{name}.md"),
+            format!("has no line `{key}: …`"),
+        )
+    })
+}
+
+/// Whether template `name` has a line `key: …` (an optional phrase).
+pub fn has_line(name: &str, key: &str) -> Result<bool> {
+    let prefix = format!("{key}: ");
+    Ok(template(name)?.lines().any(|l| l.starts_with(&prefix)))
+}
+
+/// Renders the line `key` of template `name` (see [`line`]) with `facts`.
+pub fn render_line(name: &str, key: &str, facts: &Facts) -> Result<String> {
+    render(&line(name, key)?, facts).map_err(|e| match e {
+        Error::Config { msg, .. } => Error::config(format!("templates/{name}.md ({key})"), msg),
+        other => other,
+    })
+}
+
+/// `items` as a sentence lists them: "a", "a and b", "a, b and c"; "none"
+/// when there are none.
+pub fn list<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => "none".into(),
+        [one] => one.as_ref().into(),
+        [init @ .., last] => format!(
+            "{} and {}",
+            init.iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", "),
+            last.as_ref()
+        ),
+    }
+}
+
 /// Replaces the text between each pair of markers
 /// `<!-- findings:NAME:begin -->` … `<!-- findings:NAME:end -->` in `text`
 /// by `render(NAME)`. Markers on one line take a one-line rendering (for a
@@ -281,6 +311,48 @@ mod tests {
             ))
             .is_err()
         );
+    }
+
+    #[test]
+    fn lists_read_naturally() {
+        assert_eq!(list::<&str>(&[]), "none");
+        assert_eq!(list(&["a"]), "a");
+        assert_eq!(list(&["a", "b", "c"]), "a, b and c");
+    }
+
+    #[test]
+    fn keyed_lines_render_by_key() {
+        let text = "<!-- doc -->\nup: rises from {a}\nupper: not this one";
+        let found = text
+            .lines()
+            .skip(1)
+            .find_map(|l| l.strip_prefix("up").and_then(|r| r.strip_prefix(": ")));
+        assert_eq!(found, Some("rises from {a}"));
+        assert!(line("claims", "drop").unwrap().contains("{drop_thr}"));
+        assert!(line("claims", "no-such-claim").is_err());
+    }
+
+    /// `TEMPLATES` compiles in every file of `templates/`, and only those.
+    #[test]
+    fn every_template_file_is_listed() {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, root, out);
+                } else if p.extension().is_some_and(|x| x == "md") {
+                    let rel = p.strip_prefix(root).unwrap().with_extension("");
+                    out.push(rel.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut files = Vec::new();
+        walk(&root, &root, &mut files);
+        files.sort();
+        let mut listed: Vec<String> = TEMPLATES.iter().map(|(n, _)| n.to_string()).collect();
+        listed.sort();
+        assert_eq!(listed, files);
     }
 
     #[test]

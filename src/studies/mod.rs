@@ -8,8 +8,25 @@
 //! - [`paper_bands`]: Figures 2 and 3 over a set of seeds (median and p10–p90
 //!   per curve, the config's own seed as a reference line).
 //! - [`robustness`]: each headline finding crossed with what it may depend on.
+//! - [`precision`]: the same runs in f64 and in the f32 storage emulation.
+//! - [`late_jump`]: those runs read the way float32 plotting code would.
+//! - [`field`]: the paper's gradient field in (π⁺, π⁻) and runs through it.
+//! - [`mod@bench`]: steps per second of the training loop.
+//! - [`beyond`]: policy families, embedding similarity and true on-policy
+//!   data (issue 5).
+//! - [`zoo`]: every loss and objective on every scenario, and the
+//!   reward-model path against DPO.
+//!
+//! [`facts`] holds what their facts share (a run's setting, `facts.json`).
 
+pub mod bench;
+pub mod beyond;
 pub mod calibrate;
+pub mod facts;
+pub mod field;
+pub mod late_jump;
 pub mod paper_bands;
+pub mod precision;
 pub mod robustness;
 pub mod scenarios;
+pub mod zoo;

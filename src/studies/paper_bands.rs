@@ -22,12 +22,12 @@
 
 use crate::analysis::readout::{Readoffs, PAPER_EPOCHS};
 use crate::analysis::stats::Quantiles;
-use crate::config::Config;
-use crate::data::Dataset;
+use crate::engine::metrics::MetricsRow;
+use crate::engine::train::{train, Keep, RunResult};
 use crate::error::{Error, Result};
-use crate::metrics::MetricsRow;
-use crate::numerics::log_mean_exp;
-use crate::train::{train, Keep, RunResult};
+use crate::io::config::Config;
+use crate::maths::data::Dataset;
+use crate::maths::numerics::log_mean_exp;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::f64::consts::LN_10;

@@ -12,22 +12,22 @@
 //! `crate::present::robustness` renders the cells through templates.
 
 use crate::analysis::evidence::{Claimed, Comparison, Correlation, Count, Outcome, Verdict};
-use crate::config::{Config, OnPolicyConfig, OptimizerConfig, PolicyConfig};
-use crate::data::SCENARIOS;
+use crate::engine::metrics::Summary;
+use crate::engine::train::{train, Keep};
 use crate::error::{Error, Result};
-use crate::metrics::Summary;
-use crate::train::{train, Keep};
+use crate::io::config::{Config, OnPolicyConfig, OptimizerConfig, PolicyConfig};
+use crate::maths::data::SCENARIOS;
 use rayon::prelude::*;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;
 
 /// A run shows the drastic drop when its average rejected probability falls
-/// by more than this many orders of magnitude (as `findings::SHOWS`).
+/// by more than this many orders of magnitude (`beyond::SHOWS` uses it too).
 pub const DROPPED: f64 = 1.0;
-/// A run degrades when its degradation exceeds this (as `findings::SHOWS`).
+/// A run degrades when its degradation exceeds this (`beyond::SHOWS` uses it too).
 pub const DEGRADED: f64 = 0.05;
-/// A run disperses when its dispersion exceeds this (as `findings::SHOWS`).
+/// A run disperses when its dispersion exceeds this (`beyond::SHOWS` uses it too).
 pub const DISPERSED: f64 = 0.005;
 
 /// An inclusive range of seeds.
@@ -341,7 +341,7 @@ impl Grid {
                             c.policy.init_scale = Some(init.scale);
                             c.policy.init = Some(init.family.clone());
                             c.optimizer = opt.config.clone();
-                            c.data = crate::config::DataConfig {
+                            c.data = crate::io::config::DataConfig {
                                 scenario: Some(sc.to_string()),
                                 ..Default::default()
                             };
@@ -368,7 +368,7 @@ impl Grid {
                         let mut c = self.base.clone();
                         c.policy = fam.policy.clone();
                         c.optimizer = opt.config.clone();
-                        c.data = crate::config::DataConfig {
+                        c.data = crate::io::config::DataConfig {
                             scenario: Some(sc.to_string()),
                             ..Default::default()
                         };
@@ -524,10 +524,18 @@ pub enum Evidence {
 /// optimiser alone (policy families and similarity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
-    /// Indices in [`Grid::inits`] and [`Grid::optims`].
-    Mlp { init: usize, optim: usize },
-    /// Index in [`Grid::optims`].
-    Optim { optim: usize },
+    /// An MLP cell of the grid.
+    Mlp {
+        /// Index in [`Grid::inits`].
+        init: usize,
+        /// Index in [`Grid::optims`].
+        optim: usize,
+    },
+    /// A cell of the optimiser alone.
+    Optim {
+        /// Index in [`Grid::optims`].
+        optim: usize,
+    },
 }
 
 /// One claim in one setting.

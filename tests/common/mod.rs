@@ -4,10 +4,12 @@
 // Each test crate includes this module and uses a different subset of it.
 #![allow(dead_code)]
 
-use dpo_lab::loss::LogProbs;
-use dpo_lab::numerics::log_softmax_into;
-use dpo_lab::policy::Policy;
-use dpo_lab::train::log_probs;
+pub mod figure;
+
+use dpo_lab::maths::loss::LogProbs;
+use dpo_lab::maths::numerics::log_softmax_into;
+use dpo_lab::maths::policy::log_probs;
+use dpo_lab::maths::policy::Policy;
 use proptest::prelude::*;
 
 /// The paper's toy: 4 prompts, 10 responses.

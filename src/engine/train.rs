@@ -1,0 +1,295 @@
+//! The training loop: full batch over the pairs, any policy, any loss. It
+//! knows neither by name: a policy gives logits, a loss gives two partials
+//! per triple, and an [`crate::maths::objective::Objective`] joins them.
+
+use crate::engine::metrics::{self, MetricsRow, ProbRow, Summary, SummaryTracker};
+use crate::engine::onpolicy::Sampler;
+use crate::engine::reference::{fit_reference, ReferenceFit, ReferenceSettings};
+use crate::maths::data::Dataset;
+use crate::maths::loss::LossEval;
+use crate::maths::loss::State;
+use crate::maths::numerics::{all_finite_then_zero, softmax_rows_within};
+use crate::maths::objective::Objective;
+use crate::maths::optim::Optimizer;
+use crate::maths::optim::OptimizerKind;
+use crate::maths::policy::{log_probs_in, Policy};
+use crate::maths::precision::{round_f32, to_f32, Precision};
+
+/// A validated, typed run: everything the training loop needs.
+#[derive(Debug)]
+pub struct RunSpec {
+    /// Seeds the policy's initialisation (and the on-policy sampler).
+    pub seed: u64,
+    /// Number of full-batch updates, ≥ 1.
+    pub epochs: usize,
+    /// Stride of the recorded epochs (≥ 1); the last epoch is always recorded.
+    pub record_every: usize,
+    /// The policy family, sized to the data.
+    pub policy: Box<dyn Policy>,
+    /// Target rows of the SFT step and the preference pairs.
+    pub data: Dataset,
+    /// The loss over the whole data set (from `[loss]`).
+    pub objective: Box<dyn Objective>,
+    /// The optimiser and its knobs (learning rate apart).
+    pub optimizer: OptimizerKind,
+    /// The optimiser's learning rate, > 0.
+    pub lr: f64,
+    /// Settings of the SFT fit that makes `π_0`.
+    pub reference: ReferenceSettings,
+    /// True on-policy sampling of the pairs, if configured.
+    pub on_policy: Option<crate::engine::onpolicy::OnPolicy>,
+    /// The float type the training loop stores its values in.
+    pub precision: Precision,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Number of prompts `X`.
+    pub n_prompts: usize,
+    /// Number of responses `Y`.
+    pub n_responses: usize,
+    /// One row per recorded epoch (every `record_every`-th and the last).
+    pub metrics: Vec<MetricsRow>,
+    /// `(epoch, log π_θ)` at each recorded epoch, row-major `X × Y`.
+    pub snapshots: Vec<(usize, Vec<f64>)>,
+    /// `(epoch, logits)` at the same epochs, as the loop fed them to its
+    /// softmax (float32 values in f32 mode): what a float32 framework's own
+    /// softmax would see (see [`crate::analysis::bookkeeping`]).
+    pub logit_snapshots: Vec<(usize, Vec<f64>)>,
+    /// The reference's log-probabilities, row-major `X × Y`.
+    pub ref_logp: Vec<f64>,
+    /// How closely `π_0` matched its targets.
+    pub reference: ReferenceFit,
+    /// The D-scores and the facts behind them.
+    pub summary: Summary,
+}
+
+impl RunResult {
+    /// `probs.csv` rows, in (epoch, prompt, response) order.
+    pub fn prob_rows(&self) -> Vec<ProbRow> {
+        let y = self.n_responses;
+        self.snapshots
+            .iter()
+            .flat_map(|(epoch, logp)| {
+                logp.iter().enumerate().map(move |(i, &l)| ProbRow {
+                    epoch: *epoch,
+                    prompt: i / y,
+                    response: i % y,
+                    prob: l.exp(),
+                    logprob: l,
+                })
+            })
+            .collect()
+    }
+
+    /// The snapshot recorded at `epoch`, if any.
+    pub fn snapshot(&self, epoch: usize) -> Option<&[f64]> {
+        self.snapshots
+            .iter()
+            .find(|(e, _)| *e == epoch)
+            .map(|(_, l)| l.as_slice())
+    }
+}
+
+/// Logits beyond this magnitude count as divergence: f64 keeps no fractional
+/// digit there (ulp(1e15) = 0.125), so the softmax is no longer meaningful.
+pub const LOGIT_LIMIT: f64 = 1e15;
+
+/// What to keep besides the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    /// Keep `metrics.csv` rows at the recorded epochs.
+    pub metrics: bool,
+    /// Keep probability snapshots at the recorded epochs.
+    pub snapshots: bool,
+}
+
+impl Keep {
+    /// Keep everything (`dpo-lab run`).
+    pub const ALL: Keep = Keep {
+        metrics: true,
+        snapshots: true,
+    };
+}
+
+/// A run's starting point: the fitted reference, which is also `π_θ` at epoch 0.
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// The policy's parameters at the reference (float32 values in f32 mode).
+    pub params: Vec<f64>,
+    /// `log π_0(a|x)`, row-major `X × Y`, as the loop of the run's precision
+    /// computes it.
+    pub ref_logp: Vec<f64>,
+    /// How closely `π_0` matched its targets.
+    pub reference: ReferenceFit,
+}
+
+/// Initialises the policy from `spec.seed` and fits the reference (the SFT
+/// step). In f32 the fit runs in f64 and its parameters are then rounded.
+pub fn prepare(spec: &RunSpec) -> Start {
+    let policy = spec.policy.as_ref();
+    let targets: Vec<f64> = spec.data.targets.iter().flatten().copied().collect();
+    let mut params = policy.init_params(spec.seed);
+    let reference = fit_reference(policy, &mut params, &targets, &spec.reference);
+    if spec.precision == Precision::F32 {
+        round_f32(&mut params);
+    }
+    let ref_logp = log_probs_in(policy, &params, spec.precision);
+    Start {
+        params,
+        ref_logp,
+        reference,
+    }
+}
+
+/// Fits the reference, then trains for `spec.epochs` updates.
+///
+/// Epoch `e` is the state after `e` updates; epoch 0 is the reference. If
+/// the loss, a log-probability or a gradient becomes non-finite, or a logit leaves
+/// `±`[`LOGIT_LIMIT`], at epoch `e`, training stops there and the summary
+/// reports `diverged_epoch = e`; nothing from that state is recorded.
+///
+/// With `spec.precision` f32, every value stored between operations is
+/// rounded to float32 (see [`crate::maths::precision`]); a probability that
+/// underflows to exactly 0 there is not divergence (its log-probability is
+/// still finite), a logit or log-probability that overflows to infinity is.
+pub fn train(spec: &RunSpec, keep: Keep) -> RunResult {
+    train_from(spec, prepare(spec), keep)
+}
+
+/// Trains from a prepared start (see [`train`]).
+pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
+    let policy = spec.policy.as_ref();
+    // On-policy runs rewrite their pairs as they go; others borrow the spec's.
+    let mut sampler = spec.on_policy.map(|o| Sampler::new(o, spec.seed));
+    let mut owned = sampler.as_ref().map(|_| spec.data.clone());
+    let (x, y) = (spec.data.n_prompts, spec.data.n_responses);
+    let Start {
+        mut params,
+        ref_logp,
+        reference,
+    } = start;
+
+    let mut opt = Optimizer::new(spec.optimizer, spec.lr, params.len());
+    let mut scratch = vec![0.0; policy.scratch_len()];
+    let mut logits = vec![0.0; x * y];
+    let mut logp = vec![0.0; x * y];
+    let mut probs = vec![0.0; x * y];
+    let mut dlogits = vec![0.0; x * y];
+    let mut grad = vec![0.0; params.len()];
+    let mut evals = vec![
+        LossEval {
+            value: 0.0,
+            d_plus: 0.0,
+            d_minus: 0.0
+        };
+        spec.data.pairs.len()
+    ];
+    let mut tracker = SummaryTracker::default();
+    let mut metrics_rows = Vec::new();
+    let mut snapshots = Vec::new();
+    let mut logit_snapshots = Vec::new();
+    let mut diverged = None;
+    let f32 = spec.precision == Precision::F32;
+
+    for epoch in 0..=spec.epochs {
+        let z: &[f64] = if !f32 && policy.logits_are_params() {
+            &params
+        } else {
+            policy.forward(&params, &mut scratch, &mut logits);
+            if f32 {
+                round_f32(&mut logits);
+                // What the policy keeps for `backward` (the MLP's activations).
+                round_f32(&mut scratch);
+            }
+            &logits
+        };
+        // Logits within ±LOGIT_LIMIT also make every log-probability finite,
+        // `(z - max) - ln s` with 1 ≤ s ≤ Y (in f32 too: |log π| ≤ 2e15), so
+        // this one check stands for both.
+        if !softmax_rows_within(z, y, &mut logp, &mut probs, LOGIT_LIMIT) {
+            diverged = Some(epoch);
+            break;
+        }
+        if f32 {
+            round_f32(&mut logp);
+            // exp of the stored log-probability, stored: exactly 0 below
+            // f32's smallest subnormal, as in a float32 softmax.
+            for (p, &l) in probs.iter_mut().zip(&logp) {
+                *p = to_f32(l.exp());
+            }
+        }
+        if let (Some(s), Some(d)) = (sampler.as_mut(), owned.as_mut()) {
+            if s.due(epoch) {
+                s.resample(d, &probs);
+            }
+        }
+        let data = owned.as_ref().unwrap_or(&spec.data);
+        // `dlogits` is zero here: zeroed when allocated and after each update.
+        let state = State {
+            data,
+            logp: &logp,
+            probs: &probs,
+            ref_logp: &ref_logp,
+        };
+        let mut loss = spec.objective.eval(&state, &mut dlogits, &mut evals);
+        if f32 {
+            loss = to_f32(loss);
+            round_f32(&mut dlogits);
+            for e in &mut evals {
+                (e.value, e.d_plus, e.d_minus) =
+                    (to_f32(e.value), to_f32(e.d_plus), to_f32(e.d_minus));
+            }
+        }
+        if !loss.is_finite() {
+            diverged = Some(epoch);
+            break;
+        }
+        let core = metrics::core(data, &probs);
+        let record = epoch % spec.record_every == 0 || epoch == spec.epochs;
+        // Copied before the update: the tabular policy's logits are its
+        // parameters, which the update overwrites in place.
+        let kept_logits = (record && keep.snapshots).then(|| z.to_vec());
+        let row = (record && keep.metrics)
+            .then(|| metrics::row(epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core));
+        if epoch < spec.epochs {
+            if f32 {
+                policy.backward(&params, &mut scratch, &dlogits, &mut grad);
+                round_f32(&mut grad);
+                opt.step_f32(&mut params, &grad);
+            } else {
+                policy.backward_step(&mut params, &mut scratch, &dlogits, &mut grad, &mut opt);
+            }
+        }
+        // The gradient is checked after the update has used it, in the pass
+        // that zeroes it for the next epoch (one pass instead of two). If it
+        // was not finite the run stops here, as if before the update: the
+        // updated parameters are never read, and nothing of this epoch is kept.
+        if !all_finite_then_zero(&mut dlogits) {
+            diverged = Some(epoch);
+            break;
+        }
+        tracker.update(epoch, &core, loss, data, &logp);
+        metrics_rows.extend(row);
+        if record && keep.snapshots {
+            snapshots.push((epoch, logp.clone()));
+            logit_snapshots.extend(kept_logits.map(|z| (epoch, z)));
+        }
+        if epoch == spec.epochs {
+            break;
+        }
+    }
+
+    let summary = tracker.finish(diverged, reference.max_abs_err, reference.steps);
+    RunResult {
+        n_prompts: x,
+        n_responses: y,
+        metrics: metrics_rows,
+        snapshots,
+        logit_snapshots,
+        ref_logp,
+        reference,
+        summary,
+    }
+}

@@ -1,0 +1,383 @@
+//! The benchmark figure: training steps per second on the paper's toy
+//! against the MLP width, with the performance issue's targets, and the
+//! tabular step time against the number of responses and of prompts, next
+//! to the time to stream the parameters and the Adam state through memory
+//! once and the target of twice that. Drawn from `bench.csv` rows.
+
+use super::panels::{draw_legend, framed_chart, legend_height, Axis, LegendEntry};
+use super::style::{self, FONT};
+use super::{save, DrawResult, Figure};
+use crate::error::{Error, Result};
+use crate::studies::bench::{
+    BenchRow, TARGET_MLP64_SWEEP, TARGET_STREAM_FACTOR, TARGET_TABULAR_SWEEP,
+};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::path::Path;
+
+/// Targets: a green distinct from every measured curve.
+const TARGET: RGBColor = style::UNSEEN;
+
+/// How a line is stroked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stroke {
+    Solid,
+    Dashed,
+    /// Short dashes: the targets.
+    Dotted,
+}
+
+/// One line of a panel, `(x, y)` in log10 units.
+#[derive(Debug, Clone, PartialEq)]
+struct Line {
+    label: String,
+    color: RGBColor,
+    stroke: Stroke,
+    points: Vec<(f64, f64)>,
+}
+
+impl Line {
+    fn new(label: &str, color: RGBColor, stroke: Stroke, points: Vec<(f64, f64)>) -> Self {
+        Line {
+            label: label.into(),
+            color,
+            stroke,
+            points: points
+                .into_iter()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect(),
+        }
+    }
+
+    /// Its legend entry (targets show as dashed: the legend has no dots).
+    fn entry(&self) -> LegendEntry {
+        LegendEntry {
+            label: self.label.clone(),
+            color: self.color,
+            dashed: self.stroke != Stroke::Solid,
+        }
+    }
+}
+
+/// One panel: title, log-log axes (x ticks at the measured sizes, labelled
+/// by their values), lines.
+struct BenchPanel {
+    title: String,
+    x: Axis,
+    y: Axis,
+    lines: Vec<Line>,
+}
+
+/// A size or rate from its log10 for a tick label: "16", "1000", "1e5".
+fn count_label(v: f64) -> String {
+    let n = 10f64.powf(v).round();
+    if n >= 1e5 {
+        format!("1e{}", n.log10().round())
+    } else {
+        format!("{n}")
+    }
+}
+
+/// A log10 x axis over the measured `sizes` (data units), padded by a fifth
+/// of a decade, ticks at the sizes themselves.
+fn size_axis(sizes: &[f64], desc: &str) -> Axis {
+    let mut ticks: Vec<f64> = sizes.iter().map(|s| s.log10()).collect();
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
+    let (lo, hi) = match (ticks.first(), ticks.last()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => (0.0, 1.0),
+    };
+    Axis {
+        ticks,
+        ..Axis::log10(lo - 0.2, hi + 0.2, desc)
+    }
+}
+
+/// A log10 y axis over whole decades covering every point of `lines`.
+fn decade_axis(lines: &[Line], desc: &str) -> Axis {
+    let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| {
+        (a.min(y), b.max(y))
+    });
+    if lo > hi {
+        return Axis::log10(0.0, 1.0, desc);
+    }
+    Axis::log10(lo.floor(), hi.ceil().max(lo.floor() + 1.0), desc)
+}
+
+fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BenchPanel) -> DrawResult {
+    let mut y_label_w = 0;
+    for t in &p.y.ticks {
+        let (w, _) = area.estimate_text_size(
+            &p.y.label(*t),
+            &(FONT, style::TICK_SIZE).into_text_style(area),
+        )?;
+        y_label_w = y_label_w.max(w);
+    }
+    let xl = |v: f64| count_label(v);
+    let yl = |v: f64| p.y.label(v);
+    let mut chart = framed_chart(area, &p.title, &p.x, &p.y, &xl, &yl, y_label_w + 48)?;
+    for l in p.lines.iter().filter(|l| !l.points.is_empty()) {
+        let pts = l.points.iter().copied();
+        match l.stroke {
+            Stroke::Solid => {
+                chart.draw_series(LineSeries::new(
+                    pts,
+                    l.color.stroke_width(style::LINE_WIDTH),
+                ))?;
+                // The measured sizes, marked.
+                chart.draw_series(
+                    l.points
+                        .iter()
+                        .map(|&q| Circle::new(q, 4, l.color.filled())),
+                )?;
+            }
+            Stroke::Dashed => {
+                chart.draw_series(DashedLineSeries::new(
+                    pts,
+                    10,
+                    6,
+                    l.color.stroke_width(style::LINE_WIDTH - 1),
+                ))?;
+            }
+            Stroke::Dotted => {
+                chart.draw_series(DashedLineSeries::new(
+                    pts,
+                    4,
+                    5,
+                    l.color.stroke_width(style::LINE_WIDTH),
+                ))?;
+            }
+        }
+    }
+    chart.plotting_area().draw(&PathElement::new(
+        [(p.x.lo, p.y.hi), (p.x.hi, p.y.hi), (p.x.hi, p.y.lo)],
+        style::INK.stroke_width(1),
+    ))?;
+    Ok(())
+}
+
+struct BenchFig {
+    title: String,
+    panels: Vec<BenchPanel>,
+}
+
+impl Figure for BenchFig {
+    fn size(&self) -> (u32, u32) {
+        (560 * self.panels.len() as u32, 700)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        let (w, _) = root.dim_in_pixel();
+        let (head, body) = root.split_vertically(50);
+        head.draw(&Text::new(
+            self.title.clone(),
+            (w as i32 / 2, 28),
+            (FONT, style::TITLE_SIZE)
+                .into_font()
+                .color(&style::INK)
+                .pos(Pos::new(HPos::Center, VPos::Center)),
+        ))?;
+        let mut entries = Vec::new();
+        for e in self
+            .panels
+            .iter()
+            .flat_map(|p| p.lines.iter().map(Line::entry))
+        {
+            if !entries.contains(&e) {
+                entries.push(e);
+            }
+        }
+        let lh = legend_height(&body, w, &entries)?;
+        let (plots, legend) = body.split_vertically(body.dim_in_pixel().1 - lh - 10);
+        for (p, area) in self
+            .panels
+            .iter()
+            .zip(plots.split_evenly((1, self.panels.len())))
+        {
+            draw_panel(&area, p)?;
+        }
+        draw_legend(&legend, &entries)
+    }
+}
+
+/// Steps per second on the paper's toy against the MLP width (one thread;
+/// a 64-run sweep on all cores), the tabular policy's rates as horizontal
+/// lines, and the 64-run targets: tabular across the panel, the
+/// width-64 MLP around width 64.
+fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
+    let paper: Vec<&BenchRow> = rows.iter().filter(|r| r.case == "paper").collect();
+    let mlp_rows = |sweep: bool| -> Vec<&BenchRow> {
+        paper
+            .iter()
+            .copied()
+            .filter(|r| r.policy == "mlp" && (r.threads > 1) == sweep)
+            .collect()
+    };
+    let point = |r: &BenchRow| ((r.width as f64).log10(), r.steps_per_sec.log10());
+    let (one, all) = (mlp_rows(false), mlp_rows(true));
+    let widths: Vec<f64> = one.iter().chain(&all).map(|r| r.width as f64).collect();
+    if widths.is_empty() {
+        return None;
+    }
+    // Rows from before the activation was recorded leave it empty.
+    let activation = one
+        .iter()
+        .chain(&all)
+        .map(|r| r.activation.as_str())
+        .find(|a| !a.is_empty())
+        .unwrap_or("activation not recorded");
+    let x = size_axis(&widths, "MLP width");
+    let across = |y: f64| vec![(x.lo, y.log10()), (x.hi, y.log10())];
+    let tab = |sweep: bool| {
+        paper
+            .iter()
+            .find(|r| r.policy == "tabular" && (r.threads > 1) == sweep)
+            .map_or_else(Vec::new, |r| across(r.steps_per_sec))
+    };
+    let w64 = 64f64.log10();
+    let lines = vec![
+        Line::new(
+            &format!("MLP ({activation}), one run on 1 thread"),
+            style::CHOSEN_MIN,
+            Stroke::Solid,
+            one.iter().map(|r| point(r)).collect(),
+        ),
+        Line::new(
+            &format!("MLP ({activation}), 64 runs on all cores"),
+            style::CHOSEN,
+            Stroke::Solid,
+            all.iter().map(|r| point(r)).collect(),
+        ),
+        Line::new(
+            "tabular, one run on 1 thread",
+            style::REJECTED_MAX,
+            Stroke::Dashed,
+            tab(false),
+        ),
+        Line::new(
+            "tabular, 64 runs on all cores",
+            style::REJECTED,
+            Stroke::Dashed,
+            tab(true),
+        ),
+        Line::new(
+            &format!(
+                "target, 64 runs: tabular {} M steps/s",
+                TARGET_TABULAR_SWEEP / 1e6
+            ),
+            TARGET,
+            Stroke::Dotted,
+            across(TARGET_TABULAR_SWEEP),
+        ),
+        Line::new(
+            &format!(
+                "target, 64 runs: MLP width 64 {} k steps/s",
+                TARGET_MLP64_SWEEP / 1e3
+            ),
+            TARGET,
+            Stroke::Dotted,
+            vec![
+                (w64 - 0.12, TARGET_MLP64_SWEEP.log10()),
+                (w64 + 0.12, TARGET_MLP64_SWEEP.log10()),
+            ],
+        ),
+    ];
+    let y = decade_axis(&lines, "training steps per second");
+    Some(BenchPanel {
+        title: "steps/s on the paper's toy (4 × 10)".into(),
+        x,
+        y,
+        lines,
+    })
+}
+
+/// The tabular step time against the number of responses (`key` 0) or of
+/// prompts (1), with the streaming floor and the target of
+/// [`TARGET_STREAM_FACTOR`] times it.
+fn scaling_panel(rows: &[BenchRow], case: &str, key: usize, desc: &str) -> Option<BenchPanel> {
+    let sel: Vec<&BenchRow> = rows.iter().filter(|r| r.case == case).collect();
+    if sel.is_empty() {
+        return None;
+    }
+    let size = |r: &BenchRow| if key == 0 { r.responses } else { r.prompts } as f64;
+    let step: Vec<(f64, f64)> = sel
+        .iter()
+        .map(|r| (size(r).log10(), r.ns_per_step.log10()))
+        .collect();
+    let stream: Vec<(f64, f64)> = sel
+        .iter()
+        .filter_map(|r| r.stream_ns.map(|s| (size(r).log10(), s.log10())))
+        .collect();
+    let target: Vec<(f64, f64)> = stream
+        .iter()
+        .map(|&(x, y)| (x, y + TARGET_STREAM_FACTOR.log10()))
+        .collect();
+    let sizes: Vec<f64> = sel.iter().map(|r| size(r)).collect();
+    let lines = vec![
+        Line::new(
+            "tabular DPO + Adam step (measured)",
+            style::INK,
+            Stroke::Solid,
+            step,
+        ),
+        Line::new(
+            "stream params + Adam state once (measured)",
+            style::UNSEEN_STRICT,
+            Stroke::Dashed,
+            stream,
+        ),
+        Line::new(
+            &format!("target: {TARGET_STREAM_FACTOR} × stream"),
+            TARGET,
+            Stroke::Dotted,
+            target,
+        ),
+    ];
+    Some(BenchPanel {
+        title: format!(
+            "tabular step time vs {}",
+            if key == 0 { "responses" } else { "prompts" }
+        ),
+        x: size_axis(&sizes, desc),
+        y: decade_axis(&lines, "ns per training step (one thread)"),
+        lines,
+    })
+}
+
+/// Draws `STEM.png`/`.svg`: steps per second on the paper's toy against
+/// the MLP width with the 64-run targets, and the tabular step time as
+/// responses and prompts grow against the streaming floor and its target;
+/// log-log axes spanning the measured sizes.
+/// The title names the machine the rows were timed on.
+pub fn bench_figure(stem: &Path, rows: &[BenchRow]) -> Result<()> {
+    let panels: Vec<BenchPanel> = [
+        throughput_panel(rows),
+        scaling_panel(
+            rows,
+            "scale-responses",
+            0,
+            "number of responses (4 prompts)",
+        ),
+        scaling_panel(rows, "scale-prompts", 1, "number of prompts (10 responses)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if panels.is_empty() {
+        return Err(Error::io(stem, "cannot draw: no benchmark rows"));
+    }
+    let machine = rows
+        .iter()
+        .map(|r| r.machine.as_str())
+        .find(|m| !m.is_empty())
+        .unwrap_or("machine not recorded in bench.csv");
+    save(
+        &BenchFig {
+            title: format!("dpo-lab bench · f64 · {machine}"),
+            panels,
+        },
+        stem,
+    )
+}

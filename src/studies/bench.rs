@@ -1,0 +1,363 @@
+//! `dpo-lab bench`: training steps per second on the paper's toy (DPO, Adam,
+//! f64, full batch), single-threaded and as a sweep over all cores, and the
+//! tabular step time as the response and prompt counts grow. Only the
+//! training loop is timed; the reference fit happens before the clock starts.
+
+use crate::engine::metrics::Summary;
+use crate::engine::reference::ReferenceSettings;
+use crate::engine::train::RunSpec;
+use crate::engine::train::{prepare, train, train_from, Keep};
+use crate::io::config::Config;
+use crate::maths::data::{Dataset, Pair};
+use crate::maths::loss::dpo::Dpo;
+use crate::maths::objective::PairObjective;
+use crate::maths::optim::OptimizerKind;
+use crate::maths::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// The performance issue's target for a 64-run sweep of the tabular policy
+/// on the paper's toy, in training steps per second.
+pub const TARGET_TABULAR_SWEEP: f64 = 5e6;
+/// The performance issue's target for a 64-run sweep of the width-64 MLP on
+/// the paper's toy, in training steps per second.
+pub const TARGET_MLP64_SWEEP: f64 = 2e5;
+/// The performance issue's target for a big tabular step: at most this many
+/// times the time to stream its parameters, gradient and Adam state once.
+pub const TARGET_STREAM_FACTOR: f64 = 2.0;
+
+/// One measurement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchRow {
+    /// `paper` (the toy, 4 × 10) or `scale-responses` / `scale-prompts`.
+    pub case: String,
+    /// The policy kind timed: `tabular` or `mlp`.
+    pub policy: String,
+    /// The MLP's hidden width `H` (0 for the tabular policy).
+    pub width: usize,
+    /// The MLP's hidden activation (empty for the tabular policy).
+    #[serde(default)]
+    pub activation: String,
+    /// Number of prompts `X` of the data.
+    pub prompts: usize,
+    /// Number of responses `Y` per prompt.
+    pub responses: usize,
+    /// Worker threads (1, or all cores for a sweep).
+    pub threads: usize,
+    /// Independent runs timed together.
+    pub runs: usize,
+    /// Training steps of each run.
+    pub epochs: usize,
+    /// Wall time of all runs together, in seconds (fastest of the repeats).
+    pub seconds: f64,
+    /// Training steps (one full-batch update of one run) per second, all runs together.
+    pub steps_per_sec: f64,
+    /// Wall time of one step of one run on one thread.
+    pub ns_per_step: f64,
+    /// For the tabular scaling cases: the time to stream the parameters, the
+    /// gradient and Adam's two state vectors through memory once (read all
+    /// four, write three), the floor a step cannot beat.
+    pub stream_ns: Option<f64>,
+    /// The CPU model and core count the row was timed on (empty in rows
+    /// written before it was recorded).
+    #[serde(default)]
+    pub machine: String,
+    /// Whether the first timed run's summary is bit for bit the one
+    /// [`crate::engine::train::train`] (what `dpo-lab run` calls, recording every
+    /// output) gives for the same spec: speed must not change the numbers.
+    pub identical_to_run: bool,
+}
+
+crate::fast::kernel! {
+    fn stream_once<'a>(p: &'a mut [f64], m: &'a mut [f64], v: &'a mut [f64], g: &'a [f64]) {
+        for i in 0..p.len() {
+            m[i] = 0.9 * m[i] + g[i];
+            v[i] = 0.5 * v[i] + g[i];
+            p[i] -= 1e-3 * m[i] + 1e-9 * v[i];
+        }
+    }
+}
+
+/// Nanoseconds to stream `n` parameters with their gradient and Adam state
+/// once (median of repeated passes).
+pub fn stream_ns(n: usize) -> f64 {
+    let (mut p, mut m, mut v) = (vec![0.5; n], vec![0.0; n], vec![0.0; n]);
+    let g = vec![1e-3; n];
+    let reps = (50_000_000 / n.max(1)).clamp(5, 100_000);
+    let mut times = Vec::with_capacity(7);
+    for _ in 0..7 {
+        let t = Instant::now();
+        for _ in 0..reps {
+            stream_once(&mut p, &mut m, &mut v, std::hint::black_box(&g));
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e9 / reps as f64);
+    }
+    std::hint::black_box(&p);
+    times.sort_by(f64::total_cmp);
+    times[3]
+}
+
+/// A DPO (β = 0.1, sum) + Adam (lr 3e-3) run on `data` with `policy`.
+pub fn dpo_adam_spec(policy: Box<dyn Policy>, data: Dataset, epochs: usize, seed: u64) -> RunSpec {
+    RunSpec {
+        seed,
+        epochs,
+        record_every: epochs,
+        policy,
+        data,
+        objective: Box::new(PairObjective {
+            loss: Box::new(Dpo { beta: 0.1 }),
+            scale: 1.0,
+        }),
+        optimizer: OptimizerKind::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+        lr: 3e-3,
+        reference: ReferenceSettings {
+            tolerance: 1e-5,
+            max_steps: 100_000,
+            lr: 0.01,
+        },
+        on_policy: None,
+        precision: crate::maths::precision::Precision::F64,
+    }
+}
+
+/// `X` prompts, `Y` responses, uniform targets, one pair per prompt.
+pub fn wide_data(x: usize, y: usize) -> Dataset {
+    Dataset {
+        n_prompts: x,
+        n_responses: y,
+        targets: vec![vec![1.0 / y as f64; y]; x],
+        pairs: (0..x)
+            .map(|p| Pair {
+                prompt: p,
+                chosen: p % y,
+                rejected: (p + 1) % y,
+            })
+            .collect(),
+        optimal: None,
+    }
+}
+
+/// `experiments/bench-mlp.toml`, embedded: the benchmarked MLP takes its
+/// activation and initialisation from it, which are the paper configs'
+/// (`tests/bench.rs` checks that its `[policy]` is `experiments/fig2.toml`'s).
+pub const BENCH_MLP_TOML: &str = include_str!("../../experiments/bench-mlp.toml");
+
+/// The activation, initialisation scale and family of [`BENCH_MLP_TOML`],
+/// with the config defaults where it leaves them out.
+pub fn mlp_setting() -> (Activation, f64, MlpInit) {
+    let policy = Config::from_toml_str(BENCH_MLP_TOML)
+        .and_then(|c| c.resolved())
+        .expect("experiments/bench-mlp.toml is a valid config (tested)")
+        .policy;
+    let activation = policy
+        .activation
+        .as_deref()
+        .and_then(Activation::parse)
+        .expect("a resolved MLP config names a known activation");
+    let init = policy
+        .init
+        .as_deref()
+        .and_then(MlpInit::parse)
+        .expect("a resolved MLP config names a known initialisation");
+    (activation, policy.init_scale.unwrap_or(1.0), init)
+}
+
+/// The policy a benchmark case trains: `tabular`, or the MLP of `width`
+/// with the activation and initialisation of [`mlp_setting`].
+pub fn policy_for(kind: &str, width: usize, x: usize, y: usize) -> Box<dyn Policy> {
+    if kind == "tabular" {
+        Box::new(Tabular {
+            n_prompts: x,
+            n_responses: y,
+        })
+    } else {
+        let (activation, init_scale, init) = mlp_setting();
+        Box::new(Mlp {
+            n_prompts: x,
+            n_responses: y,
+            width,
+            activation,
+            init_scale,
+            init,
+        })
+    }
+}
+
+/// The config name of `a` (the inverse of [`Activation::parse`]).
+fn activation_name(a: Activation) -> &'static str {
+    match a {
+        Activation::Tanh => Activation::NAMES[0],
+        Activation::Relu => Activation::NAMES[1],
+    }
+}
+
+/// Timings per case; the fastest counts.
+const REPEATS: usize = 3;
+
+/// What the timed runs keep: the summary only.
+pub const NO_RECORDS: Keep = Keep {
+    metrics: false,
+    snapshots: false,
+};
+
+/// A policy on a data shape: what one benchmark case trains.
+#[derive(Debug, Clone, Copy)]
+struct Shape<'a> {
+    case: &'a str,
+    kind: &'a str,
+    width: usize,
+    prompts: usize,
+    responses: usize,
+}
+
+/// Times `runs` runs of `epochs` steps; `parallel` spreads them over rayon's pool.
+fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
+    let (x, y) = (sh.prompts, sh.responses);
+    let data = if x == 4 && y == 10 {
+        Dataset::scenario("scenario1").expect("built-in")
+    } else {
+        wide_data(x, y)
+    };
+    let specs: Vec<RunSpec> = (0..runs)
+        .map(|i| {
+            dpo_adam_spec(
+                policy_for(sh.kind, sh.width, x, y),
+                data.clone(),
+                epochs,
+                i as u64,
+            )
+        })
+        .collect();
+    let starts: Vec<_> = specs.iter().map(prepare).collect();
+    // The fastest of a few repetitions: other processes only ever slow a run down.
+    let mut seconds = f64::INFINITY;
+    let mut summaries = Vec::new();
+    for _ in 0..REPEATS {
+        let starts = starts.clone();
+        let t = Instant::now();
+        summaries = if parallel {
+            specs
+                .par_iter()
+                .zip(starts)
+                .map(|(s, st)| train_from(s, st, NO_RECORDS).summary)
+                .collect()
+        } else {
+            specs
+                .iter()
+                .zip(starts)
+                .map(|(s, st)| train_from(s, st, NO_RECORDS).summary)
+                .collect()
+        };
+        seconds = seconds.min(t.elapsed().as_secs_f64());
+    }
+    let identical_to_run = same_bits(&summaries[0], &train(&specs[0], Keep::ALL).summary);
+    let threads = if parallel {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let steps = (runs * epochs) as f64;
+    BenchRow {
+        case: sh.case.into(),
+        policy: sh.kind.into(),
+        width: if sh.kind == "tabular" { 0 } else { sh.width },
+        activation: if sh.kind == "tabular" {
+            String::new()
+        } else {
+            activation_name(mlp_setting().0).into()
+        },
+        prompts: x,
+        responses: y,
+        threads,
+        runs,
+        epochs,
+        seconds,
+        steps_per_sec: steps / seconds,
+        ns_per_step: seconds * 1e9 * threads as f64 / steps,
+        stream_ns: (sh.case != "paper" && sh.kind == "tabular").then(|| stream_ns(x * y)),
+        machine: machine_name(),
+        identical_to_run,
+    }
+}
+
+/// The CPU model and core count of this machine, e.g. "AMD EPYC, 2 cores".
+pub fn machine_name() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model}, {cores} cores")
+}
+
+/// Equality of every field to the bit (`Debug` prints each float exactly).
+pub fn same_bits(a: &Summary, b: &Summary) -> bool {
+    format!("{a:?}") == format!("{b:?}")
+}
+
+/// Runs the whole benchmark; `quick` shortens every case about tenfold.
+pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchRow> {
+    let f = if quick { 10 } else { 1 };
+    let mut out = Vec::new();
+    let mut push = |r: BenchRow| {
+        progress(&r);
+        out.push(r);
+    };
+    // The paper's toy: single run on one thread, and a 64-run sweep on all cores.
+    let cases: [(&str, usize, usize); 4] = [
+        ("tabular", 0, 200_000),
+        ("mlp", 16, 20_000),
+        ("mlp", 64, 10_000),
+        ("mlp", 256, 2_000),
+    ];
+    let shape = |case, kind, width, prompts, responses| Shape {
+        case,
+        kind,
+        width,
+        prompts,
+        responses,
+    };
+    for (kind, width, epochs) in cases {
+        push(measure(
+            shape("paper", kind, width, 4, 10),
+            4,
+            epochs / f,
+            false,
+        ));
+        push(measure(
+            shape("paper", kind, width, 4, 10),
+            64,
+            epochs / f,
+            true,
+        ));
+    }
+    for y in [10, 1_000, 100_000] {
+        let epochs = (20_000_000 / (4 * y)).clamp(20, 100_000) / f;
+        push(measure(
+            shape("scale-responses", "tabular", 0, 4, y),
+            1,
+            epochs,
+            false,
+        ));
+    }
+    for x in [4, 64, 1024] {
+        let epochs = (20_000_000 / (x * 10)).clamp(20, 100_000) / f;
+        push(measure(
+            shape("scale-prompts", "tabular", 0, x, 10),
+            1,
+            epochs,
+            false,
+        ));
+    }
+    out
+}
