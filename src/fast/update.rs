@@ -1,6 +1,6 @@
 //! Optimiser update rules, element by element over a range of a flat
 //! parameter vector (PyTorch's rules; the optimiser's state and per-step
-//! constants are kept by `crate::optim`, which hands them here as an
+//! constants are kept by `crate::maths::optim`, which hands them here as an
 //! [`Update`]). [`Update::apply`] is the reference; Adam has an AVX-512 twin,
 //! selected by [`Update::apply_simd`].
 
