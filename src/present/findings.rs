@@ -4,6 +4,7 @@
 //! this module formats the numbers and picks the phrases the facts call for.
 
 use crate::error::Result;
+use crate::present::names::{optimizer_name, scenario_number};
 use crate::present::plots::beyond;
 use crate::present::template::{list, render_file, render_line, Facts};
 use crate::studies::beyond::{
@@ -18,21 +19,6 @@ fn put(f: &mut Facts, k: &str, v: impl ToString) {
 
 fn phrase(file: &str, key: &str, f: &Facts) -> Result<String> {
     render_line(&format!("beyond/{file}-phrases"), key, f)
-}
-
-/// How an optimiser is written in titles and sentences.
-pub fn optimizer_name(name: &str) -> &str {
-    match name {
-        "adam" => "Adam",
-        "sgd" => "SGD",
-        "rmsprop" => "RMSprop",
-        other => other,
-    }
-}
-
-/// `scenario3` as `3` (other data names unchanged).
-pub fn scenario_number(s: &str) -> &str {
-    s.strip_prefix("scenario").unwrap_or(s)
 }
 
 /// The setting in a figure title: `DPO (β = 0.1) · Adam (lr 0.003) · 2000 epochs`.

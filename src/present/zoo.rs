@@ -8,7 +8,7 @@ use crate::analysis::runs::Stat;
 use crate::error::Result;
 use crate::maths::data::scenario_title;
 use crate::maths::objective;
-use crate::present::findings::{optimizer_name, scenario_number};
+use crate::present::names::{optimizer_name, scenario_number};
 use crate::present::plots::zoo as fig;
 use crate::present::template::{has_line, list, render_file, render_line, Facts};
 use crate::studies::facts::RunSetting;

@@ -15,7 +15,7 @@ use crate::analysis::bookkeeping::Candidate;
 use crate::error::Result;
 use crate::maths::data::scenario_title;
 use crate::maths::precision::{to_f32, F32_MIN_NORMAL, F32_MIN_SUBNORMAL};
-use crate::present::findings::optimizer_name;
+use crate::present::names::optimizer_name;
 use crate::studies::late_jump::{self, Facts, JumpRule, Shown};
 use crate::studies::precision::{self, PairedRun};
 use plotters::coord::Shift;
