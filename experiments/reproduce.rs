@@ -7,6 +7,7 @@
 //! text are drawn from those by [`dpo_lab::present`]; this binary only runs
 //! and routes, and names the paths (`experiments/`, the output directories).
 
+use clap::Parser;
 use dpo_lab::analysis::runs::RunsTable;
 use dpo_lab::engine::train::{train, Keep, RunResult};
 use dpo_lab::error::{Error, Result};
@@ -23,27 +24,38 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "\
-reproduce: run the paper's toy experiments, the sweeps, and draw every figure
-
-USAGE:
-    reproduce [--plots DIR] [--out DIR] [--paper-only] [--resume]
-
-Runs experiments/{fig2,fig2-tabular,fig3-scenario1..4}.toml, writes each run's
-CSVs to OUT/<name>/ (default: <crate>/out/reproduce) and Figures 1, 2,
-2-compare and 3, as PNG and SVG, to PLOTS (default: <crate>/plots). Then runs
-Figure 3 with IPO and SLiC (fig3-ipo, fig3-slic) and the sweeps of
-experiments/sweeps/ (phase, beta, flex-dpo, sft-dpo, losses) into
-OUT/sweeps/<name>/, draws phase, beta and remedies, runs the robustness study
-(experiments/robustness.toml) into OUT/robustness/, and writes PLOTS/REPORT.md
-and, when PLOTS is the default, the finding blocks of README.md.
-
-    --paper-only   stop after Figures 1-3 (a couple of seconds)
-    --resume       keep OUT/sweeps/<name>/ and run only the runs its journal
-                   lacks (by default each sweep directory is deleted first, so
-                   the results always come from the current code)
-
-Exit code 2 on any failure.";
+/// reproduce: run the paper's toy experiments, the sweeps, and draw every figure
+///
+/// Runs experiments/{fig2,fig2-tabular,fig3-scenario1..4}.toml, writes each run's
+/// CSVs to OUT/<name>/ and Figures 1, 2, 2-compare and 3, as PNG and SVG, to
+/// PLOTS. Then runs Figure 3 with IPO and SLiC (fig3-ipo, fig3-slic) and the
+/// sweeps of experiments/sweeps/ (phase, beta, flex-dpo, sft-dpo, losses) into
+/// OUT/sweeps/<name>/, draws phase, beta and remedies, runs the robustness study
+/// (experiments/robustness.toml) into OUT/robustness/, and writes PLOTS/REPORT.md
+/// and, when PLOTS is the default, the finding blocks of README.md.
+#[derive(Parser)]
+#[command(
+    name = "reproduce",
+    verbatim_doc_comment,
+    after_help = "Exit code 2 on any failure."
+)]
+struct Cli {
+    /// Where the figures and REPORT.md go [default: <crate>/plots]
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    /// Where the runs' CSVs go [default: <crate>/out/reproduce]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Stop after Figures 1-3
+    #[arg(long)]
+    paper_only: bool,
+    /// Keep OUT/sweeps/<name>/ and run only the runs its journal lacks
+    ///
+    /// By default each sweep directory is deleted first, so the results always
+    /// come from the current code.
+    #[arg(long, verbatim_doc_comment)]
+    resume: bool,
+}
 
 /// The sweeps of `experiments/sweeps/`, in the order they run.
 const SWEEPS: [&str; 5] = ["phase", "beta", "flex-dpo", "sft-dpo", "losses"];
@@ -365,7 +377,7 @@ fn sweeps_and_report(
     // plots directory is the one README.md links to.
     if plots_dir == root.join("plots") {
         let readme = root.join("README.md");
-        let old = std::fs::read_to_string(&readme).map_err(|e| Error::io(&readme, e))?;
+        let old = std::fs::read_to_string(&readme).map_err(|e| Error::file(&readme, "", e))?;
         let mut facts = robust.facts.clone();
         facts.insert("finding.fidelity".into(), readme_fidelity);
         let new = dpo_lab::present::robustness::fill_readme(&old, &facts)?;
@@ -379,34 +391,13 @@ fn sweeps_and_report(
     Ok(())
 }
 
-fn main_inner(args: &[String]) -> Result<()> {
+fn main_inner(cli: Cli) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut plots_dir = root.join("plots");
-    let mut out_dir = root.join("out").join("reproduce");
-    let (mut paper_only, mut resume) = (false, false);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .map(PathBuf::from)
-                .ok_or_else(|| Error::Usage(format!("{flag} needs a directory\n\n{USAGE}")))
-        };
-        match a.as_str() {
-            "--plots" => plots_dir = value("--plots")?,
-            "--out" => out_dir = value("--out")?,
-            "--paper-only" => paper_only = true,
-            "--resume" => resume = true,
-            "-h" | "--help" | "help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => {
-                return Err(Error::Usage(format!(
-                    "unexpected argument `{other}`\n\n{USAGE}"
-                )))
-            }
-        }
-    }
+    let plots_dir = cli.plots.unwrap_or_else(|| root.join("plots"));
+    let out_dir = cli
+        .out
+        .unwrap_or_else(|| root.join("out").join("reproduce"));
+    let (paper_only, resume) = (cli.paper_only, cli.resume);
 
     let start = Instant::now();
     let done = RUNS
@@ -451,8 +442,7 @@ fn main_inner(args: &[String]) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match main_inner(&args) {
+    match main_inner(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("reproduce: {e}");

@@ -1,116 +1,140 @@
-//! `dpo-lab`: run one experiment from a TOML config.
+//! `dpo-lab`: run one experiment from a TOML config, a sweep of them, or the
+//! benchmark and the calibration. The command line is clap's (derive); the
+//! names a config may use are listed in `run --help` from the registries.
 
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use dpo_lab::engine::train::{train, Keep};
 use dpo_lab::error::{Error, Result};
-use dpo_lab::io::config::Config;
+use dpo_lab::io::config::{Config, OPTIMIZERS, POLICIES};
 use dpo_lab::io::output::write_run;
 use dpo_lab::io::sweep::{merge, run_sweep, Shard, Sweep, SweepOptions, DEFAULT_MAX_RUNS};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-dpo-lab: training dynamics of DPO and its relatives on toy policies
-
-USAGE:
-    dpo-lab run CONFIG.toml --out DIR     train one run; write metrics.csv, probs.csv,
-                                          summary.csv and the resolved config.toml to DIR
-    dpo-lab sweep SWEEP.toml --out DIR [--shard K/N] [--force] [--quiet]
-                                          run a grid of runs in parallel (rayon); resumable:
-                                          rerunning the same command runs only what is missing;
-                                          writes DIR/runs.csv and DIR/curves.csv
-    dpo-lab merge --out DIR SHARD_DIR...  join the shards of one sweep into DIR/runs.csv, curves.csv
-    dpo-lab bench [--quick] [--out DIR]   training steps per second (DPO, Adam, f64); writes
-                                          DIR/bench.csv and bench.png (default out/bench)
-    dpo-lab bench --from BENCH.csv [--out DIR]
-                                          redraw DIR/bench.png from an earlier bench.csv (no timing)
-    dpo-lab calibrate PLAN.toml --out DIR search the knobs the paper leaves unstated against
-                                          its Figure 2 read-offs; writes DIR/calibration.csv
-    dpo-lab help                          this text
-
-Exit codes: 0 success, 2 bad input (the message names the field and what is allowed).";
-
-/// A subcommand's arguments: positionals, `--flag VALUE` options and bare switches.
-struct Args {
-    positional: Vec<String>,
-    options: Vec<(String, String)>,
-    switches: Vec<String>,
+/// dpo-lab: training dynamics of DPO and its relatives on toy policies
+#[derive(Parser)]
+#[command(
+    name = "dpo-lab",
+    version,
+    arg_required_else_help = true,
+    after_help = "Exit codes: 0 success, 2 bad input (the message names the field and what is allowed)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-impl Args {
-    /// Splits `args`; `takes_value` and `switches` list the accepted option names.
-    fn parse(args: &[String], takes_value: &[&str], switches: &[&str]) -> Result<Args> {
-        let mut out = Args {
-            positional: Vec::new(),
-            options: Vec::new(),
-            switches: Vec::new(),
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let name = if a == "-o" {
-                "--out"
-            } else if a == "-q" {
-                "--quiet"
-            } else {
-                a.as_str()
-            };
-            if takes_value.contains(&name) {
-                let v = it
-                    .next()
-                    .ok_or_else(|| Error::Usage(format!("{name} needs a value\n\n{USAGE}")))?;
-                out.options.push((name.to_string(), v.clone()));
-            } else if switches.contains(&name) {
-                out.switches.push(name.to_string());
-            } else if name.starts_with('-') {
-                return Err(Error::Usage(format!("unknown option `{name}`\n\n{USAGE}")));
-            } else {
-                out.positional.push(a.clone());
-            }
-        }
-        Ok(out)
-    }
-
-    fn option(&self, name: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn switch(&self, name: &str) -> bool {
-        self.switches.iter().any(|s| s == name)
-    }
-
-    /// The single positional argument `what` of subcommand `cmd`.
-    fn one_file(&self, cmd: &str, what: &str) -> Result<PathBuf> {
-        match self.positional.as_slice() {
-            [f] => Ok(PathBuf::from(f)),
-            [] => Err(Error::Usage(format!(
-                "`{cmd}` needs a {what} file\n\n{USAGE}"
-            ))),
-            [_, extra, ..] => Err(Error::Usage(format!(
-                "unexpected argument `{extra}`\n\n{USAGE}"
-            ))),
-        }
-    }
-
-    fn out(&self, cmd: &str) -> Result<PathBuf> {
-        self.option("--out")
-            .map(PathBuf::from)
-            .ok_or_else(|| Error::Usage(format!("`{cmd}` needs --out DIR\n\n{USAGE}")))
-    }
+#[derive(Subcommand)]
+enum Command {
+    /// Train one run
+    ///
+    /// Trains the run CONFIG.toml describes and writes metrics.csv, probs.csv,
+    /// summary.csv and the resolved config.toml (every default written out) to DIR.
+    #[command(verbatim_doc_comment)]
+    Run {
+        /// The run config
+        #[arg(value_name = "CONFIG.toml")]
+        config: PathBuf,
+        /// The output directory
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Run a grid of runs in parallel, resumably
+    ///
+    /// Runs the Cartesian product of the sweep's axes on every core (rayon).
+    /// Each finished run is appended to DIR's journal at once, so rerunning the
+    /// same command runs only what is missing. Writes DIR/runs.csv and (with
+    /// [sweep] curve_every) DIR/curves.csv, byte-identical whatever the thread
+    /// count, sharding or interruptions.
+    #[command(verbatim_doc_comment)]
+    Sweep {
+        /// The sweep file: a base run config and axes over its fields
+        #[arg(value_name = "SWEEP.toml")]
+        sweep: PathBuf,
+        /// The output directory (and the sweep's journal)
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+        /// Run only slice K of N of the grid (join the slices with `merge`)
+        #[arg(long, value_name = "K/N")]
+        shard: Option<Shard>,
+        /// Run a grid of more than 20000 runs
+        #[arg(long)]
+        force: bool,
+        /// Print no progress bar and no summary line
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Join the shards of one sweep
+    ///
+    /// Checks that the SHARD_DIRs hold slices of one sweep that together cover
+    /// its grid, and writes the DIR/runs.csv and DIR/curves.csv that the sweep
+    /// run on one machine would.
+    #[command(verbatim_doc_comment)]
+    Merge {
+        /// The output directory
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+        /// The output directories of the shards
+        #[arg(value_name = "SHARD_DIR", required = true)]
+        shards: Vec<PathBuf>,
+    },
+    /// Time the training loop (steps per second)
+    ///
+    /// Times DPO + Adam in f64 on the paper's toy (tabular and MLP, one run per
+    /// thread and a 64-run sweep) and the tabular step as the response and prompt
+    /// counts grow; writes DIR/bench.csv and DIR/bench.png.
+    #[command(verbatim_doc_comment)]
+    Bench {
+        /// Shorten every case about tenfold
+        #[arg(long)]
+        quick: bool,
+        /// The output directory
+        #[arg(short, long, value_name = "DIR", default_value = "out/bench")]
+        out: PathBuf,
+        /// Redraw DIR/bench.png from an earlier bench.csv (no timing)
+        #[arg(long, value_name = "BENCH.csv", conflicts_with = "quick")]
+        from: Option<PathBuf>,
+    },
+    /// Search the knobs the paper leaves unstated
+    ///
+    /// Runs the plan's candidate settings against the paper's Figure 2 read-offs
+    /// and writes DIR/calibration.csv (every setting, its distance and read-offs).
+    #[command(verbatim_doc_comment)]
+    Calibrate {
+        /// The calibration plan (e.g. experiments/calibrate.toml)
+        #[arg(value_name = "PLAN.toml")]
+        plan: PathBuf,
+        /// The output directory
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
-fn run(args: &[String]) -> Result<()> {
-    let a = Args::parse(args, &["--out"], &[])?;
-    let config = a.one_file("run", "CONFIG")?;
-    let out = a.out("run")?;
-    let cfg = Config::load(&config)?;
+/// The names a run config may use, from the registries that accept them
+/// (`run --help` shows them; a typed copy could drift).
+fn config_names() -> String {
+    use dpo_lab::maths::{data::SCENARIOS, objective, precision::Precision};
+    let rows: [(&str, Vec<&str>); 5] = [
+        ("policy.kind", POLICIES.to_vec()),
+        ("optimizer.name", OPTIMIZERS.to_vec()),
+        ("loss.name", objective::names()),
+        ("data.scenario", SCENARIOS.to_vec()),
+        ("precision", Precision::NAMES.to_vec()),
+    ];
+    let mut s = String::from("Names a run config may use:");
+    for (field, names) in rows {
+        s.push_str(&format!("\n  {field:<16}{}", names.join(", ")));
+    }
+    s
+}
+
+fn run(config: &Path, out: &Path) -> Result<()> {
+    let cfg = Config::load(config)?;
     let resolved = cfg.resolved()?;
     let spec = resolved.build()?;
-    dpo_lab::io::output::check_writable(&out)?;
+    dpo_lab::io::output::check_writable(out)?;
     let result = train(&spec, Keep::ALL);
-    write_run(&out, &resolved.to_toml_string(), &result)?;
+    write_run(out, &resolved.to_toml_string(), &result)?;
     let s = &result.summary;
     eprintln!(
         "wrote {}: drop {:.2} orders, degradation {:.3}, dispersion {:.4}{}",
@@ -126,24 +150,15 @@ fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn sweep(args: &[String]) -> Result<()> {
-    let a = Args::parse(args, &["--out", "--shard"], &["--force", "--quiet"])?;
-    let file = a.one_file("sweep", "SWEEP")?;
-    let out = a.out("sweep")?;
-    let shard = a.option("--shard").map_or(Ok(Shard::ALL), Shard::parse)?;
-    let quiet = a.switch("--quiet");
-    let sw = Sweep::load(&file)?;
+fn sweep(file: &Path, out: &Path, shard: Option<Shard>, force: bool, quiet: bool) -> Result<()> {
+    let sw = Sweep::load(file)?;
     let opts = SweepOptions {
-        shard,
-        max_runs: if a.switch("--force") {
-            None
-        } else {
-            Some(DEFAULT_MAX_RUNS)
-        },
+        shard: shard.unwrap_or(Shard::ALL),
+        max_runs: if force { None } else { Some(DEFAULT_MAX_RUNS) },
         quiet,
     };
     let t = std::time::Instant::now();
-    let ran = run_sweep(&sw, &out, opts)?;
+    let ran = run_sweep(&sw, out, opts)?;
     if !quiet {
         eprintln!(
             "sweep: ran {ran} runs in {:.1}s; wrote {}/runs.csv",
@@ -154,21 +169,12 @@ fn sweep(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn merge_cmd(args: &[String]) -> Result<()> {
-    let a = Args::parse(args, &["--out"], &[])?;
-    let dirs: Vec<PathBuf> = a.positional.iter().map(PathBuf::from).collect();
-    merge(&dirs, &a.out("merge")?)
-}
-
-fn calibrate(args: &[String]) -> Result<()> {
-    let a = Args::parse(args, &["--out"], &[])?;
-    let file = a.one_file("calibrate", "PLAN")?;
-    let out = a.out("calibrate")?;
-    let plan = dpo_lab::studies::calibrate::Plan::load(&file)?;
-    dpo_lab::io::output::check_writable(&out)?;
+fn calibrate(file: &Path, out: &Path) -> Result<()> {
+    let plan = dpo_lab::studies::calibrate::Plan::load(file)?;
+    dpo_lab::io::output::check_writable(out)?;
     let facts = dpo_lab::studies::calibrate::calibrate(&plan, &|m| eprintln!("{m}"))?;
     dpo_lab::io::output::write_files(
-        &out,
+        out,
         &[(
             "calibration.csv",
             dpo_lab::io::output::csv_bytes(&facts.rows()),
@@ -188,28 +194,18 @@ fn calibrate(args: &[String]) -> Result<()> {
 }
 
 /// Reads the rows of a `bench.csv`.
-fn read_bench_csv(path: &str) -> Result<Vec<dpo_lab::studies::bench::BenchRow>> {
-    let mut r = csv::Reader::from_path(path).map_err(|e| Error::io(path, e))?;
+fn read_bench_csv(path: &Path) -> Result<Vec<dpo_lab::studies::bench::BenchRow>> {
+    let mut r = csv::Reader::from_path(path).map_err(|e| Error::csv(path, "", e))?;
     r.deserialize()
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::io(path, format!("not a bench.csv: {e}")))
+        .map_err(|e| Error::csv(path, "not a bench.csv", e))
 }
 
-fn bench(args: &[String]) -> Result<()> {
-    let a = Args::parse(args, &["--out", "--from"], &["--quick"])?;
-    if let Some(extra) = a.positional.first() {
-        return Err(Error::Usage(format!(
-            "unexpected argument `{extra}`\n\n{USAGE}"
-        )));
-    }
-    let quick = a.switch("--quick");
-    let out = a
-        .option("--out")
-        .map_or_else(|| PathBuf::from("out/bench"), PathBuf::from);
-    if let Some(csv) = a.option("--from") {
+fn bench(quick: bool, out: &Path, from: Option<&Path>) -> Result<()> {
+    if let Some(csv) = from {
         let rows = read_bench_csv(csv)?;
         dpo_lab::present::plots::bench::bench_figure(&out.join("bench"), &rows)?;
-        eprintln!("wrote {}/bench.png from {csv}", out.display());
+        eprintln!("wrote {}/bench.png from {}", out.display(), csv.display());
         return Ok(());
     }
     eprintln!(
@@ -230,10 +226,7 @@ fn bench(args: &[String]) -> Result<()> {
             r.ns_per_step
         )
     });
-    dpo_lab::io::output::write_files(
-        &out,
-        &[("bench.csv", dpo_lab::io::output::csv_bytes(&rows))],
-    )?;
+    dpo_lab::io::output::write_files(out, &[("bench.csv", dpo_lab::io::output::csv_bytes(&rows))])?;
     dpo_lab::present::plots::bench::bench_figure(&out.join("bench"), &rows)?;
     eprintln!(
         "wrote {0}/bench.csv and {0}/bench.png ({1})",
@@ -244,21 +237,21 @@ fn bench(args: &[String]) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let res = match args.first().map(String::as_str) {
-        Some("run") => run(&args[1..]),
-        Some("sweep") => sweep(&args[1..]),
-        Some("merge") => merge_cmd(&args[1..]),
-        Some("bench") => bench(&args[1..]),
-        Some("calibrate") => calibrate(&args[1..]),
-        Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(Error::Usage(format!(
-            "unknown command `{other}`\n\n{USAGE}"
-        ))),
-        None => Err(Error::Usage(USAGE.to_string())),
+    let mut cmd = Cli::command();
+    cmd = cmd.mut_subcommand("run", |c| c.after_long_help(config_names()));
+    let cli = Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit());
+    let res = match &cli.command {
+        Command::Run { config, out } => run(config, out),
+        Command::Sweep {
+            sweep: file,
+            out,
+            shard,
+            force,
+            quiet,
+        } => sweep(file, out, *shard, *force, *quiet),
+        Command::Merge { out, shards } => merge(shards, out),
+        Command::Bench { quick, out, from } => bench(*quick, out, from.as_deref()),
+        Command::Calibrate { plan, out } => calibrate(plan, out),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

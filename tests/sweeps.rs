@@ -210,3 +210,44 @@ fn bad_sweeps_are_rejected_before_any_run() {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+/// `runs.csv` reads back typed: the fixed columns through serde, the axis
+/// columns as the sweep's labels; a malformed cell is an error that names
+/// the file, the line and the field.
+#[test]
+fn runs_csv_reads_back_typed() {
+    use dpo_lab::analysis::runs::RunsTable;
+    let d = tmp("typed");
+    let f = write_sweep(&d, SWEEP);
+    let out = d.join("out");
+    assert!(sweep(&f, &out, &[], None).status.success());
+    let t = RunsTable::load(&out.join("runs.csv")).unwrap();
+    let recs = t.records().unwrap();
+    assert_eq!(recs.len(), 24);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.ids.run_id, i);
+        assert_eq!(r.ids.replicate, (i % 3) as u64);
+        let fields: Vec<&str> = r.axes.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["policy", "loss.beta", "data.scenario", "seed"]);
+        assert_eq!(r.summary.epochs_run, 100);
+        assert!(r.summary.drop.is_finite());
+    }
+    assert_eq!(recs[0].axes[0].1, "tabular");
+    assert_eq!(recs[23].axes[0].1, "mlp");
+    assert_eq!(recs[0].ids.run_seed, recs[6].ids.run_seed);
+    // A cell that is not a number.
+    let text = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<&str> = lines[3].split(',').collect();
+    cells[6] = "many";
+    lines[3] = cells.join(",");
+    let bad = d.join("bad.csv");
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let e = RunsTable::load(&bad).unwrap_err().to_string();
+    assert!(e.contains("bad.csv") && e.contains("line: 4"), "{e}");
+    assert!(
+        e.contains("is not a sweep's runs.csv (column `run_seed`)"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -28,6 +28,7 @@ pub struct Readoff {
     pub key: String,
     /// Human label for tables.
     pub label: String,
+    /// What it measures, which sets its tolerance.
     pub kind: Kind,
     /// The value read off the paper.
     pub value: f64,
@@ -44,9 +45,16 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Readoffs {
+    /// Absolute tolerance floor of a probability read-off (0.05 in the
+    /// embedded table).
     pub abs_tol: f64,
+    /// Relative tolerance of a probability read-off (0.15 of its value in
+    /// the embedded table).
     pub value_rel_tol: f64,
+    /// Relative tolerance of an epoch read-off (0.25 of its value in the
+    /// embedded table).
     pub epoch_rel_tol: f64,
+    /// The read-offs, in the file's order (`[[readoff]]` tables).
     pub readoff: Vec<Readoff>,
 }
 

@@ -1,33 +1,117 @@
 //! Sweep results read back (`runs.csv`) and summarised over seeds: the
 //! table, per-group statistics and grids that the report and figures draw.
 
+use crate::engine::metrics::Summary;
 use crate::error::{Error, Result};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// A `runs.csv` (or any header-first CSV) held as text cells.
+/// A `runs.csv` (or any header-first CSV) held as text cells: the axis
+/// columns of a sweep's `runs.csv` depend on the sweep, and the grouping and
+/// filtering below key on their labels as written. The fixed columns are
+/// read typed by [`RunsTable::records`].
 #[derive(Debug, Clone)]
 pub struct RunsTable {
+    /// The column names, in file order.
     pub header: Vec<String>,
+    /// Each data row's cells, as written.
     pub rows: Vec<Vec<String>>,
 }
 
+/// The columns every sweep's `runs.csv` has, whatever its axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct RunIds {
+    /// The run's index in the sweep's grid.
+    pub run_id: usize,
+    /// The `seed` axis value (0 when the sweep has no seed axis).
+    pub replicate: u64,
+    /// The seed the run used.
+    pub run_seed: u64,
+}
+
+/// One row of a sweep's `runs.csv`, typed: the fixed columns through serde
+/// (by header name, so their position does not matter), the axis columns as
+/// `(field, label)` text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    /// The run's id, replicate and seed.
+    pub ids: RunIds,
+    /// Each axis column, `(field, label)`, in the file's order: the columns
+    /// between `run_id` and `replicate`.
+    pub axes: Vec<(String, String)>,
+    /// The run's summary columns (D-scores and the rest).
+    pub summary: Summary,
+}
+
+/// Row `rec` of a `runs.csv` with header `header`: the fixed columns
+/// deserialised by name (serde ignores the others), the axis columns (those
+/// between `run_id` and `replicate`) kept as text.
+fn record(
+    header: &csv::StringRecord,
+    rec: &csv::StringRecord,
+) -> std::result::Result<RunRecord, csv::Error> {
+    let at = |name: &str| header.iter().position(|h| h == name);
+    let axes = match (at("run_id"), at("replicate")) {
+        (Some(a), Some(b)) if a < b => a + 1..b,
+        _ => 0..0,
+    };
+    Ok(RunRecord {
+        ids: rec.deserialize(Some(header))?,
+        axes: axes
+            .map(|c| (header[c].to_string(), rec.get(c).unwrap_or("").to_string()))
+            .collect(),
+        summary: rec.deserialize(Some(header))?,
+    })
+}
+
 impl RunsTable {
-    /// Reads a CSV file with a header line.
+    /// Reads a CSV file with a header line. A sweep's `runs.csv` (a header
+    /// with `run_id`) is checked row by row against [`RunRecord`], so a
+    /// malformed cell is reported here, with its line and column.
     pub fn load(path: &Path) -> Result<Self> {
-        let mut r = csv::Reader::from_path(path).map_err(|e| Error::io(path, e))?;
-        let header = r
-            .headers()
-            .map_err(|e| Error::io(path, e))?
+        let mut r = csv::Reader::from_path(path).map_err(|e| Error::csv(path, "", e))?;
+        let header = r.headers().map_err(|e| Error::csv(path, "", e))?.clone();
+        let typed = header.iter().any(|h| h == "run_id");
+        let mut rows = Vec::new();
+        for rec in r.records() {
+            let rec = rec.map_err(|e| Error::csv(path, "", e))?;
+            if typed {
+                record(&header, &rec).map_err(|e| {
+                    let msg = match e.kind() {
+                        csv::ErrorKind::Deserialize { err, .. } => err
+                            .field()
+                            .and_then(|f| header.get(f as usize))
+                            .map_or(String::new(), |h| format!(" (column `{h}`)")),
+                        _ => String::new(),
+                    };
+                    Error::csv(path, format!("is not a sweep's runs.csv{msg}"), e)
+                })?;
+            }
+            rows.push(rec.iter().map(String::from).collect());
+        }
+        Ok(RunsTable {
+            header: header.iter().map(String::from).collect(),
+            rows,
+        })
+    }
+
+    /// Every row as a [`RunRecord`] (a sweep's `runs.csv` only); the error
+    /// names the row (1-based, the header being row 0) and the field
+    /// (0-based) that does not parse.
+    pub fn records(&self) -> std::result::Result<Vec<RunRecord>, csv::Error> {
+        let header = csv::StringRecord::from(self.header.clone());
+        self.rows
             .iter()
-            .map(String::from)
-            .collect();
-        let rows = r
-            .records()
-            .map(|rec| rec.map(|rec| rec.iter().map(String::from).collect()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::io(path, e))?;
-        Ok(RunsTable { header, rows })
+            .enumerate()
+            .map(|(i, row)| {
+                let mut rec = csv::StringRecord::from(row.clone());
+                let mut at = csv::Position::new();
+                at.set_line(i as u64 + 2).set_record(i as u64 + 1);
+                rec.set_position(Some(at));
+                record(&header, &rec)
+            })
+            .collect()
     }
 
     /// Index of column `name`.
@@ -84,10 +168,15 @@ impl RunsTable {
 /// Mean, standard deviation (population), extremes and count of a sample.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct Stat {
+    /// Arithmetic mean.
     pub mean: f64,
+    /// Population standard deviation.
     pub sd: f64,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
+    /// Sample size.
     pub n: usize,
 }
 

@@ -23,8 +23,11 @@ pub fn quantile_sorted(v: &[f64], q: f64) -> f64 {
 /// Median and the 10th and 90th percentiles of a sample, with its size.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Quantiles {
+    /// 10th percentile (the lower edge of the figures' shaded band).
     pub p10: f64,
+    /// The median (the figures' solid curve).
     pub median: f64,
+    /// 90th percentile (the upper edge of the band).
     pub p90: f64,
     /// Number of non-NaN values the quantiles are computed from.
     pub n: usize,

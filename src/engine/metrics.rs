@@ -6,7 +6,7 @@
 use crate::maths::data::Dataset;
 use crate::maths::loss::LossEval;
 use crate::maths::numerics::{log_mean_exp, sum_lanes_except_inline};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::f64::consts::LN_10;
 
 /// One row of `metrics.csv`: the state after `epoch` updates.
@@ -18,14 +18,24 @@ use std::f64::consts::LN_10;
 /// have pairs; empty when every response appears in some pair.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MetricsRow {
+    /// Updates applied so far (0 = the reference state).
     pub epoch: usize,
     /// Total loss (sum or mean over triples, as configured).
     pub loss: f64,
+    /// Mean over pairs of `π_θ(a+|x)`, the chosen probability.
     pub avg_chosen: f64,
+    /// Smallest chosen probability over the pairs.
     pub min_chosen: f64,
+    /// Mean over pairs of `π_θ(a-|x)`, the rejected probability (the curve
+    /// whose fall is the Drastic drop).
     pub avg_rejected: f64,
+    /// Largest rejected probability over the pairs.
     pub max_rejected: f64,
+    /// The paper's unseen curve: per pair, the mean probability of the `Y - 2`
+    /// responses outside it, averaged over pairs (its rise is Dispersion).
     pub avg_unseen: f64,
+    /// Mean probability of the responses in no pair at all, averaged over the
+    /// prompts with pairs; empty when there are none (see above).
     pub avg_unseen_strict: Option<f64>,
     /// Mean over pairs of `|∂f/∂π+| = |∂f/∂l+| / π+` (the paper's Figure 2,
     /// middle); empty when it exceeds the f64 range (see the log10 column).
@@ -38,9 +48,13 @@ pub struct MetricsRow {
     pub log10_grad_pi_minus: Option<f64>,
     /// Natural logs of the probability curves above (the paper's Figure 2, right).
     pub logp_avg_chosen: f64,
+    /// `ln` of `min_chosen`.
     pub logp_min_chosen: f64,
+    /// `ln` of `avg_rejected` (a log-mean-exp: finite after underflow).
     pub logp_avg_rejected: f64,
+    /// `ln` of `max_rejected`.
     pub logp_max_rejected: f64,
+    /// `ln` of `avg_unseen`.
     pub logp_avg_unseen: f64,
     /// Euclidean norm of the gradient of the total loss in the logits.
     pub logit_grad_norm: f64,
@@ -53,10 +67,15 @@ pub struct MetricsRow {
 /// One row of `probs.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbRow {
+    /// Updates applied so far (0 = the reference).
     pub epoch: usize,
+    /// The prompt `x`.
     pub prompt: usize,
+    /// The response `a`.
     pub response: usize,
+    /// `π_θ(a|x)` (may underflow to 0; `logprob` stays finite).
     pub prob: f64,
+    /// `log π_θ(a|x)`, natural log.
     pub logprob: f64,
 }
 
@@ -64,7 +83,9 @@ pub struct ProbRow {
 /// probabilities (no exponentials).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Core {
+    /// As [`MetricsRow::avg_chosen`].
     pub avg_chosen: f64,
+    /// As [`MetricsRow::avg_unseen`].
     pub avg_unseen: f64,
 }
 
@@ -79,32 +100,55 @@ pub struct Core {
 ///   back to responses outside the pairs after the unseen curve's low point.
 ///
 /// "end"/"final" is the last epoch run (the last finite one if the run diverged).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Drastic drop: orders of magnitude (log10) the average rejected
+    /// probability fell from epoch 0 to the end; > 0 when it fell.
     pub drop: f64,
+    /// Degradation: relative fall of the average chosen probability from its
+    /// peak, `(peak - final) / peak`, in [0, 1].
     pub degradation: f64,
+    /// Dispersion: rise of `avg_unseen` from its minimum to the end,
+    /// `final - min` (a probability, ≥ 0).
     pub dispersion: f64,
+    /// Highest average chosen probability over the run.
     pub peak_avg_chosen: f64,
+    /// First epoch at which `peak_avg_chosen` was reached.
     pub peak_epoch: usize,
+    /// Average chosen probability at the end.
     pub final_avg_chosen: f64,
+    /// Average rejected probability at epoch 0 (the reference).
     pub start_avg_rejected: f64,
+    /// Average rejected probability at the end (may underflow to 0).
     pub final_avg_rejected: f64,
+    /// `ln` of the final average rejected probability, finite after underflow.
     pub final_logp_avg_rejected: f64,
+    /// `avg_unseen` at epoch 0.
     pub start_avg_unseen: f64,
+    /// Lowest `avg_unseen` over the run.
     pub min_avg_unseen: f64,
+    /// First epoch at which `min_avg_unseen` was reached.
     pub min_avg_unseen_epoch: usize,
+    /// `avg_unseen` at the end.
     pub final_avg_unseen: f64,
+    /// Total loss at the end (sum or mean over triples, as configured).
     pub final_loss: f64,
     /// Mean over prompts of `π(optimal response | x)`, at epoch 0 and at the
     /// end; empty when the data names no optimal responses.
     pub start_avg_optimal: Option<f64>,
+    /// As `start_avg_optimal`, at the end.
     pub final_avg_optimal: Option<f64>,
+    /// The last epoch in the summary: `epochs`, or the epoch before
+    /// `diverged_epoch`.
     pub epochs_run: usize,
+    /// Whether the run stopped early on a non-finite state or a logit beyond
+    /// [`crate::engine::train::LOGIT_LIMIT`].
     pub diverged: bool,
     /// The first epoch whose state was not finite.
     pub diverged_epoch: Option<usize>,
     /// `max |π_0 - target|` of the reference step.
     pub ref_max_abs_err: f64,
+    /// Adam steps the reference fit took (0 when set exactly, e.g. tabular).
     pub ref_steps: usize,
 }
 

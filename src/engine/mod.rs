@@ -1,4 +1,4 @@
-//! The engine: one training run. The reference (SFT) fit ([`reference`]),
+//! The engine: one training run. The reference (SFT) fit ([`mod@reference`]),
 //! the training loop over a [`train::RunSpec`] ([`train`]), true on-policy
 //! resampling ([`onpolicy`]) and the metrics recorded along the way
 //! ([`metrics`]). Uses only [`crate::maths`]; knows no file format.

@@ -29,6 +29,7 @@ const MAX_REDRAWS: usize = 64;
 /// Draws pairs from a policy; owns its random stream.
 #[derive(Debug, Clone)]
 pub struct Sampler {
+    /// How often to resample and the oracle's temperature.
     pub settings: OnPolicy,
     rng: ChaCha8Rng,
 }
@@ -65,7 +66,7 @@ impl Sampler {
 
     /// Replaces each pair of `data` by two responses drawn from its prompt's
     /// row of `probs` (row-major `X × Y`), ordered by the oracle. A prompt
-    /// whose two draws stay equal after [`MAX_REDRAWS`] redraws keeps its pair.
+    /// whose two draws stay equal after `MAX_REDRAWS` (64) redraws keeps its pair.
     /// Needs `data.optimal`.
     pub fn resample(&mut self, data: &mut Dataset, probs: &[f64]) {
         let y = data.n_responses;

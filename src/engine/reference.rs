@@ -8,8 +8,12 @@ use crate::maths::policy::Policy;
 /// Settings of the SFT step that builds the reference.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReferenceSettings {
+    /// Stop once every probability is within this of its target (> 0;
+    /// default 1e-5).
     pub tolerance: f64,
+    /// Give up after this many Adam steps (default 100 000).
     pub max_steps: usize,
+    /// Adam's learning rate for the fit (default 0.01).
     pub lr: f64,
 }
 

@@ -18,15 +18,23 @@ use crate::maths::precision::{round_f32, to_f32, Precision};
 /// A validated, typed run: everything the training loop needs.
 #[derive(Debug)]
 pub struct RunSpec {
+    /// Seeds the policy's initialisation (and the on-policy sampler).
     pub seed: u64,
+    /// Number of full-batch updates, ≥ 1.
     pub epochs: usize,
+    /// Stride of the recorded epochs (≥ 1); the last epoch is always recorded.
     pub record_every: usize,
+    /// The policy family, sized to the data.
     pub policy: Box<dyn Policy>,
+    /// Target rows of the SFT step and the preference pairs.
     pub data: Dataset,
     /// The loss over the whole data set (from `[loss]`).
     pub objective: Box<dyn Objective>,
+    /// The optimiser and its knobs (learning rate apart).
     pub optimizer: OptimizerKind,
+    /// The optimiser's learning rate, > 0.
     pub lr: f64,
+    /// Settings of the SFT fit that makes `π_0`.
     pub reference: ReferenceSettings,
     /// True on-policy sampling of the pairs, if configured.
     pub on_policy: Option<crate::engine::onpolicy::OnPolicy>,
@@ -37,7 +45,9 @@ pub struct RunSpec {
 /// Everything a run produced.
 #[derive(Debug, Clone)]
 pub struct RunResult {
+    /// Number of prompts `X`.
     pub n_prompts: usize,
+    /// Number of responses `Y`.
     pub n_responses: usize,
     /// One row per recorded epoch (every `record_every`-th and the last).
     pub metrics: Vec<MetricsRow>,
@@ -49,7 +59,9 @@ pub struct RunResult {
     pub logit_snapshots: Vec<(usize, Vec<f64>)>,
     /// The reference's log-probabilities, row-major `X × Y`.
     pub ref_logp: Vec<f64>,
+    /// How closely `π_0` matched its targets.
     pub reference: ReferenceFit,
+    /// The D-scores and the facts behind them.
     pub summary: Summary,
 }
 
@@ -104,8 +116,12 @@ impl Keep {
 /// A run's starting point: the fitted reference, which is also `π_θ` at epoch 0.
 #[derive(Debug, Clone)]
 pub struct Start {
+    /// The policy's parameters at the reference (float32 values in f32 mode).
     pub params: Vec<f64>,
+    /// `log π_0(a|x)`, row-major `X × Y`, as the loop of the run's precision
+    /// computes it.
     pub ref_logp: Vec<f64>,
+    /// How closely `π_0` matched its targets.
     pub reference: ReferenceFit,
 }
 

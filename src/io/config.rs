@@ -8,8 +8,10 @@ use crate::error::{Error, Result};
 use crate::maths::data::Dataset;
 use crate::maths::loss;
 use crate::maths::objective;
-use crate::maths::optim::OptimizerKind;
-use crate::maths::policy::{Activation, Loglinear, Mlp, MlpInit, Policy, SharedBias, Tabular};
+use crate::maths::optim::{self, OptimizerKind};
+use crate::maths::policy::{
+    self, Activation, Loglinear, Mlp, MlpInit, Policy, SharedBias, Tabular,
+};
 use crate::maths::precision::Precision;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,11 +35,16 @@ pub struct Config {
     /// emulation of float32 storage (see [`crate::maths::precision`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
+    /// `[policy]`: the policy family and its settings.
     pub policy: PolicyConfig,
+    /// `[data]`: the scenario, or target rows and pairs.
     pub data: DataConfig,
+    /// `[reference]`: the SFT fit that makes `π_0` (all defaults if absent).
     #[serde(default)]
     pub reference: ReferenceConfig,
+    /// `[loss]`: the loss or objective and its parameters.
     pub loss: LossConfig,
+    /// `[optimizer]`: the optimiser, its learning rate and knobs.
     pub optimizer: OptimizerConfig,
     /// `[on_policy]`: resample the pairs from the current policy (default: off,
     /// the fixed pairs of `[data]`).
@@ -120,7 +127,8 @@ pub struct ReferenceConfig {
 /// `[loss]`: `name`, `reduction` and the loss's own parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LossConfig {
-    /// A name from [`loss::LOSSES`].
+    /// A name from [`loss::LOSSES`] (pairwise losses) or
+    /// [`objective::OBJECTIVES`] (KTO, `rm-kl`).
     pub name: String,
     /// `sum` over triples (the paper, default) or `mean`.
     pub reduction: Option<String>,
@@ -150,6 +158,7 @@ fn numeric_params<'de, D: serde::Deserializer<'de>>(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
+    /// One of [`OPTIMIZERS`]: `sgd`, `adam` or `rmsprop`.
     pub name: String,
     /// Learning rate, > 0.
     pub lr: f64,
@@ -166,9 +175,18 @@ pub struct OptimizerConfig {
 }
 
 /// Policy kinds accepted in `policy.kind`, from least to most parameter sharing.
-pub const POLICIES: [&str; 4] = ["tabular", "shared-bias", "loglinear", "mlp"];
+pub const POLICIES: [&str; 4] = [
+    policy::POLICIES[0].name,
+    policy::POLICIES[1].name,
+    policy::POLICIES[2].name,
+    policy::POLICIES[3].name,
+];
 /// Optimisers accepted in `optimizer.name`.
-pub const OPTIMIZERS: [&str; 3] = ["sgd", "adam", "rmsprop"];
+pub const OPTIMIZERS: [&str; 3] = [
+    optim::OPTIMIZERS[0].name,
+    optim::OPTIMIZERS[1].name,
+    optim::OPTIMIZERS[2].name,
+];
 
 fn check_int(field: &str, v: i64, min: i64) -> Result<usize> {
     if v < min {
@@ -194,10 +212,6 @@ fn positive(field: &str, v: f64) -> Result<f64> {
     check_f64(field, v, v > 0.0, "a finite number > 0")
 }
 
-fn unit(field: &str, v: f64) -> Result<f64> {
-    check_f64(field, v, (0.0..1.0).contains(&v), "a number in [0, 1)")
-}
-
 fn not_for(field: &str, set: bool, only: &str) -> Result<()> {
     if set {
         return Err(Error::config(field, format!("only applies to {only}")));
@@ -208,22 +222,14 @@ fn not_for(field: &str, set: bool, only: &str) -> Result<()> {
 impl Config {
     /// Parses a config from TOML text; unknown fields are errors.
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| {
-            Error::config(
-                "<config>",
-                format!("is not a valid run config: {}", e.to_string().trim_end()),
-            )
-        })
+        toml::from_str(text).map_err(|e| Error::toml("<config>", "is not a valid run config", e))
     }
 
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(path, format!("cannot read config: {e}")))?;
-        Self::from_toml_str(&text).map_err(|e| match e {
-            Error::Config { msg, .. } => Error::config(path.display().to_string(), msg),
-            other => other,
-        })
+            .map_err(|e| Error::file(path, "cannot read config", e))?;
+        Self::from_toml_str(&text).map_err(|e| e.map_field(|_| path.display().to_string()))
     }
 
     /// The config as TOML text.
@@ -237,17 +243,7 @@ impl Config {
         let mut c = self.clone();
         c.record_every = Some(spec.record_every as i64);
         c.precision = Some(spec.precision.name().into());
-        if c.policy.kind == "mlp" {
-            c.policy.width.get_or_insert(64);
-            c.policy.activation.get_or_insert_with(|| "tanh".into());
-            c.policy.init_scale.get_or_insert(1.0);
-            c.policy.init.get_or_insert_with(|| "uniform".into());
-        }
-        if c.policy.kind == "loglinear" {
-            c.policy.dim.get_or_insert(8);
-            c.policy.freeze_responses.get_or_insert(false);
-            c.policy.init_scale.get_or_insert(1.0);
-        }
+        c.policy = c.policy.with_defaults();
         c.reference = ReferenceConfig {
             tolerance: Some(spec.reference.tolerance),
             max_steps: Some(spec.reference.max_steps as i64),
@@ -265,17 +261,9 @@ impl Config {
             o.temperature.get_or_insert(1.0);
         }
         let o = &mut c.optimizer;
-        match spec.optimizer {
-            OptimizerKind::Sgd { momentum } => o.momentum = Some(momentum),
-            OptimizerKind::Adam { beta1, beta2, eps } => {
-                o.beta1 = Some(beta1);
-                o.beta2 = Some(beta2);
-                o.eps = Some(eps);
-            }
-            OptimizerKind::RmsProp { alpha, eps } => {
-                o.alpha = Some(alpha);
-                o.eps = Some(eps);
-            }
+        let kind = spec.optimizer;
+        for (k, v) in kind.spec().knobs.iter().zip(kind.knob_values()) {
+            *o.knob(k.name) = Some(v);
         }
         Ok(c)
     }
@@ -349,43 +337,65 @@ impl Config {
     }
 }
 
-const MLP_ONLY: &str = "policy.kind = \"mlp\"";
-const LOGLINEAR_ONLY: &str = "policy.kind = \"loglinear\"";
-const SCALED: &str = "policy.kind = \"mlp\" or \"loglinear\"";
-
 impl PolicyConfig {
-    /// Rejects every field that is set but does not apply to this kind.
+    /// The optional fields in declaration order, and whether each is set.
+    fn fields_set(&self) -> [(&'static str, bool); 7] {
+        [
+            ("width", self.width.is_some()),
+            ("activation", self.activation.is_some()),
+            ("init", self.init.is_some()),
+            ("init_scale", self.init_scale.is_some()),
+            ("dim", self.dim.is_some()),
+            ("freeze_responses", self.freeze_responses.is_some()),
+            ("pair_similarity", self.pair_similarity.is_some()),
+        ]
+    }
+
+    /// Rejects every field that is set but does not apply to this kind
+    /// (which fields apply is the registry's [`policy::POLICIES`]).
     fn reject_foreign(&self) -> Result<()> {
-        let kind = self.kind.as_str();
-        let mlp = kind == "mlp";
-        let loglinear = kind == "loglinear";
-        not_for("policy.width", !mlp && self.width.is_some(), MLP_ONLY)?;
-        not_for(
-            "policy.activation",
-            !mlp && self.activation.is_some(),
-            MLP_ONLY,
-        )?;
-        not_for("policy.init", !mlp && self.init.is_some(), MLP_ONLY)?;
-        not_for(
-            "policy.init_scale",
-            !(mlp || loglinear) && self.init_scale.is_some(),
-            SCALED,
-        )?;
-        not_for(
-            "policy.dim",
-            !loglinear && self.dim.is_some(),
-            LOGLINEAR_ONLY,
-        )?;
-        not_for(
-            "policy.freeze_responses",
-            !loglinear && self.freeze_responses.is_some(),
-            LOGLINEAR_ONLY,
-        )?;
-        not_for(
-            "policy.pair_similarity",
-            !loglinear && self.pair_similarity.is_some(),
-            LOGLINEAR_ONLY,
-        )
+        let applies = |kind: &str, field: &str| {
+            policy::policy_spec(kind).is_some_and(|p| p.fields.contains(&field))
+        };
+        for (field, set) in self.fields_set() {
+            if set && !applies(&self.kind, field) {
+                let owners: Vec<String> = policy::POLICIES
+                    .iter()
+                    .filter(|p| p.fields.contains(&field))
+                    .map(|p| format!("\"{}\"", p.name))
+                    .collect();
+                not_for(
+                    &format!("policy.{field}"),
+                    true,
+                    &format!("policy.kind = {}", owners.join(" or ")),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// This config with every default of its kind written out: the one place
+    /// the policies' defaults are applied, for building and for the resolved
+    /// config alike.
+    pub fn with_defaults(&self) -> PolicyConfig {
+        let mut c = self.clone();
+        match c.kind.as_str() {
+            "mlp" => {
+                c.width.get_or_insert(Mlp::DEFAULT_WIDTH as i64);
+                c.activation
+                    .get_or_insert_with(|| Activation::default().name().into());
+                c.init_scale.get_or_insert(Mlp::DEFAULT_INIT_SCALE);
+                c.init
+                    .get_or_insert_with(|| MlpInit::default().name().into());
+            }
+            "loglinear" => {
+                c.dim.get_or_insert(Loglinear::DEFAULT_DIM as i64);
+                c.freeze_responses.get_or_insert(false);
+                c.init_scale.get_or_insert(Loglinear::DEFAULT_INIT_SCALE);
+            }
+            _ => {}
+        }
+        c
     }
 
     /// The log-linear policy this config describes for `data` (its pairs
@@ -398,8 +408,9 @@ impl PolicyConfig {
             ));
         }
         self.reject_foreign()?;
-        let dim = check_int("policy.dim", self.dim.unwrap_or(8), 1)?;
-        let init_scale = positive("policy.init_scale", self.init_scale.unwrap_or(1.0))?;
+        let full = self.with_defaults();
+        let dim = check_int("policy.dim", full.dim.unwrap_or_default(), 1)?;
+        let init_scale = positive("policy.init_scale", full.init_scale.unwrap_or_default())?;
         let pairs: Vec<(usize, usize)> =
             data.pairs.iter().map(|p| (p.chosen, p.rejected)).collect();
         if let Some(s) = self.pair_similarity {
@@ -439,7 +450,7 @@ impl PolicyConfig {
             n_prompts: data.n_prompts,
             n_responses: data.n_responses,
             dim,
-            freeze_responses: self.freeze_responses.unwrap_or(false),
+            freeze_responses: full.freeze_responses.unwrap_or_default(),
             pair_similarity: self.pair_similarity,
             init_scale,
             pairs,
@@ -466,8 +477,9 @@ impl PolicyConfig {
             "loglinear" => Ok(Box::new(self.build_loglinear(data)?)),
             "mlp" => {
                 self.reject_foreign()?;
-                let width = check_int("policy.width", self.width.unwrap_or(64), 1)?;
-                let name = self.activation.as_deref().unwrap_or("tanh");
+                let full = self.with_defaults();
+                let width = check_int("policy.width", full.width.unwrap_or_default(), 1)?;
+                let name = full.activation.as_deref().unwrap_or_default();
                 let activation = Activation::parse(name).ok_or_else(|| {
                     Error::config(
                         "policy.activation",
@@ -477,8 +489,9 @@ impl PolicyConfig {
                         ),
                     )
                 })?;
-                let init_scale = positive("policy.init_scale", self.init_scale.unwrap_or(1.0))?;
-                let name = self.init.as_deref().unwrap_or("uniform");
+                let init_scale =
+                    positive("policy.init_scale", full.init_scale.unwrap_or_default())?;
+                let name = full.init.as_deref().unwrap_or_default();
                 let init = MlpInit::parse(name).ok_or_else(|| {
                     Error::config(
                         "policy.init",
@@ -576,79 +589,75 @@ impl DataConfig {
 }
 
 impl OptimizerConfig {
+    /// The `[optimizer]` field of knob `name` (every knob of every registered
+    /// optimiser has one).
+    fn knob(&mut self, name: &str) -> &mut Option<f64> {
+        match name {
+            "momentum" => &mut self.momentum,
+            "beta1" => &mut self.beta1,
+            "beta2" => &mut self.beta2,
+            "eps" => &mut self.eps,
+            "alpha" => &mut self.alpha,
+            other => unreachable!("optimizer knob `{other}` has no config field"),
+        }
+    }
+
+    /// The knob fields in declaration order, with their values.
+    fn knobs(&self) -> [(&'static str, Option<f64>); 5] {
+        [
+            ("momentum", self.momentum),
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("eps", self.eps),
+            ("alpha", self.alpha),
+        ]
+    }
+
     fn build(&self) -> Result<(OptimizerKind, f64)> {
         let lr = positive("optimizer.lr", self.lr)?;
-        let eps = |d| positive("optimizer.eps", self.eps.unwrap_or(d));
-        let kind = match self.name.as_str() {
-            "sgd" => {
-                not_for(
-                    "optimizer.beta1",
-                    self.beta1.is_some(),
-                    "optimizer.name = \"adam\"",
-                )?;
-                not_for(
-                    "optimizer.beta2",
-                    self.beta2.is_some(),
-                    "optimizer.name = \"adam\"",
-                )?;
-                not_for("optimizer.eps", self.eps.is_some(), "adam and rmsprop")?;
-                not_for(
-                    "optimizer.alpha",
-                    self.alpha.is_some(),
-                    "optimizer.name = \"rmsprop\"",
-                )?;
-                OptimizerKind::Sgd {
-                    momentum: unit("optimizer.momentum", self.momentum.unwrap_or(0.0))?,
-                }
-            }
-            "adam" => {
-                not_for(
-                    "optimizer.momentum",
-                    self.momentum.is_some(),
-                    "optimizer.name = \"sgd\"",
-                )?;
-                not_for(
-                    "optimizer.alpha",
-                    self.alpha.is_some(),
-                    "optimizer.name = \"rmsprop\"",
-                )?;
-                OptimizerKind::Adam {
-                    beta1: unit("optimizer.beta1", self.beta1.unwrap_or(0.9))?,
-                    beta2: unit("optimizer.beta2", self.beta2.unwrap_or(0.999))?,
-                    eps: eps(1e-8)?,
-                }
-            }
-            "rmsprop" => {
-                not_for(
-                    "optimizer.momentum",
-                    self.momentum.is_some(),
-                    "optimizer.name = \"sgd\"",
-                )?;
-                not_for(
-                    "optimizer.beta1",
-                    self.beta1.is_some(),
-                    "optimizer.name = \"adam\"",
-                )?;
-                not_for(
-                    "optimizer.beta2",
-                    self.beta2.is_some(),
-                    "optimizer.name = \"adam\"",
-                )?;
-                OptimizerKind::RmsProp {
-                    alpha: unit("optimizer.alpha", self.alpha.unwrap_or(0.99))?,
-                    eps: eps(1e-8)?,
-                }
-            }
-            other => {
-                return Err(Error::config(
-                    "optimizer.name",
-                    format!(
-                        "unknown optimizer `{other}`; allowed: {}",
-                        OPTIMIZERS.join(", ")
-                    ),
-                ))
-            }
+        let Some(spec) = optim::optimizer_spec(&self.name) else {
+            return Err(Error::config(
+                "optimizer.name",
+                format!(
+                    "unknown optimizer `{}`; allowed: {}",
+                    self.name,
+                    OPTIMIZERS.join(", ")
+                ),
+            ));
         };
-        Ok((kind, lr))
+        for (field, value) in self.knobs() {
+            if value.is_some() && !spec.knobs.iter().any(|k| k.name == field) {
+                let owners: Vec<&str> = optim::OPTIMIZERS
+                    .iter()
+                    .filter(|o| o.knobs.iter().any(|k| k.name == field))
+                    .map(|o| o.name)
+                    .collect();
+                let only = match owners.as_slice() {
+                    [one] => format!("optimizer.name = \"{one}\""),
+                    many => many.join(" and "),
+                };
+                not_for(&format!("optimizer.{field}"), true, &only)?;
+            }
+        }
+        let given = self.knobs();
+        let values = spec
+            .knobs
+            .iter()
+            .map(|k| {
+                let v = given
+                    .iter()
+                    .find(|(f, _)| *f == k.name)
+                    .and_then(|(_, v)| *v)
+                    .or(k.default)
+                    .expect("every optimizer knob has a default");
+                check_f64(
+                    &format!("optimizer.{}", k.name),
+                    v,
+                    k.domain.contains(v),
+                    &k.domain.describe(),
+                )
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        Ok(((spec.build)(&values), lr))
     }
 }

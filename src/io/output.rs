@@ -18,6 +18,33 @@ pub fn csv_bytes<T: Serialize>(rows: &[T]) -> Vec<u8> {
     w.into_inner().expect("writing to memory cannot fail")
 }
 
+/// One CSV record (no header, no line terminator): `row`'s fields in order,
+/// nested structs and sequences flattened, quoted only where needed.
+pub fn csv_record<T: Serialize + ?Sized>(row: &T) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.serialize(row)
+        .expect("rows of plain numbers and strings always serialise");
+    let mut s = String::from_utf8(w.into_inner().expect("writing to memory cannot fail"))
+        .expect("CSV of strings is UTF-8");
+    if s.ends_with('\n') {
+        s.pop();
+    }
+    s
+}
+
+/// The header [`csv_bytes`] writes for rows of `row`'s type (serde field names).
+pub fn csv_header<T: Serialize>(row: &T) -> Vec<String> {
+    let bytes = csv_bytes(std::slice::from_ref(row));
+    csv::Reader::from_reader(bytes.as_slice())
+        .headers()
+        .expect("a header just written reads back")
+        .iter()
+        .map(String::from)
+        .collect()
+}
+
 /// Writes `bytes` to `path` atomically: a temporary sibling, synced, then renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
@@ -33,7 +60,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     res.map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        Error::io(path, e)
+        Error::file(path, "", e)
     })
 }
 
@@ -57,8 +84,7 @@ pub fn write_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
         return Err(Error::io(dir, "exists and is not a directory"));
     }
     let created = missing_ancestors(dir);
-    fs::create_dir_all(dir)
-        .map_err(|e| Error::io(dir, format!("cannot create output directory: {e}")))?;
+    fs::create_dir_all(dir).map_err(|e| Error::file(dir, "cannot create output directory", e))?;
     let mut written: Vec<PathBuf> = Vec::new();
     for (name, bytes) in files {
         let path = dir.join(name);
@@ -84,12 +110,12 @@ pub fn check_writable(dir: &Path) -> Result<()> {
     }
     let created = missing_ancestors(dir);
     let res = fs::create_dir_all(dir)
-        .map_err(|e| Error::io(dir, format!("cannot create output directory: {e}")))
+        .map_err(|e| Error::file(dir, "cannot create output directory", e))
         .and_then(|()| {
             let probe = dir.join(format!(".probe-{}", std::process::id()));
             fs::write(&probe, b"")
                 .and_then(|()| fs::remove_file(&probe))
-                .map_err(|e| Error::io(dir, format!("cannot write in output directory: {e}")))
+                .map_err(|e| Error::file(dir, "cannot write in output directory", e))
         });
     for d in &created {
         let _ = fs::remove_dir(d);

@@ -4,18 +4,20 @@
 //! final `runs.csv` and `curves.csv` are assembled in run-id order, so they
 //! are byte-identical whatever the thread count, sharding or interruptions.
 
-use crate::engine::metrics::MetricsRow;
+use crate::engine::metrics::{MetricsRow, Summary};
 use crate::engine::train::{train, Keep};
 use crate::error::{Error, Result};
 use crate::io::config::Config;
-use crate::io::output::{csv_bytes, write_atomic};
+use crate::io::output::{csv_header, csv_record, write_atomic};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use toml::{Table, Value};
 
 /// Grids larger than this need `--force`.
@@ -26,6 +28,7 @@ pub const DEFAULT_MAX_RUNS: usize = 20_000;
 pub struct Axis {
     /// Dotted path into the run config, e.g. `loss.beta`; `seed` is the replicate.
     pub field: String,
+    /// The values the axis takes, in grid order.
     pub values: Vec<Value>,
     /// Column text for each value in `runs.csv`.
     pub labels: Vec<String>,
@@ -36,6 +39,7 @@ pub struct Axis {
 pub struct Sweep {
     /// The base run config, as TOML.
     pub base: Table,
+    /// The grid's axes; the grid is their Cartesian product.
     pub axes: Vec<Axis>,
     /// Mixed into every run's seed.
     pub seed: u64,
@@ -48,6 +52,7 @@ pub struct Sweep {
 /// One point of the grid.
 #[derive(Debug, Clone)]
 pub struct RunPoint {
+    /// The run's index in the grid (the journal and `runs.csv` key).
     pub id: usize,
     /// Index into each axis's values.
     pub coords: Vec<usize>,
@@ -55,13 +60,16 @@ pub struct RunPoint {
     pub replicate: u64,
     /// The seed the run actually uses.
     pub run_seed: u64,
+    /// The run's full config: the base with this point's values set.
     pub config: Config,
 }
 
 /// A slice `index` of `count` (1-based in the CLI) of the grid: runs with `id % count == index`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// This shard's index, 0-based.
     pub index: usize,
+    /// How many shards the grid is split into.
     pub count: usize,
 }
 
@@ -71,11 +79,21 @@ impl Shard {
 
     /// Parses `K/N` with `1 <= K <= N`.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::Usage(format!(
-                "--shard `{s}` must be K/N with 1 <= K <= N, e.g. 2/8"
-            ))
-        };
+        s.parse()
+            .map_err(|e| Error::Usage(format!("--shard `{s}` {e}")))
+    }
+
+    fn contains(self, id: usize) -> bool {
+        id % self.count == self.index
+    }
+}
+
+/// `K/N` with `1 <= K <= N` (the `--shard` value).
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = || "must be K/N with 1 <= K <= N, e.g. 2/8".to_string();
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let (k, n): (usize, usize) = (
             k.trim().parse().map_err(|_| bad())?,
@@ -88,10 +106,6 @@ impl Shard {
             index: k - 1,
             count: n,
         })
-    }
-
-    fn contains(self, id: usize) -> bool {
-        id % self.count == self.index
     }
 }
 
@@ -264,19 +278,15 @@ fn unset_path(root: &mut Table, path: &str) -> std::result::Result<(), ()> {
 impl Sweep {
     /// Parses a sweep file; `base = "run.toml"` is resolved next to it.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = fs::read_to_string(path)
-            .map_err(|e| Error::io(path, format!("cannot read sweep: {e}")))?;
+        let text =
+            fs::read_to_string(path).map_err(|e| Error::file(path, "cannot read sweep", e))?;
         Self::from_toml_str(&text, path.parent().unwrap_or(Path::new(".")))
     }
 
     /// Parses sweep TOML; relative `base` paths are resolved against `dir`.
     pub fn from_toml_str(text: &str, dir: &Path) -> Result<Self> {
-        let doc: Table = toml::from_str(text).map_err(|e| {
-            Error::config(
-                "<sweep>",
-                format!("is not valid TOML: {}", e.to_string().trim_end()),
-            )
-        })?;
+        let doc: Table =
+            toml::from_str(text).map_err(|e| Error::toml("<sweep>", "is not valid TOML", e))?;
         for k in doc.keys() {
             if !["sweep", "base", "axis"].contains(&k.as_str()) {
                 return Err(Error::config(k, "is not a sweep section; allowed: [sweep], [base] (or base = \"file\"), [[axis]]"));
@@ -287,13 +297,9 @@ impl Sweep {
             Some(Value::String(p)) => {
                 let path = dir.join(p);
                 let text = fs::read_to_string(&path)
-                    .map_err(|e| Error::io(&path, format!("cannot read base config: {e}")))?;
-                toml::from_str(&text).map_err(|e| {
-                    Error::config(
-                        "base",
-                        format!("{}: {}", path.display(), e.to_string().trim_end()),
-                    )
-                })?
+                    .map_err(|e| Error::file(&path, "cannot read base config", e))?;
+                toml::from_str(&text)
+                    .map_err(|e| Error::toml("base", path.display().to_string(), e))?
             }
             _ => {
                 return Err(Error::config(
@@ -498,13 +504,10 @@ impl Sweep {
                 .join(", ")
         };
         let config: Config = Table::try_into(table).map_err(|e| {
-            Error::config(
+            Error::toml(
                 "<sweep run>",
-                format!(
-                    "({}) is not a valid run config: {}",
-                    where_(),
-                    e.to_string().trim_end()
-                ),
+                format!("({}) is not a valid run config", where_()),
+                e,
             )
         })?;
         config.build().map_err(|e| match e {
@@ -539,42 +542,39 @@ impl Sweep {
             .collect()
     }
 
-    /// Header of `runs.csv`.
-    pub fn runs_header(&self) -> String {
+    /// Header of `runs.csv`: `run_id`, one column per axis (named by its
+    /// field), `replicate`, `run_seed`, then [`Summary`]'s fields.
+    pub fn runs_header(&self) -> Vec<String> {
         let mut cols = vec!["run_id".to_string()];
         cols.extend(self.axes.iter().map(|a| a.field.clone()));
         cols.extend(["replicate".to_string(), "run_seed".to_string()]);
-        let mut line = csv_line(&cols);
-        let summary = String::from_utf8(csv_bytes(&[crate::engine::metrics::Summary::default()]))
-            .expect("utf8");
-        let header = summary.lines().next().unwrap_or("");
-        line.push(',');
-        line.push_str(header);
-        line
+        cols.extend(csv_header(&Summary::default()));
+        cols
     }
 }
 
-fn csv_line(fields: &[String]) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    w.write_record(fields).expect("memory");
-    let mut s = String::from_utf8(w.into_inner().expect("memory")).expect("utf8");
-    s.truncate(s.trim_end().len());
-    s
+/// One row of `runs.csv`. Its axis columns depend on the sweep, so the
+/// header is [`Sweep::runs_header`]; the row serialises flat, in that order.
+#[derive(Serialize)]
+struct RunsRow<'a> {
+    run_id: usize,
+    /// The run's label on each axis.
+    axes: Vec<&'a str>,
+    replicate: u64,
+    run_seed: u64,
+    summary: &'a Summary,
 }
 
-fn curves_header() -> String {
-    let bytes = csv_bytes(&[MetricsRow::default()]);
-    format!(
-        "run_id,{}",
-        String::from_utf8(bytes)
-            .expect("utf8")
-            .lines()
-            .next()
-            .unwrap_or("")
-    )
+/// `run_id`, the first column of a `curves.csv` row.
+#[derive(Serialize)]
+struct RunId {
+    run_id: usize,
 }
+
+/// One row of `curves.csv`: a run's metrics at one recorded epoch (its
+/// header comes from serde too: `run_id` and [`MetricsRow`]'s fields).
+#[derive(Serialize)]
+struct CurvesRow<'a>(RunId, &'a MetricsRow);
 
 /// Runs one point; returns its `runs.csv` line and its `curves.csv` lines.
 fn run_point(sweep: &Sweep, p: &RunPoint) -> Result<(String, String)> {
@@ -584,29 +584,23 @@ fn run_point(sweep: &Sweep, p: &RunPoint) -> Result<(String, String)> {
         snapshots: false,
     };
     let res = train(&spec, keep);
-    let mut prefix = vec![p.id.to_string()];
-    prefix.extend(
-        sweep
+    let runs_line = csv_record(&RunsRow {
+        run_id: p.id,
+        axes: sweep
             .axes
             .iter()
             .zip(&p.coords)
-            .map(|(a, &c)| a.labels[c].clone()),
-    );
-    prefix.extend([p.replicate.to_string(), p.run_seed.to_string()]);
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    w.serialize(&res.summary).expect("memory");
-    let summary = String::from_utf8(w.into_inner().expect("memory")).expect("utf8");
-    let runs_line = format!("{},{}", csv_line(&prefix), summary.trim_end());
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
+            .map(|(a, &c)| a.labels[c].as_str())
+            .collect(),
+        replicate: p.replicate,
+        run_seed: p.run_seed,
+        summary: &res.summary,
+    });
+    let mut curves = String::new();
     for m in &res.metrics {
-        w.serialize(m).expect("memory");
+        curves.push_str(&csv_record(&CurvesRow(RunId { run_id: p.id }, m)));
+        curves.push('\n');
     }
-    let rows = String::from_utf8(w.into_inner().expect("memory")).expect("utf8");
-    let curves: String = rows.lines().map(|l| format!("{},{l}\n", p.id)).collect();
     Ok((runs_line, curves))
 }
 
@@ -622,7 +616,7 @@ fn read_journal(path: &Path) -> Result<Done> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
-        Err(e) => return Err(Error::io(path, e)),
+        Err(e) => return Err(Error::file(path, "", e)),
     };
     // Records are `B,id` / curve lines / `R,<runs line>` / `E,id`, each written by one write call.
     let mut open: Option<(usize, String, Option<String>)> = None;
@@ -666,71 +660,36 @@ fn record(id: usize, runs_line: &str, curves: &str) -> String {
     s
 }
 
-/// Progress on stderr: a bar on a terminal, a plain line every 10 s otherwise.
-struct Progress {
-    total: usize,
-    done: usize,
-    start: Instant,
-    last: Instant,
-    tty: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        let now = Instant::now();
-        Progress {
-            total,
-            done: 0,
-            start: now,
-            last: now,
-            tty: std::io::stderr().is_terminal(),
-        }
+/// The sweep's progress bar on stderr, with its rate and ETA; hidden when
+/// stderr is not a terminal (indicatif's stderr target draws nothing there)
+/// or when `quiet`.
+fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
     }
-
-    fn tick(&mut self) {
-        self.done += 1;
-        let now = Instant::now();
-        let every = if self.tty {
-            Duration::from_millis(100)
-        } else {
-            Duration::from_secs(10)
-        };
-        if now - self.last >= every || self.done == self.total {
-            self.last = now;
-            let secs = (now - self.start).as_secs_f64().max(1e-9);
-            let rate = self.done as f64 / secs;
-            let eta = (self.total - self.done) as f64 / rate.max(1e-9);
-            if self.tty {
-                let width = 30;
-                let filled = width * self.done / self.total.max(1);
-                eprint!(
-                    "\r[{}{}] {}/{} runs  {:.1} runs/s  ETA {:.0}s ",
-                    "#".repeat(filled),
-                    " ".repeat(width - filled),
-                    self.done,
-                    self.total,
-                    rate,
-                    eta
-                );
-                if self.done == self.total {
-                    eprintln!();
-                }
-            } else {
-                eprintln!(
-                    "sweep: {}/{} runs, {:.1} runs/s, ETA {:.0}s",
-                    self.done, self.total, rate, eta
-                );
-            }
-        }
-    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} runs  {rate}  ETA {eta}")
+            .expect("a valid template")
+            .with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.1} runs/s", s.per_sec());
+                },
+            )
+            .progress_chars("#>-"),
+    );
+    bar
 }
 
 /// Options of `dpo-lab sweep`.
 #[derive(Debug, Clone, Copy)]
 pub struct SweepOptions {
+    /// The slice of the grid this process runs.
     pub shard: Shard,
     /// Refuse grids larger than this (`None` with `--force`).
     pub max_runs: Option<usize>,
+    /// No progress bar and no summary line.
     pub quiet: bool,
 }
 
@@ -738,8 +697,7 @@ pub struct SweepOptions {
 /// Returns the number of runs executed now (those already journaled are skipped).
 pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize> {
     let points = sweep.points(opts.shard, opts.max_runs)?;
-    fs::create_dir_all(out)
-        .map_err(|e| Error::io(out, format!("cannot create output directory: {e}")))?;
+    fs::create_dir_all(out).map_err(|e| Error::file(out, "cannot create output directory", e))?;
     let fp_path = out.join(FINGERPRINT);
     let fingerprint = format!(
         "# shard {}/{}\n{}",
@@ -772,8 +730,9 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
     let file = OpenOptions::new()
         .append(true)
         .open(&journal_path)
-        .map_err(|e| Error::io(&journal_path, e))?;
-    let sink = Mutex::new((file, Progress::new(todo.len())));
+        .map_err(|e| Error::file(&journal_path, "", e))?;
+    let journal = Mutex::new(file);
+    let bar = progress_bar(todo.len(), opts.quiet);
     if !opts.quiet && !done.is_empty() {
         eprintln!(
             "sweep: resuming, {} of {} runs already done",
@@ -784,17 +743,16 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
     todo.par_iter().try_for_each(|p| -> Result<()> {
         let (r, c) = run_point(sweep, p)?;
         let rec = record(p.id, &r, &c);
-        let mut guard = sink.lock().expect("journal lock");
-        guard
-            .0
+        journal
+            .lock()
+            .expect("journal lock")
             .write_all(rec.as_bytes())
-            .map_err(|e| Error::io(&journal_path, e))?;
-        if !opts.quiet {
-            guard.1.tick();
-        }
+            .map_err(|e| Error::file(&journal_path, "", e))?;
+        bar.inc(1);
         Ok(())
     })?;
-    drop(sink);
+    bar.finish_and_clear();
+    drop(journal);
     assemble(sweep, &[out.to_path_buf()], out, Some(points.len()))?;
     Ok(todo.len())
 }
@@ -805,8 +763,7 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
 pub fn run_for_report(file: &Path, dir: &Path, resume: bool) -> Result<Sweep> {
     let sweep = Sweep::load(file)?;
     if !resume && dir.exists() {
-        fs::remove_dir_all(dir)
-            .map_err(|e| Error::io(dir, format!("cannot delete old results: {e}")))?;
+        fs::remove_dir_all(dir).map_err(|e| Error::file(dir, "cannot delete old results", e))?;
     }
     let t = Instant::now();
     let ran = run_sweep(
@@ -851,11 +808,14 @@ pub fn assemble(sweep: &Sweep, dirs: &[PathBuf], out: &Path, expect: Option<usiz
             format!("has {} finished runs of {want}; rerun the sweep (or the missing shards) to finish it", all.len()),
         ));
     }
-    let mut runs = sweep.runs_header();
+    let mut runs = csv_record(&sweep.runs_header());
     runs.push('\n');
     let mut curves = String::new();
     if sweep.curve_every > 0 {
-        curves.push_str(&curves_header());
+        curves.push_str(&csv_record(&csv_header(&CurvesRow(
+            RunId { run_id: 0 },
+            &MetricsRow::default(),
+        ))));
         curves.push('\n');
     }
     for (r, c) in all.values() {
@@ -863,7 +823,7 @@ pub fn assemble(sweep: &Sweep, dirs: &[PathBuf], out: &Path, expect: Option<usiz
         runs.push('\n');
         curves.push_str(c);
     }
-    fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    fs::create_dir_all(out).map_err(|e| Error::file(out, "", e))?;
     write_atomic(&out.join("runs.csv"), runs.as_bytes())?;
     if sweep.curve_every > 0 {
         write_atomic(&out.join("curves.csv"), curves.as_bytes())?;
@@ -880,7 +840,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
     let read_fp = |d: &Path| -> Result<String> {
         let p = d.join(FINGERPRINT);
         let s = fs::read_to_string(&p)
-            .map_err(|e| Error::io(&p, format!("not a sweep output directory: {e}")))?;
+            .map_err(|e| Error::file(&p, "not a sweep output directory", e))?;
         Ok(s.split_once('\n')
             .map(|(_, rest)| rest.to_string())
             .unwrap_or_default())
@@ -904,7 +864,7 @@ impl Sweep {
     /// `base` file that moved is not an error.
     fn from_toml_str_lenient(text: &str) -> Result<Self> {
         let mut doc: Table =
-            toml::from_str(text).map_err(|e| Error::config("<sweep>", e.to_string()))?;
+            toml::from_str(text).map_err(|e| Error::toml("<sweep>", "is not valid TOML", e))?;
         doc.insert("base".into(), Value::Table(Table::new()));
         let mut s = Self::from_toml_str(&toml::to_string(&doc).expect("table"), Path::new("."))?;
         s.fingerprint = text.to_string();

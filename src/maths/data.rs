@@ -6,8 +6,11 @@ use crate::error::{Error, Result};
 /// One preference triple `(x, a+, a-)`, 0-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pair {
+    /// The prompt `x`: a row index of [`Dataset::targets`].
     pub prompt: usize,
+    /// The preferred response `a+` (the paper's chosen response).
     pub chosen: usize,
+    /// The dispreferred response `a-` (the paper's rejected response).
     pub rejected: usize,
 }
 
@@ -15,8 +18,11 @@ pub struct Pair {
 /// marked desirable or undesirable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Labeled {
+    /// The prompt `x`.
     pub prompt: usize,
+    /// The labelled response `a` of prompt `x`.
     pub response: usize,
+    /// True if the label marks `a` desirable, false if undesirable.
     pub desirable: bool,
 }
 
@@ -24,10 +30,14 @@ pub struct Labeled {
 /// and optionally each prompt's optimal response (for Figure 1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
+    /// Number of prompts (4 in the paper's toy); prompts are one-hot inputs.
     pub n_prompts: usize,
+    /// Number of responses per prompt (10 in the paper's toy): the width of a
+    /// policy's output row.
     pub n_responses: usize,
     /// `targets[x][a]`: the probability the reference should give `a` at `x`.
     pub targets: Vec<Vec<f64>>,
+    /// The preference triples; every epoch uses all of them (full batch).
     pub pairs: Vec<Pair>,
     /// `optimal[x]`: the optimal response for prompt `x`, when known.
     pub optimal: Option<Vec<usize>>,

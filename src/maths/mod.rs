@@ -10,5 +10,6 @@ pub mod loss;
 pub mod numerics;
 pub mod objective;
 pub mod optim;
+pub mod params;
 pub mod policy;
 pub mod precision;

@@ -250,9 +250,10 @@ crate::multiversion! {
 }
 
 crate::multiversion! {
-    /// `Σ xs[i]` over every `i` other than `a` and `b`, in the eight-lane order
-    /// of [`sum_lanes`] with the two excluded entries counted as 0, so that
-    /// it vectorises (a metric's sum; not bit-equal to a serial sum).
+    /// `Σ xs[i]` over every `i` other than `a` and `b`, in eight lane-parallel
+    /// partial sums (the order of the private `sum_lanes`) with the two
+    /// excluded entries counted as 0, so that it vectorises (a metric's sum;
+    /// not bit-equal to a serial sum).
     pub fn sum_lanes_except(xs: &[f64], a: usize, b: usize) -> f64 {
         sum_lanes_except_inline(xs, a, b)
     }

@@ -1,6 +1,8 @@
 //! First-order optimisers over a flat parameter vector, with PyTorch's update
 //! rules so that runs can be compared with a PyTorch notebook step for step.
 
+use crate::maths::params::{Domain, ParamSpec};
+
 /// Optimiser settings; state lives in [`Optimizer`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OptimizerKind {
@@ -10,6 +12,116 @@ pub enum OptimizerKind {
     Adam { beta1: f64, beta2: f64, eps: f64 },
     /// `v ← α v + (1-α) g²; θ ← θ - lr g / (√v + ε)`.
     RmsProp { alpha: f64, eps: f64 },
+}
+
+/// One optimiser as the registry declares it: the name a config uses, the
+/// name figures and tables show, its knobs (defaults and domains) and how
+/// the knobs' values make an [`OptimizerKind`]. Declared once, in
+/// [`OPTIMIZERS`]; config validation, resolved configs, error messages and
+/// figure labels all read it.
+#[derive(Debug, Clone, Copy)]
+pub struct OptimizerSpec {
+    /// The value of `optimizer.name`.
+    pub name: &'static str,
+    /// The name in figures and report text.
+    pub display: &'static str,
+    /// The optimiser's own fields of `[optimizer]` besides `lr`, in order.
+    pub knobs: &'static [ParamSpec],
+    /// Builds the kind from the knobs' values (in `knobs` order).
+    pub build: fn(&[f64]) -> OptimizerKind,
+}
+
+/// A number in [0, 1), the domain of a decay rate or momentum.
+const UNIT: Domain = Domain::HalfOpen(0.0, 1.0);
+/// ε of Adam and RMSprop (default 1e-8, PyTorch's).
+const EPS: ParamSpec = ParamSpec {
+    name: "eps",
+    default: Some(1e-8),
+    domain: Domain::Positive,
+};
+
+/// Every optimiser a config can name.
+pub const OPTIMIZERS: [OptimizerSpec; 3] = [
+    OptimizerSpec {
+        name: "sgd",
+        display: "SGD",
+        knobs: &[ParamSpec {
+            name: "momentum",
+            default: Some(0.0),
+            domain: UNIT,
+        }],
+        build: |v| OptimizerKind::Sgd { momentum: v[0] },
+    },
+    OptimizerSpec {
+        name: "adam",
+        display: "Adam",
+        knobs: &[
+            ParamSpec {
+                name: "beta1",
+                default: Some(0.9),
+                domain: UNIT,
+            },
+            ParamSpec {
+                name: "beta2",
+                default: Some(0.999),
+                domain: UNIT,
+            },
+            EPS,
+        ],
+        build: |v| OptimizerKind::Adam {
+            beta1: v[0],
+            beta2: v[1],
+            eps: v[2],
+        },
+    },
+    OptimizerSpec {
+        name: "rmsprop",
+        display: "RMSprop",
+        knobs: &[
+            ParamSpec {
+                name: "alpha",
+                default: Some(0.99),
+                domain: UNIT,
+            },
+            EPS,
+        ],
+        build: |v| OptimizerKind::RmsProp {
+            alpha: v[0],
+            eps: v[1],
+        },
+    },
+];
+
+/// The registry entry named `name`, if any.
+pub fn optimizer_spec(name: &str) -> Option<&'static OptimizerSpec> {
+    OPTIMIZERS.iter().find(|o| o.name == name)
+}
+
+/// The display name of optimiser `name` (`adam` → `Adam`); unknown names
+/// are shown as they are.
+pub fn display_name(name: &str) -> &str {
+    optimizer_spec(name).map_or(name, |o| o.display)
+}
+
+impl OptimizerKind {
+    /// The registry entry of this kind.
+    pub fn spec(&self) -> &'static OptimizerSpec {
+        let name = match self {
+            OptimizerKind::Sgd { .. } => "sgd",
+            OptimizerKind::Adam { .. } => "adam",
+            OptimizerKind::RmsProp { .. } => "rmsprop",
+        };
+        optimizer_spec(name).expect("every kind is registered")
+    }
+
+    /// The knobs' values, in the registry's order (the inverse of its `build`).
+    pub fn knob_values(&self) -> Vec<f64> {
+        match *self {
+            OptimizerKind::Sgd { momentum } => vec![momentum],
+            OptimizerKind::Adam { beta1, beta2, eps } => vec![beta1, beta2, eps],
+            OptimizerKind::RmsProp { alpha, eps } => vec![alpha, eps],
+        }
+    }
 }
 
 /// An optimiser with its per-parameter state.

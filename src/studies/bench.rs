@@ -32,18 +32,24 @@ pub const TARGET_STREAM_FACTOR: f64 = 2.0;
 pub struct BenchRow {
     /// `paper` (the toy, 4 × 10) or `scale-responses` / `scale-prompts`.
     pub case: String,
+    /// The policy kind timed: `tabular` or `mlp`.
     pub policy: String,
+    /// The MLP's hidden width `H` (0 for the tabular policy).
     pub width: usize,
     /// The MLP's hidden activation (empty for the tabular policy).
     #[serde(default)]
     pub activation: String,
+    /// Number of prompts `X` of the data.
     pub prompts: usize,
+    /// Number of responses `Y` per prompt.
     pub responses: usize,
     /// Worker threads (1, or all cores for a sweep).
     pub threads: usize,
     /// Independent runs timed together.
     pub runs: usize,
+    /// Training steps of each run.
     pub epochs: usize,
+    /// Wall time of all runs together, in seconds (fastest of the repeats).
     pub seconds: f64,
     /// Training steps (one full-batch update of one run) per second, all runs together.
     pub steps_per_sec: f64,

@@ -50,6 +50,8 @@ pub struct Stage {
     pub name: String,
     /// How many of the best settings so far the next stage starts from.
     pub keep: usize,
+    /// The fields varied (`[[stage.axis]]`): their product, applied to each
+    /// kept setting, gives the stage's settings.
     #[serde(rename = "axis")]
     pub axes: Vec<PlanAxis>,
 }
@@ -70,6 +72,7 @@ pub struct Plan {
     /// the one that changes the fewest fields of the base config wins (a knob
     /// that does not move the distance stays at its base value).
     pub tie: f64,
+    /// The stages (`[[stage]]`), run in order.
     #[serde(rename = "stage")]
     pub stages: Vec<Stage>,
     /// Directory of the plan file (set by [`Plan::load`]).
@@ -287,7 +290,9 @@ fn cross(settings: Vec<Setting>, axis: &PlanAxis) -> Result<Vec<Setting>> {
 pub struct Score {
     /// The stage (1-based) that first produced the setting.
     pub stage: usize,
+    /// The setting scored.
     pub setting: Setting,
+    /// The seeds it ran on, `[start, end)`.
     pub seeds: [u64; 2],
     /// Per read-off (in the order of [`Readoffs::readoff`]): quantiles over seeds.
     pub quantiles: Vec<Quantiles>,
@@ -382,6 +387,7 @@ pub fn score(setting: &Setting, seeds: [u64; 2], stage: usize, r: &Readoffs) -> 
 /// What the calibration found.
 #[derive(Debug, Clone)]
 pub struct CalibrationFacts {
+    /// The paper's read-offs and tolerances the settings were scored against.
     pub readoffs: Readoffs,
     /// The stage names, in order.
     pub stages: Vec<String>,
@@ -425,20 +431,33 @@ pub struct CalibrationRow {
     pub seeds: String,
     /// Rank on the choice seeds (0 = the winner).
     pub rank: usize,
+    /// The stage (1-based) that first produced the setting.
     pub stage: usize,
+    /// The setting's label, its overrides as `field = label` ([`Setting::label`]).
     pub setting: String,
+    /// As [`Score::distance`].
     pub distance: f64,
+    /// As [`Score::value_err`].
     pub value_err: f64,
+    /// As [`Score::timing_err`].
     pub timing_err: f64,
+    /// Runs of the setting that diverged.
     pub diverged: usize,
     /// Fields changed from the base config.
     pub changed: usize,
+    /// The read-off's key (see [`crate::analysis::readout`]).
     pub readoff: String,
+    /// The value read off the paper's Figure 2.
     pub paper: f64,
+    /// 10th percentile of the lab's value over the seeds.
     pub p10: f64,
+    /// Median of the lab's value over the seeds.
     pub median: f64,
+    /// 90th percentile of the lab's value over the seeds.
     pub p90: f64,
+    /// `|median − paper| / tolerance`: at most 1 is within the target.
     pub scaled_error: f64,
+    /// Whether the read-off counts towards the distance.
     pub scored: bool,
 }
 

@@ -11,7 +11,7 @@
 //! - [`precision`]: the same runs in f64 and in the f32 storage emulation.
 //! - [`late_jump`]: those runs read the way float32 plotting code would.
 //! - [`field`]: the paper's gradient field in (π⁺, π⁻) and runs through it.
-//! - [`bench`]: steps per second of the training loop.
+//! - [`mod@bench`]: steps per second of the training loop.
 //! - [`beyond`]: policy families, embedding similarity and true on-policy
 //!   data (issue 5).
 //! - [`zoo`]: every loss and objective on every scenario, and the

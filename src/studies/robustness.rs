@@ -524,10 +524,18 @@ pub enum Evidence {
 /// optimiser alone (policy families and similarity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
-    /// Indices in [`Grid::inits`] and [`Grid::optims`].
-    Mlp { init: usize, optim: usize },
-    /// Index in [`Grid::optims`].
-    Optim { optim: usize },
+    /// An MLP cell of the grid.
+    Mlp {
+        /// Index in [`Grid::inits`].
+        init: usize,
+        /// Index in [`Grid::optims`].
+        optim: usize,
+    },
+    /// A cell of the optimiser alone.
+    Optim {
+        /// Index in [`Grid::optims`].
+        optim: usize,
+    },
 }
 
 /// One claim in one setting.

@@ -37,8 +37,11 @@ pub struct Plan {
     pub configs: [String; 4],
     /// Seeds `[start, end)`, shared by the scenarios so comparisons are paired.
     pub seeds: [u64; 2],
+    /// The candidate explanations (`[[variant]]`), each run on all four scenarios.
     #[serde(rename = "variant")]
     pub variants: Vec<Variant>,
+    /// Directory of the plan file (set by [`Plan::load`]); `configs` are relative
+    /// to it.
     #[serde(skip)]
     pub dir: PathBuf,
 }
@@ -130,10 +133,13 @@ pub struct ClaimCheck {
 /// One variant's measurements.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VariantFacts {
+    /// The variant's name, as in the plan.
     pub name: String,
+    /// The seeds it ran on, `[start, end)`.
     pub seeds: [u64; 2],
     /// `[scenario][metric]` quantiles over seeds.
     pub quantiles: Vec<Vec<Quantiles>>,
+    /// Each of [`CLAIMS`], checked on this variant's runs.
     pub checks: Vec<ClaimCheck>,
     /// Runs that diverged.
     pub diverged: usize,
@@ -155,6 +161,7 @@ impl VariantFacts {
 /// The study's result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioFacts {
+    /// One entry per variant, in the plan's order.
     pub variants: Vec<VariantFacts>,
 }
 
@@ -187,12 +194,7 @@ pub fn scenario_effect(plan: &Plan) -> Result<ScenarioFacts> {
                     let text = toml::to_string(&t).expect("a TOML table serialises");
                     Config::from_toml_str(&text)
                         .and_then(|c| c.resolved())
-                        .map_err(|e| match e {
-                            Error::Config { field, msg } => {
-                                Error::config(format!("variant `{}`: {field}", v.name), msg)
-                            }
-                            other => other,
-                        })
+                        .map_err(|e| e.map_field(|field| format!("variant `{}`: {field}", v.name)))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let jobs: Vec<(usize, u64)> = (0..4)

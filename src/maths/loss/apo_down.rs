@@ -16,6 +16,7 @@ use crate::maths::numerics::sigmoid;
 /// APO anchored downwards, temperature `beta`.
 #[derive(Debug, Clone, Copy)]
 pub struct ApoDown {
+    /// Temperature β > 0 on `r+` and on the margin `Δ` (default 0.1).
     pub beta: f64,
 }
 

@@ -16,6 +16,7 @@ use crate::maths::numerics::sigmoid;
 /// APO anchored at zero, temperature `beta`.
 #[derive(Debug, Clone, Copy)]
 pub struct ApoZero {
+    /// Temperature β > 0 on the two log-ratios `r+`, `r-` (default 0.1).
     pub beta: f64,
 }
 

@@ -16,6 +16,7 @@ use crate::maths::numerics::{log_sigmoid, sigmoid};
 /// Pairwise binary-classifier optimisation (δ = 0), temperature `beta`.
 #[derive(Debug, Clone, Copy)]
 pub struct BcoPair {
+    /// Temperature β > 0 on the two log-ratios `r+`, `r-` (default 0.1).
     pub beta: f64,
 }
 

@@ -15,7 +15,10 @@ use crate::maths::numerics::{log_sigmoid, sigmoid};
 /// DPO with temperature `beta` and label-smoothing (flip rate) `epsilon`.
 #[derive(Debug, Clone, Copy)]
 pub struct CDpo {
+    /// Temperature β > 0 on the margin `Δ` (default 0.1).
     pub beta: f64,
+    /// Assumed probability ε ∈ [0, 0.5) that a preference label is flipped;
+    /// 0 gives DPO (default 0.1).
     pub epsilon: f64,
 }
 

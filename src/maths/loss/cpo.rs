@@ -16,6 +16,7 @@ use crate::maths::numerics::{log_sigmoid, sigmoid};
 /// Contrastive preference optimisation with temperature `beta`.
 #[derive(Debug, Clone, Copy)]
 pub struct Cpo {
+    /// Temperature β > 0 on the reference-free margin `l+ - l-` (default 0.1).
     pub beta: f64,
 }
 

@@ -8,6 +8,8 @@ use crate::maths::numerics::log_sigmoid_and_sigmoid_neg_from;
 /// Direct Preference Optimization with temperature `beta`.
 #[derive(Debug, Clone, Copy)]
 pub struct Dpo {
+    /// Temperature β > 0 on the margin `Δ = r+ - r-`: the strength of the
+    /// implicit KL tie to the reference (default 0.1, the paper's).
     pub beta: f64,
 }
 

@@ -19,7 +19,10 @@ use crate::maths::numerics::{log_sigmoid, sigmoid};
 /// DPO with temperature `beta` and chosen-likelihood penalty weight `lambda`.
 #[derive(Debug, Clone, Copy)]
 pub struct Dpop {
+    /// Temperature β > 0 on the penalised margin (default 0.1).
     pub beta: f64,
+    /// Penalty weight λ ≥ 0 on `max(0, l0+ - l+)`, the chosen log-likelihood
+    /// lost below the reference (default 50, the paper's); 0 gives DPO.
     pub lambda: f64,
 }
 

@@ -7,7 +7,9 @@ use crate::maths::numerics::{log_sigmoid, sigmoid};
 /// DPO with temperature `beta_plus` on the chosen and `beta_minus` on the rejected log-ratio.
 #[derive(Debug, Clone, Copy)]
 pub struct FlexDpo {
+    /// Temperature β+ > 0 on the chosen log-ratio `r+` (default 0.1).
     pub beta_plus: f64,
+    /// Temperature β- > 0 on the rejected log-ratio `r-` (default 0.1).
     pub beta_minus: f64,
 }
 

@@ -14,6 +14,8 @@ use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
 /// Hinge on `β Δ` with unit margin.
 #[derive(Debug, Clone, Copy)]
 pub struct Hinge {
+    /// Scale β > 0 of the margin: the hinge is active while `βΔ < 1`
+    /// (default 0.1).
     pub beta: f64,
 }
 

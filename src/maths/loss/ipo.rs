@@ -7,6 +7,8 @@ use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
 /// Identity Preference Optimisation with regularisation `tau`.
 #[derive(Debug, Clone, Copy)]
 pub struct Ipo {
+    /// Regularisation τ > 0: the loss pulls the margin `Δ` to `1/(2τ)`
+    /// (default 0.1, the paper's).
     pub tau: f64,
 }
 

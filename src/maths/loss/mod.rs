@@ -4,7 +4,7 @@
 //! derivatives in closed form. [`accumulate_logit_grad`] is the one routine
 //! that turns those partials into logit gradients, for every loss.
 //!
-//! Adding a loss: write `src/loss/NAME.rs` with a struct implementing
+//! Adding a loss: write `src/maths/loss/NAME.rs` with a struct implementing
 //! [`PairLoss`] and a `pub const SPEC: LossSpec`, and list it in [`LOSSES`].
 
 use crate::error::{Error, Result};
@@ -62,6 +62,7 @@ impl LogProbs {
 /// A loss value and its partial derivatives in `l+` and `l-`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossEval {
+    /// The loss `f` at the triple.
     pub value: f64,
     /// `∂f/∂l+`
     pub d_plus: f64,
@@ -84,50 +85,7 @@ pub trait PairLoss: Send + Sync + Debug {
     }
 }
 
-/// The allowed values of a numeric loss parameter.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Domain {
-    /// Finite and `> 0`.
-    Positive,
-    /// Finite and `≥ 0`.
-    NonNegative,
-    /// Any finite number.
-    Finite,
-    /// Finite, `lo ≤ v < hi`.
-    HalfOpen(f64, f64),
-}
-
-impl Domain {
-    /// Whether `v` is allowed.
-    pub fn contains(self, v: f64) -> bool {
-        v.is_finite()
-            && match self {
-                Domain::Positive => v > 0.0,
-                Domain::NonNegative => v >= 0.0,
-                Domain::Finite => true,
-                Domain::HalfOpen(lo, hi) => lo <= v && v < hi,
-            }
-    }
-
-    /// Human-readable statement of the domain, for error messages.
-    pub fn describe(self) -> String {
-        match self {
-            Domain::Positive => "a finite number > 0".into(),
-            Domain::NonNegative => "a finite number >= 0".into(),
-            Domain::Finite => "a finite number".into(),
-            Domain::HalfOpen(lo, hi) => format!("a number in [{lo}, {hi})"),
-        }
-    }
-}
-
-/// A named numeric parameter of a loss.
-#[derive(Debug, Clone, Copy)]
-pub struct ParamSpec {
-    pub name: &'static str,
-    /// Used when the config omits the parameter; `None` makes it required.
-    pub default: Option<f64>,
-    pub domain: Domain,
-}
+pub use crate::maths::params::{Domain, ParamSpec};
 
 /// The temperature β every DPO-style loss takes (default 0.1, the paper's).
 pub const BETA: ParamSpec = ParamSpec {
@@ -285,6 +243,7 @@ pub fn accumulate_logit_grad(
 /// The state an objective is evaluated at; all slices are row-major `X × Y`.
 #[derive(Debug, Clone, Copy)]
 pub struct State<'a> {
+    /// The data set whose pairs index `logp`, `probs` and `ref_logp`.
     pub data: &'a Dataset,
     /// `log π_θ(a|x)`
     pub logp: &'a [f64],

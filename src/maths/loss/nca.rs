@@ -16,6 +16,7 @@ use crate::maths::numerics::{log_sigmoid, sigmoid};
 /// Pairwise noise-contrastive alignment with temperature `beta`.
 #[derive(Debug, Clone, Copy)]
 pub struct NcaPair {
+    /// Temperature β > 0 on the two log-ratios `r+`, `r-` (default 0.1).
     pub beta: f64,
 }
 

@@ -28,6 +28,8 @@ use crate::maths::numerics::{log1m_exp, log_sigmoid, log_sum_exp};
 /// Odds-ratio preference optimisation with odds-ratio weight `lambda`.
 #[derive(Debug, Clone, Copy)]
 pub struct Orpo {
+    /// Weight λ ≥ 0 of the log-odds-ratio term against the chosen NLL (TRL's
+    /// `beta`; default 0.1, the paper uses 0.1 – 1).
     pub lambda: f64,
 }
 

@@ -17,7 +17,10 @@ use crate::maths::numerics::{log_sigmoid, sigmoid};
 /// Robust DPO with temperature `beta` and assumed flip rate `epsilon`.
 #[derive(Debug, Clone, Copy)]
 pub struct RobustDpo {
+    /// Temperature β > 0 on the margin `Δ` (default 0.1).
     pub beta: f64,
+    /// Known label-flip rate ε ∈ [0, 0.5) the loss de-noises; 0 gives DPO
+    /// (default 0.1).
     pub epsilon: f64,
 }
 

@@ -6,7 +6,9 @@ use super::{dpo::Dpo, Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec,
 /// DPO regularised by `gamma` times the chosen response's negative log-likelihood.
 #[derive(Debug, Clone, Copy)]
 pub struct SftDpo {
+    /// Temperature β > 0 of the DPO term (default 0.1).
     pub beta: f64,
+    /// Weight γ > 0 of the SFT term `-l+` (default 0.1; the paper gives none).
     pub gamma: f64,
 }
 

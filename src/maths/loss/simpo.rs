@@ -17,7 +17,10 @@ use crate::maths::numerics::{log_sigmoid, sigmoid};
 /// Reference-free margin loss with temperature `beta` and margin `gamma`.
 #[derive(Debug, Clone, Copy)]
 pub struct SimPo {
+    /// Temperature β > 0 on the reference-free margin `l+ - l-` (default 2).
     pub beta: f64,
+    /// Target margin γ ≥ 0, subtracted from `β(l+ - l-)` (the absolute margin,
+    /// not the ratio `γ/β`; default 0.5).
     pub gamma: f64,
 }
 

@@ -7,7 +7,9 @@ use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec};
 /// Sequence likelihood calibration with margin `delta` and SFT weight `eta`.
 #[derive(Debug, Clone, Copy)]
 pub struct Slic {
+    /// Hinge margin δ > 0 on `l+ - l-`, in nats (default 5, the paper's).
     pub delta: f64,
+    /// Weight η ≥ 0 of the SFT term `-l+` (default 0.1, the paper's).
     pub eta: f64,
 }
 

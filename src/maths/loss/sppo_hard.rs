@@ -15,6 +15,7 @@ use super::{LogProbs, LossEval, LossSpec, PairLoss, BETA};
 /// Hard-label SPPO with temperature `beta` (targets `±1/(2β)`).
 #[derive(Debug, Clone, Copy)]
 pub struct SppoHard {
+    /// Temperature β > 0: the log-ratios are pulled to `±1/(2β)` (default 0.1).
     pub beta: f64,
 }
 

@@ -51,6 +51,7 @@ use crate::maths::numerics::sigmoid;
 /// KTO over the labelled responses of a data set.
 #[derive(Debug, Clone)]
 pub struct Kto {
+    /// Temperature β > 0 on `r - z0` (default 0.1).
     pub beta: f64,
     /// Weight `λ_D` of desirable responses.
     pub lambda_d: f64,

@@ -5,7 +5,7 @@
 //! objectives that are not a sum over preference triples (unpaired labels, a
 //! reward model's expected reward) implement the trait directly.
 //!
-//! Adding such an objective: write `src/objective/NAME.rs` with a type
+//! Adding such an objective: write `src/maths/objective/NAME.rs` with a type
 //! implementing [`Objective`] and a `pub const SPEC: ObjectiveSpec`, and list
 //! it in [`OBJECTIVES`]. Config files name it in `loss.name` like a loss.
 
@@ -35,6 +35,16 @@ pub struct ObjectiveSpec {
 /// Objectives that are not pairwise losses, by config name.
 pub const OBJECTIVES: &[&ObjectiveSpec] = &[&kto::SPEC, &reward_model::SPEC];
 
+/// Every name `loss.name` accepts: the pairwise losses of
+/// [`loss::LOSSES`], then [`OBJECTIVES`].
+pub fn names() -> Vec<&'static str> {
+    loss::LOSSES
+        .iter()
+        .map(|s| s.name)
+        .chain(OBJECTIVES.iter().map(|s| s.name))
+        .collect()
+}
+
 /// The parameter list of the loss or objective called `name`.
 pub fn param_specs(name: &str) -> Result<(&'static str, &'static [ParamSpec])> {
     if let Some(s) = loss::LOSSES.iter().find(|s| s.name == name) {
@@ -43,14 +53,9 @@ pub fn param_specs(name: &str) -> Result<(&'static str, &'static [ParamSpec])> {
     if let Some(s) = OBJECTIVES.iter().find(|s| s.name == name) {
         return Ok((s.name, s.params));
     }
-    let names: Vec<_> = loss::LOSSES
-        .iter()
-        .map(|s| s.name)
-        .chain(OBJECTIVES.iter().map(|s| s.name))
-        .collect();
     Err(Error::config(
         "loss.name",
-        format!("unknown loss `{name}`; allowed: {}", names.join(", ")),
+        format!("unknown loss `{name}`; allowed: {}", names().join(", ")),
     ))
 }
 
@@ -90,7 +95,9 @@ pub trait Objective: Send + Sync + Debug {
 /// A pairwise loss summed (`scale = 1`) or averaged (`scale = 1/n`) over the pairs.
 #[derive(Debug)]
 pub struct PairObjective {
+    /// The per-triple loss `f(l+, l-)`.
     pub loss: Box<dyn PairLoss>,
+    /// The reduction scale: 1 for `sum` (the paper's), 1/pairs for `mean`.
     pub scale: f64,
 }
 

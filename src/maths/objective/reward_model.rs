@@ -56,6 +56,7 @@ use crate::maths::numerics::{log_sigmoid_and_sigmoid_neg, sigmoid};
 /// One step of the reward fit: the state after `step` updates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RewardStep {
+    /// Number of gradient steps taken (0 = the all-zero start).
     pub step: usize,
     /// The penalised objective `R(r)`.
     pub loss: f64,
@@ -68,6 +69,7 @@ pub struct RewardStep {
 /// A fitted tabular Bradley-Terry reward.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RewardFit {
+    /// Responses per prompt `Y`: the row length of `rewards`.
     pub n_responses: usize,
     /// `r(x, a)`, row-major `X × Y`.
     pub rewards: Vec<f64>,

@@ -20,7 +20,9 @@ use rand_chacha::ChaCha8Rng;
 /// zero (the layout does not change, so every optimiser leaves it alone).
 #[derive(Debug, Clone)]
 pub struct Loglinear {
+    /// Number of prompts `X` (one-hot inputs).
     pub n_prompts: usize,
+    /// Number of responses `Y`: the length of each logit row.
     pub n_responses: usize,
     /// Embedding dimension `d`.
     pub dim: usize,
@@ -36,6 +38,11 @@ pub struct Loglinear {
 }
 
 impl Loglinear {
+    /// Embedding dimension when `policy.dim` is unset.
+    pub const DEFAULT_DIM: usize = 8;
+    /// `policy.init_scale` when unset.
+    pub const DEFAULT_INIT_SCALE: f64 = 1.0;
+
     /// Offsets of `V` and `b` in the parameter vector (`U` starts at 0).
     fn offsets(&self) -> (usize, usize) {
         let v = self.n_prompts * self.dim;

@@ -14,8 +14,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// Hidden-layer nonlinearity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Activation {
+    /// `tanh` (the default).
+    #[default]
     Tanh,
     Relu,
 }
@@ -30,6 +32,14 @@ impl Activation {
             "tanh" => Some(Activation::Tanh),
             "relu" => Some(Activation::Relu),
             _ => None,
+        }
+    }
+
+    /// The config name of this activation.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
         }
     }
 
@@ -75,11 +85,12 @@ impl Activation {
 }
 
 /// How the MLP's weights and biases are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MlpInit {
     /// PyTorch's `nn.Linear` default scaled by `init_scale`: weights and
     /// biases uniform in `±init_scale/√fan_in` (`init_scale = √6` is He/Kaiming
-    /// uniform for the weights).
+    /// uniform for the weights). The default.
+    #[default]
     Uniform,
     /// Glorot/Xavier uniform (`nn.init.xavier_uniform_` with gain
     /// `init_scale`): weights in `±init_scale·√(6/(fan_in + fan_out))`,
@@ -91,6 +102,14 @@ impl MlpInit {
     /// Names accepted in `policy.init`.
     pub const NAMES: [&'static str; 2] = ["uniform", "xavier"];
 
+    /// The name of this initialisation in [`MlpInit::NAMES`].
+    pub fn name(self) -> &'static str {
+        match self {
+            MlpInit::Uniform => "uniform",
+            MlpInit::Xavier => "xavier",
+        }
+    }
+
     /// Parses a name of [`MlpInit::NAMES`].
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -99,6 +118,14 @@ impl MlpInit {
             _ => None,
         }
     }
+}
+
+/// The defaults of the MLP's `[policy]` fields.
+impl Mlp {
+    /// Hidden width when `policy.width` is unset.
+    pub const DEFAULT_WIDTH: usize = 64;
+    /// `policy.init_scale` when unset: PyTorch's `nn.Linear` scale.
+    pub const DEFAULT_INIT_SCALE: f64 = 1.0;
 }
 
 /// Three linear layers `X → H → H → Y` with activation between them.

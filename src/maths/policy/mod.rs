@@ -2,8 +2,9 @@
 //! and back-propagation of logit gradients to parameter gradients. The
 //! training loop sees only this interface.
 //!
-//! Adding a policy: write `src/policy/NAME.rs` implementing [`Policy`], and
-//! give it a `kind` in `config::PolicyConfig::build`.
+//! Adding a policy: write `src/maths/policy/NAME.rs` implementing [`Policy`],
+//! declare it in [`POLICIES`], and build it for its `kind` in
+//! `io::config::PolicyConfig::build`.
 
 use crate::maths::numerics::softmax_rows;
 use crate::maths::optim::Optimizer;
@@ -66,6 +67,49 @@ pub trait Policy: Send + Sync + Debug {
     fn exact_params(&self, _logits: &[f64]) -> Option<Vec<f64>> {
         None
     }
+}
+
+/// One policy family as the registry declares it: the name a config uses
+/// (`policy.kind`), the name figures show, and the `[policy]` fields that
+/// apply to it. Declared once, in [`POLICIES`]; config validation, error
+/// messages and figure labels read it.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicySpec {
+    /// The value of `policy.kind`.
+    pub name: &'static str,
+    /// The name in figures and report text.
+    pub display: &'static str,
+    /// The optional `[policy]` fields this family reads (any other is an error).
+    pub fields: &'static [&'static str],
+}
+
+/// Every policy family, from least to most parameter sharing.
+pub const POLICIES: [PolicySpec; 4] = [
+    PolicySpec {
+        name: "tabular",
+        display: "tabular",
+        fields: &[],
+    },
+    PolicySpec {
+        name: "shared-bias",
+        display: "shared bias",
+        fields: &[],
+    },
+    PolicySpec {
+        name: "loglinear",
+        display: "log-linear",
+        fields: &["init_scale", "dim", "freeze_responses", "pair_similarity"],
+    },
+    PolicySpec {
+        name: "mlp",
+        display: "MLP",
+        fields: &["width", "activation", "init_scale", "init"],
+    },
+];
+
+/// The registry entry named `name`, if any.
+pub fn policy_spec(name: &str) -> Option<&'static PolicySpec> {
+    POLICIES.iter().find(|p| p.name == name)
 }
 
 /// Row-wise log-softmax of the policy's logits at `params`.

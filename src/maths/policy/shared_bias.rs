@@ -9,7 +9,9 @@ use super::Policy;
 /// (row-major), then the `Y` shared biases.
 #[derive(Debug, Clone)]
 pub struct SharedBias {
+    /// Number of prompts `X` (one-hot inputs).
     pub n_prompts: usize,
+    /// Number of responses `Y`: the length of each logit row.
     pub n_responses: usize,
 }
 

@@ -8,7 +8,9 @@ use crate::maths::optim::Optimizer;
 /// `π(a|x) = softmax(θ[x, ·])[a]`, parameters stored row-major `X × Y`.
 #[derive(Debug, Clone)]
 pub struct Tabular {
+    /// Number of prompts `X` (one-hot inputs).
     pub n_prompts: usize,
+    /// Number of responses `Y`: the length of each logit row.
     pub n_responses: usize,
 }
 
