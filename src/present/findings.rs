@@ -4,7 +4,7 @@
 //! this module formats the numbers and picks the phrases the facts call for.
 
 use crate::error::Result;
-use crate::maths::optim::display_name;
+use crate::present::names::{optimizer_name, scenario_number};
 use crate::present::plots::beyond;
 use crate::present::template::{list, render_file, render_line, Facts};
 use crate::studies::beyond::{
@@ -21,17 +21,12 @@ fn phrase(file: &str, key: &str, f: &Facts) -> Result<String> {
     render_line(&format!("beyond/{file}-phrases"), key, f)
 }
 
-/// `scenario3` as `3` (other data names unchanged).
-pub fn scenario_number(s: &str) -> &str {
-    s.strip_prefix("scenario").unwrap_or(s)
-}
-
 /// The setting in a figure title: `DPO (β = 0.1) · Adam (lr 0.003) · 2000 epochs`.
 fn title_setting(s: &RunSetting) -> String {
     format!(
         "DPO (β = {}) · {} (lr {}) · {} epochs",
         s.param("beta"),
-        display_name(&s.optimizer),
+        optimizer_name(&s.optimizer),
         s.lr,
         s.epochs
     )
@@ -45,7 +40,7 @@ fn setting_facts(findings: &Facts, s: &RunSetting) -> Facts {
     put(&mut f, "n_pairs", s.n_pairs);
     put(&mut f, "epochs", s.epochs);
     put(&mut f, "reduction", &s.reduction);
-    put(&mut f, "optimizer", display_name(&s.optimizer));
+    put(&mut f, "optimizer", optimizer_name(&s.optimizer));
     put(&mut f, "lr", s.lr);
     f
 }

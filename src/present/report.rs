@@ -16,6 +16,7 @@ use crate::studies::robustness::{DEGRADED, DISPERSED};
 pub struct ReportInputs<'a> {
     /// Figure 2's MLP run and the tabular run of the same setting.
     pub fig2_mlp: &'a crate::engine::metrics::Summary,
+    /// The tabular run of Figure 2's setting.
     pub fig2_tabular: &'a crate::engine::metrics::Summary,
     /// The average chosen probability of Figure 2's MLP run at epoch 0.
     pub fig2_start_avg_chosen: f64,
@@ -27,10 +28,15 @@ pub struct ReportInputs<'a> {
     pub paper_seeds: &'a [u64],
     /// The TOML of the base config (`experiments/fig2.toml`, resolved).
     pub base_config: &'a str,
+    /// `phase.toml`'s runs (the phase diagrams).
     pub phase: &'a RunsTable,
+    /// `beta.toml`'s runs (D-scores against β).
     pub beta: &'a RunsTable,
+    /// `flex-dpo.toml`'s runs (Flex-DPO over β−).
     pub flex: &'a RunsTable,
+    /// `sft-dpo.toml`'s runs (SFT-DPO over γ).
     pub sft: &'a RunsTable,
+    /// `losses.toml`'s runs (the core losses on every scenario).
     pub losses: &'a RunsTable,
     /// The robustness study's facts with its finding sentences
     /// (`crate::present::robustness`), quoted where a section states a finding.

@@ -116,11 +116,17 @@ fn run_sweep(
 pub struct FamilyRow {
     /// Its [`FAMILIES`] key.
     pub family: String,
+    /// The scenario (`data.scenario`).
     pub scenario: String,
+    /// Drop: orders of magnitude the average rejected probability fell.
     pub drop: Stat,
+    /// Degradation: relative fall of the average chosen probability from its peak.
     pub degradation: Stat,
+    /// Dispersion: rise of the average unseen probability from its minimum.
     pub dispersion: Stat,
+    /// Peak of the average chosen probability.
     pub peak_avg_chosen: Stat,
+    /// Final average chosen probability.
     pub final_avg_chosen: Stat,
 }
 
@@ -140,7 +146,9 @@ pub struct FamilyScore {
 /// Which families show one D-score ([`SHOWS`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Shows {
+    /// The D-score (`drop`, `degradation` or `dispersion`).
     pub score: String,
+    /// A family shows the score when some scenario's mean exceeds this.
     pub threshold: f64,
     /// The threshold's unit, empty for a plain number.
     pub unit: String,
@@ -168,7 +176,9 @@ pub struct FamiliesFacts {
     pub setting: RunSetting,
     /// `policy.dim` of the log-linear families.
     pub loglinear_dim: Option<i64>,
+    /// Seeds per family and scenario.
     pub n_seeds: usize,
+    /// Runs in the sweep.
     pub n_runs: usize,
     /// In [`FAMILIES`] order, then scenario order.
     pub rows: Vec<FamilyRow>,
@@ -284,14 +294,19 @@ pub fn families(sweeps_dir: &Path, out_dir: &Path, resume: bool) -> Result<Famil
 /// One run of the similarity sweep with the embedding scores of its start.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimPoint {
+    /// Its id in the sweep.
     pub run_id: usize,
     /// `policy.freeze_responses`.
     pub frozen: bool,
     /// `policy.pair_similarity`: every pair's cosine at initialisation.
     pub init_cosine: f64,
+    /// Its drop.
     pub drop: f64,
+    /// Its degradation.
     pub degradation: f64,
+    /// Its dispersion.
     pub dispersion: f64,
+    /// Its final average chosen probability.
     pub final_avg_chosen: f64,
     /// Average chosen probability of the reference (epoch 0).
     pub start_avg_chosen: f64,
@@ -352,26 +367,34 @@ pub fn similarity_points(sweep: &Sweep, runs: &RunsTable) -> Result<Vec<SimPoint
 /// One arm of the similarity sweep (`V` frozen or trained), measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SimArm {
+    /// Whether `V` is frozen.
     pub frozen: bool,
     /// Degradation at the lowest and at the highest cosine.
     pub degradation_lowest: Stat,
+    /// Degradation at the highest cosine.
     pub degradation_highest: Stat,
     /// The cosine with the largest mean degradation, and that mean.
     pub peak_cosine: f64,
+    /// The largest mean degradation over the cosines.
     pub peak_degradation: f64,
     /// Pearson and Spearman correlation of the runs' degradation with the
     /// initial cosine and with the mean CHES after the reference fit (NaN
     /// when undefined: no variation).
     pub r_cosine: f64,
+    /// Spearman correlation of degradation with the initial cosine.
     pub rho_cosine: f64,
+    /// Pearson correlation of degradation with the mean CHES after the reference fit.
     pub r_ches: f64,
+    /// Spearman correlation of degradation with that CHES.
     pub rho_ches: f64,
     /// Final average chosen probability at the lowest and highest cosine.
     pub final_chosen_lowest: Stat,
+    /// Final average chosen probability at the highest cosine.
     pub final_chosen_highest: Stat,
     /// Runs at cosine ≥ [`HIGH_COSINE`], and how many of them end below
     /// their starting chosen probability (likelihood displacement).
     pub n_high: usize,
+    /// Of those, runs that end below their starting chosen probability.
     pub displaced: usize,
     /// Mean over runs of |cosine after the reference fit − initial cosine|.
     pub cosine_moved: f64,
@@ -384,7 +407,9 @@ pub struct SimilarityFacts {
     pub setting: RunSetting,
     /// The initial cosines, ascending.
     pub cosines: Vec<f64>,
+    /// Seeds per cosine and arm.
     pub n_seeds: usize,
+    /// Runs in the sweep.
     pub n_runs: usize,
     /// [`HIGH_COSINE`].
     pub high_cosine: f64,
@@ -515,29 +540,39 @@ pub fn similarity(sweeps_dir: &Path, out_dir: &Path, resume: bool) -> Result<Sim
 pub struct ModeRow {
     /// Its `on_policy` label in `runs.csv`.
     pub mode: String,
+    /// Drop over the runs (orders of magnitude).
     pub drop: Stat,
+    /// Degradation: relative fall of the average chosen probability from its peak.
     pub degradation: Stat,
+    /// Dispersion: rise of the average unseen probability from its minimum.
     pub dispersion: Stat,
+    /// Final mean probability of the prompts' optimal responses.
     pub final_avg_optimal: Stat,
 }
 
 /// Means of the fixed pairs or of pairs resampled every epoch, pooled.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PooledMeans {
+    /// Mean degradation.
     pub degradation: f64,
+    /// Mean dispersion.
     pub dispersion: f64,
+    /// Mean final probability of the optimal response.
     pub final_avg_optimal: f64,
 }
 
 /// Fixed pairs against pairs resampled at every epoch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pooled {
+    /// The fixed pairs (the paper).
     pub fixed: PooledMeans,
+    /// Pairs resampled at every epoch.
     pub every_epoch: PooledMeans,
     /// Per scenario: mean final optimal probability, fixed and every epoch.
     pub optimal_by_scenario: Vec<(String, f64, f64)>,
     /// Lowest and highest per-scenario mean of the fixed pairs.
     pub fixed_degradation_span: (f64, f64),
+    /// Lowest and highest per-scenario mean final optimal probability of the fixed pairs.
     pub fixed_optimal_span: (f64, f64),
 }
 
@@ -548,10 +583,12 @@ pub struct OnPolicyFacts {
     pub setting: RunSetting,
     /// The oracle's temperature and its reward of the optimal response.
     pub temperature: f64,
+    /// The oracle's reward of the optimal response.
     pub oracle_reward: f64,
     /// Per scenario, the reference's mean probability of the prompts'
     /// optimal responses (the SFT targets).
     pub start_optimal: Vec<(String, f64)>,
+    /// Runs in the sweep.
     pub n_runs: usize,
     /// In [`ON_POLICY_MODES`] order, those present.
     pub modes: Vec<ModeRow>,

@@ -19,6 +19,7 @@ pub struct RunSetting {
     pub policy: String,
     /// `policy.width` and `policy.activation` (MLP).
     pub width: Option<i64>,
+    /// `policy.activation` (MLP).
     pub activation: Option<String>,
     /// `policy.dim` (log-linear).
     pub dim: Option<i64>,
@@ -28,12 +29,15 @@ pub struct RunSetting {
     pub n_pairs: usize,
     /// `loss.name` and its parameters (defaults written out).
     pub loss: String,
+    /// The loss's parameters by name.
     pub params: BTreeMap<String, f64>,
     /// `loss.reduction` (`sum` or `mean`).
     pub reduction: String,
     /// `optimizer.name` and `optimizer.lr`.
     pub optimizer: String,
+    /// `optimizer.lr`.
     pub lr: f64,
+    /// Training epochs.
     pub epochs: i64,
 }
 

@@ -86,6 +86,7 @@ use std::path::Path;
 /// the rejected response.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PairField {
+    /// DPO's β.
     pub beta: f64,
     /// `π0(a+|x)`.
     pub ref_plus: f64,
@@ -200,6 +201,7 @@ pub fn angle_deg(a: [f64; 2], b: [f64; 2]) -> f64 {
 /// smallest `f64` (`e^{-800}`, say) still has a direction.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LogPoint {
+    /// The epoch.
     pub epoch: usize,
     /// `ln π+`.
     pub logp: f64,
@@ -353,9 +355,11 @@ pub const TOL_DEG: f64 = 10.0;
 /// Where a trajectory ends, and how far apart the two fields are there.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TrackEnd {
+    /// Its last epoch.
     pub epoch: usize,
     /// `π+` and `log10 π−` (which may lie below the `f64` range).
     pub p: f64,
+    /// `log10 π−`.
     pub log10_m: f64,
     /// `log10(|v_paper| / |v_softmax|)`.
     pub log10_ratio: f64,
@@ -366,7 +370,9 @@ pub struct TrackEnd {
 pub struct Track {
     /// Its config file (in `experiments/`) and its name in the text.
     pub file: String,
+    /// Its name in the text.
     pub name: String,
+    /// Its config's setting.
     pub setting: RunSetting,
     /// The pair's field with this run's β and reference.
     pub field: PairField,
@@ -374,6 +380,7 @@ pub struct Track {
     pub points: Vec<LogPoint>,
     /// Step directions against the two fields, at [`TOL_DEG`].
     pub align: Alignment,
+    /// Where the trajectory ends.
     pub end: TrackEnd,
 }
 
@@ -382,23 +389,28 @@ pub struct Track {
 pub struct MlpPath {
     /// `π+` at the first and last epoch.
     pub p_start: f64,
+    /// `π+` at the last epoch.
     pub p_end: f64,
     /// Fractions of its steps along either field's line (either sense).
     pub softmax_line_frac: f64,
+    /// Fraction of steps along the paper's field line.
     pub paper_line_frac: f64,
     /// Median over the path of `log10(π+/π−)` (Corollary 1's demanded
     /// `|Δπ−/Δπ+|`).
     pub median_log10_ratio: f64,
     /// `π−` at the first epoch and `log10 π−` at the last.
     pub m_start: f64,
+    /// `log10 π−` at the last epoch.
     pub log10_m_end: f64,
     /// `|Δπ−|` of its first and last step.
     pub step_start: f64,
+    /// `|Δπ−|` of the last step.
     pub step_end: f64,
     /// [`max_rejected_log_step`].
     pub max_log_step: f64,
     /// `log10` of the paper's `|∂ℓ/∂π−| = w/π−` at the first and last epoch.
     pub log10_paper_minus_start: f64,
+    /// `log10 |∂ℓ/∂π−|` at the last epoch.
     pub log10_paper_minus_end: f64,
 }
 

@@ -21,10 +21,13 @@ use std::fmt::Write;
 pub struct PairedRun {
     /// The config's `data.scenario` (or "custom").
     pub scenario: String,
+    /// The run's seed.
     pub seed: u64,
     /// The run's data set (its pairs say which probabilities are rejected ones).
     pub data: Dataset,
+    /// The run in f64.
     pub f64: RunResult,
+    /// The same run in the f32 storage emulation.
     pub f32: RunResult,
 }
 
@@ -145,23 +148,27 @@ pub fn unseen_on_other_chosen(r: &RunResult, data: &Dataset) -> f64 {
 /// What the experiment measured for one paired run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PairStats {
+    /// The config's `data.scenario`.
     pub scenario: String,
+    /// The run's seed.
     pub seed: u64,
+    /// Last epoch.
     pub epochs: usize,
     /// Responses per prompt.
     pub n_responses: usize,
     /// First epoch the f64 run's average rejected probability (the log of
-    /// the mean over the pairs) is at or below the smallest f32 normal /
-    /// subnormal.
+    /// the mean over the pairs) is at or below the smallest f32 normal.
     pub cross_normal_avg: Option<usize>,
+    /// Likewise for the smallest subnormal.
     pub cross_subnormal_avg: Option<usize>,
     /// First epoch the f64 run's largest rejected probability is below the
     /// smallest f32 subnormal: from then on every rejected probability is
     /// 0 in f32.
     pub cross_subnormal_max: Option<usize>,
     /// First epoch at which the f32 run stores a rejected probability of
-    /// exactly 0 (some pair), and at which all of them are 0.
+    /// exactly 0 (some pair).
     pub f32_first_zero: Option<usize>,
+    /// First epoch at which it stores every rejected probability as 0.
     pub f32_all_zero: Option<usize>,
     /// `max |avg_unseen_f32 − avg_unseen_f64|` and its epoch.
     pub max_diff_unseen: (f64, usize),
@@ -180,9 +187,11 @@ pub struct PairStats {
     /// part of training (windows ending at or after epoch [`LATE_FROM`]):
     /// (rise, end epoch), f64 and f32.
     pub rise_f64: (f64, usize),
+    /// The same for the f32 run.
     pub rise_f32: (f64, usize),
     /// Likewise the largest fall (as a positive number).
     pub fall_f64: (f64, usize),
+    /// The same for the f32 run.
     pub fall_f32: (f64, usize),
     /// Whether either run diverged (non-finite state).
     pub diverged: (bool, bool),
@@ -264,7 +273,9 @@ pub struct Experiment {
     /// The runs, one per scenario (their `seed`, `epochs`, `record_every`
     /// and `precision` are overridden).
     pub bases: Vec<Config>,
+    /// Seeds of every base config.
     pub seeds: Vec<u64>,
+    /// Epochs of every run.
     pub epochs: i64,
 }
 
@@ -350,14 +361,18 @@ fn epoch_range(es: &[Option<usize>]) -> String {
 /// scenarios in `scenarios`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Verdict {
+    /// Runs compared.
     pub runs: usize,
     /// Sudden late changes of `avg_unseen` ([`PairStats::event`]) in both
     /// precisions at about the same epoch (within [`JUMP_WINDOW`] epochs) and
     /// in the same direction, only in f32, only in f64, or in both but at
     /// different epochs or in opposite directions.
     pub both_same_epoch: usize,
+    /// Runs with a late event in f32 only.
     pub f32_only: usize,
+    /// Runs with a late event in f64 only.
     pub f64_only: usize,
+    /// Runs with events in both, at different epochs or in opposite directions.
     pub both_elsewhere: usize,
 }
 

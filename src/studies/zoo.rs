@@ -48,8 +48,11 @@ pub const COLLAPSE_MASS: f64 = 0.99;
 /// label shows.
 #[derive(Debug, Clone, Copy)]
 pub struct Compared {
+    /// The loss or objective name.
     pub name: &'static str,
+    /// Parameters set in place of its defaults.
     pub params: &'static [(&'static str, f64)],
+    /// Parameters its legend label shows.
     pub show: &'static [&'static str],
 }
 
@@ -118,13 +121,21 @@ pub fn registry_names() -> Vec<&'static str> {
 /// The statistics over seeds of one method on one scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoreRow {
+    /// The loss or objective name.
     pub method: String,
+    /// The scenario.
     pub scenario: String,
+    /// Drop over seeds (orders of magnitude).
     pub drop: Stat,
+    /// Degradation over seeds.
     pub degradation: Stat,
+    /// Dispersion over seeds.
     pub dispersion: Stat,
+    /// Peak average chosen probability.
     pub peak_chosen: Stat,
+    /// Final average chosen probability.
     pub final_chosen: Stat,
+    /// Final average unseen probability.
     pub final_unseen: Stat,
     /// `final_avg_optimal`, when every run of the group has it.
     pub final_optimal: Option<Stat>,
@@ -442,6 +453,7 @@ fn variant(
 pub struct Contrast {
     /// `(step 0, last step)` mean over pairs of `|∂R/∂r+|`.
     pub rm_grad_start: f64,
+    /// The same at the last step.
     pub rm_grad_end: f64,
     /// Max over steps and pairs of `||∂R/∂r+| − |∂R/∂r−||`.
     pub rm_grad_imbalance: f64,
@@ -449,6 +461,7 @@ pub struct Contrast {
     pub rm_steps: usize,
     /// Mean over pairs of the fitted margin `r+ − r−` and `σ(margin)`.
     pub rm_margin: f64,
+    /// Mean over pairs of the fitted preference probability `σ(margin)`.
     pub rm_preference: f64,
     /// `log10(|∂ℓ/∂π−| / |∂ℓ/∂π+|)` at epoch 0 and at the end of the DPO run.
     pub dpo_log_ratio: (f64, f64),
@@ -458,25 +471,31 @@ pub struct Contrast {
     /// `π* ∝ π0 exp(r/β)` and its drop (orders of magnitude of the average
     /// rejected probability below the reference's).
     pub optimum_avg_chosen: f64,
+    /// The optimum's drop (orders of magnitude).
     pub optimum_drop: f64,
     /// Mean over prompts of the total variation between the RM run's final
     /// policy and `π*`.
     pub rm_tv: f64,
     /// Pairs and responses of scenario 1 (for the collapse fractions).
     pub n_pairs: usize,
+    /// Responses per prompt of scenario 1.
     pub n_responses: usize,
     /// The RM path's seed-0 run: final average chosen and its drop.
     pub rm_final_chosen: f64,
+    /// The RM run's drop.
     pub rm_drop: f64,
     /// Final average rejected probability of the RM run and of `π*`.
     pub rm_final_rejected: f64,
+    /// The optimum's average rejected probability.
     pub optimum_avg_rejected: f64,
     /// [`REACH`], and the first epoch at which the RM run's average
     /// chosen probability reaches it, if it does.
     pub reach: f64,
+    /// The first epoch the RM run's average chosen reaches [`REACH`].
     pub rm_epoch_reached: Option<usize>,
     /// DPO's seed-0 run: peak average chosen, its epoch, final.
     pub dpo_peak: (f64, usize),
+    /// DPO's final average chosen probability.
     pub dpo_final_chosen: f64,
     /// Methods (names) whose seed-0 scenario-1 run collapsed, with the
     /// response and the least mass on it.
@@ -627,17 +646,24 @@ pub const MARGINS: [f64; 3] = [1e2, 1e3, 1e4];
 /// A method's largest mean of a D-score over the scenarios.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ranked {
+    /// The loss or objective name.
     pub method: String,
+    /// Its largest mean.
     pub value: f64,
+    /// The scenario (`data.scenario`).
     pub scenario: String,
 }
 
 /// Runs of one method on one scenario that diverged.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Diverged {
+    /// The loss or objective name.
     pub method: String,
+    /// The scenario (`data.scenario`).
     pub scenario: String,
+    /// Runs that diverged.
     pub diverged: usize,
+    /// Runs of the group.
     pub runs: usize,
 }
 
@@ -645,14 +671,18 @@ pub struct Diverged {
 /// [`MARGINS`] keep falling, and `∂f/∂l−` at the largest margin.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NoLowerBound {
+    /// The margins (nats).
     pub margins: Vec<f64>,
+    /// The loss at each margin.
     pub values: Vec<f64>,
+    /// `∂f/∂l−` at the largest margin.
     pub d_minus: f64,
 }
 
 /// A method whose mean drop exceeds [`HUGE_DROP`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Unbounded {
+    /// The loss or objective name.
     pub method: String,
     /// Its largest mean drop over the scenarios.
     pub drop: f64,
@@ -660,6 +690,7 @@ pub struct Unbounded {
     pub no_lower_bound: Option<NoLowerBound>,
     /// Mean degradation and dispersion on scenario 1, its own and DPO's.
     pub scenario1: Option<(f64, f64)>,
+    /// DPO's mean degradation and dispersion on scenario 1.
     pub dpo_scenario1: Option<(f64, f64)>,
 }
 
@@ -667,7 +698,9 @@ pub struct Unbounded {
 /// final average chosen < 1e-3) in some scenarios.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Lost {
+    /// The loss or objective name.
     pub method: String,
+    /// The scenarios where it does.
     pub scenarios: Vec<String>,
     /// Mean degradation in each of them.
     pub degradations: Vec<f64>,
@@ -678,6 +711,7 @@ pub struct Lost {
 /// Flex-DPO at its default β− = β+, where it is DPO.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlexIsDpo {
+    /// β (= β+ = β−).
     pub beta: f64,
     /// Largest relative difference of the D-scores, run by run.
     pub max_rel_diff: f64,
@@ -688,8 +722,11 @@ pub struct FlexIsDpo {
 /// A method whose drop is the same in every run (within 0.01 orders).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConstantDrop {
+    /// The loss or objective name.
     pub method: String,
+    /// Smallest drop of any run (orders of magnitude).
     pub lo: f64,
+    /// Largest drop of any run.
     pub hi: f64,
     /// SPPO-hard's target of the rejected log-ratio, −1/(2β) nats, and
     /// that in orders of magnitude, 1/(2β ln 10).
@@ -702,14 +739,19 @@ pub struct ConstantDrop {
 pub struct Notes {
     /// [`NO_DEGRADATION`], [`NO_DISPERSION`], [`HUGE_DROP`].
     pub no_degradation: f64,
+    /// [`NO_DISPERSION`].
     pub no_dispersion: f64,
+    /// [`HUGE_DROP`].
     pub huge_drop: f64,
+    /// Scenarios in the sweep.
     pub n_scenarios: usize,
+    /// Methods in the sweep.
     pub n_methods: usize,
     /// [`free_methods`].
     pub free: Vec<String>,
     /// The four methods with the largest mean degradation and dispersion.
     pub most_degradation: Vec<Ranked>,
+    /// The four methods with the largest mean dispersion.
     pub most_dispersion: Vec<Ranked>,
     /// The three methods with the smallest largest-mean drop.
     pub least_drop: Vec<Ranked>,
@@ -717,11 +759,17 @@ pub struct Notes {
     pub drop_below_one: Vec<String>,
     /// The largest mean drop, when beyond [`HUGE_DROP`].
     pub largest_drop: Option<Ranked>,
+    /// Runs that diverged.
     pub diverged: Vec<Diverged>,
+    /// Runs in the sweep.
     pub total_runs: usize,
+    /// Methods whose drop is unbounded ([`Unbounded`]).
     pub unbounded: Vec<Unbounded>,
+    /// Methods that lose the chosen responses ([`Lost`]).
     pub lost: Vec<Lost>,
+    /// Flex-DPO when it runs at β− = β+ ([`FlexIsDpo`]).
     pub flex_is_dpo: Option<FlexIsDpo>,
+    /// Methods whose drop is the same in every run ([`ConstantDrop`]).
     pub constant_drop: Vec<ConstantDrop>,
 }
 
@@ -878,16 +926,20 @@ pub fn notes(
 /// `data.scenario` replaced.
 #[derive(Debug, Clone)]
 pub struct SeedRun {
+    /// Its scenario.
     pub scenario: String,
+    /// Its loss or objective.
     pub method: String,
     /// Its config, resolved.
     pub config: Config,
+    /// The run.
     pub result: RunResult,
 }
 
 /// A compared method's seed-0 runs on the figure's two scenarios.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FigureRuns {
+    /// The loss or objective name.
     pub method: String,
     /// Its parameters (resolved) in the runs.
     pub params: BTreeMap<String, f64>,
@@ -899,8 +951,11 @@ pub struct FigureRuns {
 /// The reward model's own fit: rm-kl's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RmFit {
+    /// Gradient-descent steps of the fit.
     pub steps: usize,
+    /// Its learning rate.
     pub lr: f64,
+    /// Its L2 weight.
     pub l2: f64,
     /// The KL weight β of the policy step.
     pub beta: f64,
@@ -911,25 +966,32 @@ pub struct RmFit {
 pub struct ZooFacts {
     /// The sweep's name ([`SWEEP`]) and its run count.
     pub sweep: String,
+    /// Runs in the sweep.
     pub n_runs: usize,
     /// Pairwise losses registered, and the objectives after them.
     pub n_losses: usize,
+    /// The objectives' names (KTO, the reward-model path).
     pub objectives: Vec<String>,
     /// One per method and scenario ([`score_rows`]).
     pub rows: Vec<ScoreRow>,
     /// Per method, its parameters in the sweep (resolved).
     pub params: BTreeMap<String, BTreeMap<String, f64>>,
+    /// What the table says beyond its rows ([`Notes`]).
     pub notes: Notes,
     /// The setting of the seed-0 runs (DPO's on scenario 1).
     pub setting: RunSetting,
     /// The figure's second scenario: DPO's worst, or its worst besides
     /// scenario 1 when that is scenario 1 (`second_is_worst` false).
     pub second: String,
+    /// Whether the second scenario is DPO's worst overall.
     pub second_is_worst: bool,
+    /// DPO's mean degradation there.
     pub second_degradation: f64,
     /// The compared methods' seed-0 runs, in [`COMPARED`] order.
     pub figure: Vec<FigureRuns>,
+    /// The reward model's fit settings.
     pub rm_fit: RmFit,
+    /// The seed-0 runs and the fit, against each other ([`Contrast`]).
     pub contrast: Contrast,
     /// The seed-0 runs, for the figures.
     #[serde(skip)]

@@ -13,7 +13,7 @@ use super::panels::{framed_chart, Axis};
 use super::style::{self, FONT};
 use super::{nice_ticks, save, DrawResult, Figure};
 use crate::error::Result;
-use crate::maths::optim::display_name as optimizer_name;
+use crate::present::names::optimizer_name;
 use crate::present::template::{render_file, render_line, Facts};
 use crate::studies::field::{self, FieldFacts, LogPoint, PairField, Track};
 use plotters::coord::Shift;
