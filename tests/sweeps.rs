@@ -89,7 +89,7 @@ fn outputs_are_identical_with_one_thread_and_many() {
     let runs = String::from_utf8(read(&a.join("runs.csv"))).unwrap();
     assert_eq!(runs.lines().count(), 1 + 24);
     assert!(runs.starts_with(
-        "run_id,policy,loss.beta,data.scenario,seed,replicate,run_seed,drop,degradation,dispersion"
+        "run_id,policy,loss.beta,data.scenario,seed,replicate,run_seed,config_hash,drop,degradation,dispersion"
     ));
     // Runs that differ only in β share their seed (paired comparisons).
     let seeds: Vec<&str> = runs

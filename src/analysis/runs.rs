@@ -30,6 +30,13 @@ pub struct RunIds {
     pub run_seed: u64,
 }
 
+/// The `config_hash` column: the SHA-256 of the run's resolved config (see
+/// [`crate::io::journal::config_hash`]).
+#[derive(Deserialize)]
+struct ConfigHash {
+    config_hash: String,
+}
+
 /// One row of a sweep's `runs.csv`, typed: the fixed columns through serde
 /// (by header name, so their position does not matter), the axis columns as
 /// `(field, label)` text.
@@ -37,6 +44,8 @@ pub struct RunIds {
 pub struct RunRecord {
     /// The run's id, replicate and seed.
     pub ids: RunIds,
+    /// The SHA-256 of the run's resolved config, 64 hex digits.
+    pub config_hash: String,
     /// Each axis column, `(field, label)`, in the file's order: the columns
     /// between `run_id` and `replicate`.
     pub axes: Vec<(String, String)>,
@@ -56,8 +65,10 @@ fn record(
         (Some(a), Some(b)) if a < b => a + 1..b,
         _ => 0..0,
     };
+    let hash: ConfigHash = rec.deserialize(Some(header))?;
     Ok(RunRecord {
         ids: rec.deserialize(Some(header))?,
+        config_hash: hash.config_hash,
         axes: axes
             .map(|c| (header[c].to_string(), rec.get(c).unwrap_or("").to_string()))
             .collect(),

@@ -8,6 +8,7 @@ use crate::engine::metrics::{MetricsRow, Summary};
 use crate::engine::train::{train, Keep};
 use crate::error::{Error, Result};
 use crate::io::config::Config;
+use crate::io::journal::{self, Entry, Journal};
 use crate::io::output::{csv_header, csv_record, write_atomic};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -45,8 +46,8 @@ pub struct Sweep {
     pub seed: u64,
     /// Epoch stride of `curves.csv`; 0 writes no curves.
     pub curve_every: usize,
-    /// The text the journal is keyed by (a changed sweep cannot resume an old one).
-    fingerprint: String,
+    /// The base config's file, when the sweep names one (for messages).
+    base_file: Option<PathBuf>,
 }
 
 /// One point of the grid.
@@ -62,6 +63,9 @@ pub struct RunPoint {
     pub run_seed: u64,
     /// The run's full config: the base with this point's values set.
     pub config: Config,
+    /// [`journal::config_hash`] of the run's resolved config: what the
+    /// journal and `runs.csv` identify the run's config by.
+    pub config_hash: String,
 }
 
 /// A slice `index` of `count` (1-based in the CLI) of the grid: runs with `id % count == index`.
@@ -292,10 +296,12 @@ impl Sweep {
                 return Err(Error::config(k, "is not a sweep section; allowed: [sweep], [base] (or base = \"file\"), [[axis]]"));
             }
         }
+        let mut base_file = None;
         let base = match doc.get("base") {
             Some(Value::Table(t)) => t.clone(),
             Some(Value::String(p)) => {
                 let path = dir.join(p);
+                base_file = Some(path.clone());
                 let text = fs::read_to_string(&path)
                     .map_err(|e| Error::file(&path, "cannot read base config", e))?;
                 toml::from_str(&text)
@@ -456,7 +462,7 @@ impl Sweep {
             axes,
             seed,
             curve_every,
-            fingerprint: text.to_string(),
+            base_file,
         })
     }
 
@@ -510,7 +516,8 @@ impl Sweep {
                 e,
             )
         })?;
-        config.build().map_err(|e| match e {
+        // Resolving validates the config as building it would.
+        let resolved = config.resolved().map_err(|e| match e {
             Error::Config { field, msg } => {
                 Error::config(field, format!("{msg} (in the run with {})", where_()))
             }
@@ -522,6 +529,7 @@ impl Sweep {
             replicate,
             run_seed: run_seed & i64::MAX as u64,
             config,
+            config_hash: journal::config_hash(&resolved.to_toml_string()),
         })
     }
 
@@ -543,11 +551,11 @@ impl Sweep {
     }
 
     /// Header of `runs.csv`: `run_id`, one column per axis (named by its
-    /// field), `replicate`, `run_seed`, then [`Summary`]'s fields.
+    /// field), `replicate`, `run_seed`, `config_hash`, then [`Summary`]'s fields.
     pub fn runs_header(&self) -> Vec<String> {
         let mut cols = vec!["run_id".to_string()];
         cols.extend(self.axes.iter().map(|a| a.field.clone()));
-        cols.extend(["replicate".to_string(), "run_seed".to_string()]);
+        cols.extend(["replicate", "run_seed", "config_hash"].map(String::from));
         cols.extend(csv_header(&Summary::default()));
         cols
     }
@@ -562,6 +570,7 @@ struct RunsRow<'a> {
     axes: Vec<&'a str>,
     replicate: u64,
     run_seed: u64,
+    config_hash: &'a str,
     summary: &'a Summary,
 }
 
@@ -576,8 +585,8 @@ struct RunId {
 #[derive(Serialize)]
 struct CurvesRow<'a>(RunId, &'a MetricsRow);
 
-/// Runs one point; returns its `runs.csv` line and its `curves.csv` lines.
-fn run_point(sweep: &Sweep, p: &RunPoint) -> Result<(String, String)> {
+/// Runs one point; returns its journal entry.
+fn run_point(sweep: &Sweep, p: &RunPoint) -> Result<Entry> {
     let spec = p.config.build()?;
     let keep = Keep {
         metrics: sweep.curve_every > 0,
@@ -594,6 +603,7 @@ fn run_point(sweep: &Sweep, p: &RunPoint) -> Result<(String, String)> {
             .collect(),
         replicate: p.replicate,
         run_seed: p.run_seed,
+        config_hash: &p.config_hash,
         summary: &res.summary,
     });
     let mut curves = String::new();
@@ -601,63 +611,281 @@ fn run_point(sweep: &Sweep, p: &RunPoint) -> Result<(String, String)> {
         curves.push_str(&csv_record(&CurvesRow(RunId { run_id: p.id }, m)));
         curves.push('\n');
     }
-    Ok((runs_line, curves))
+    Ok(Entry {
+        id: p.id,
+        config_hash: p.config_hash.clone(),
+        runs_line,
+        curves,
+    })
 }
 
 const JOURNAL: &str = "journal.txt";
+/// The sweep as resolved when the journal was started (its base written
+/// inline), under a first line naming the format and the shard.
 const FINGERPRINT: &str = "sweep.toml";
+const FORMAT: &str = "# dpo-lab sweep journal v2; shard ";
 
-/// Finished runs read back from a journal: id → (runs line, curves lines).
-type Done = BTreeMap<usize, (String, String)>;
-
-/// Reads the complete records of a journal; a record cut short by a kill is dropped.
-fn read_journal(path: &Path) -> Result<Done> {
-    let mut done = Done::new();
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
-        Err(e) => return Err(Error::file(path, "", e)),
-    };
-    // Records are `B,id` / curve lines / `R,<runs line>` / `E,id`, each written by one write call.
-    let mut open: Option<(usize, String, Option<String>)> = None;
-    let complete_lines = match text.rfind('\n') {
-        Some(i) => &text[..=i],
-        None => "",
-    };
-    for line in complete_lines.lines() {
-        if let Some(id) = line.strip_prefix("B,") {
-            open = id.parse().ok().map(|id| (id, String::new(), None));
-        } else if let Some(rest) = line.strip_prefix("C,") {
-            if let Some((_, c, _)) = open.as_mut() {
-                c.push_str(rest);
-                c.push('\n');
-            }
-        } else if let Some(rest) = line.strip_prefix("R,") {
-            if let Some((_, _, r)) = open.as_mut() {
-                *r = Some(rest.to_string());
-            }
-        } else if let Some(id) = line.strip_prefix("E,") {
-            if let Some((oid, c, Some(r))) = open.take() {
-                if id.parse() == Ok(oid) {
-                    done.insert(oid, (r, c));
-                }
-            }
-        } else {
-            open = None;
-        }
+/// Test hook for the crash-consistency tests: `DPO_LAB_CRASH_AT=<point>:<n>`
+/// aborts the process (as `kill -9` would stop it) the `n`-th time (from 1)
+/// it reaches `point`: `append` (before a journal record is written), `torn`
+/// (after writing the first half of one), `assemble-temps` (the new
+/// `runs.csv` and `curves.csv` written under temporary names),
+/// `assemble-marker` (their commit marker written) or `assemble-rename`
+/// (`curves.csv` renamed into place, `runs.csv` not yet).
+fn crash_at(point: &str) -> bool {
+    use std::sync::OnceLock;
+    static SPEC: OnceLock<Option<(String, usize)>> = OnceLock::new();
+    static SEEN: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+    let spec = SPEC.get_or_init(|| {
+        let v = std::env::var("DPO_LAB_CRASH_AT").ok()?;
+        let (p, n) = v.rsplit_once(':')?;
+        Some((p.to_string(), n.parse().ok()?))
+    });
+    let Some((p, n)) = spec else { return false };
+    if p != point {
+        return false;
     }
-    Ok(done)
+    let mut seen = SEEN.lock().expect("crash counter");
+    let k = seen.entry(point.to_string()).or_insert(0);
+    *k += 1;
+    *k == *n
 }
 
-fn record(id: usize, runs_line: &str, curves: &str) -> String {
-    let mut s = format!("B,{id}\n");
-    for l in curves.lines() {
-        s.push_str("C,");
-        s.push_str(l);
-        s.push('\n');
+/// Reads a journal file as bytes (a missing one is empty).
+fn read_journal(path: &Path) -> Result<Journal> {
+    match fs::read(path) {
+        Ok(b) => Ok(journal::decode(&b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Journal::default()),
+        Err(e) => Err(Error::file(path, "cannot read the sweep's journal", e)),
     }
-    s.push_str(&format!("R,{runs_line}\nE,{id}\n"));
-    s
+}
+
+/// Every leaf of a TOML table by dotted path (array items by index), with
+/// its value as TOML writes it: what two configs are compared by.
+fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        Value::Table(t) => {
+            for (k, v) in t {
+                flatten(&key(k), v, out);
+            }
+        }
+        Value::Array(a) if a.iter().any(|v| v.is_table() || v.is_array()) => {
+            for (i, v) in a.iter().enumerate() {
+                flatten(&key(&i.to_string()), v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+/// The first field (in dotted-path order) where two TOML documents differ:
+/// its path and its value in each (`None` where absent), and how many
+/// fields differ in all.
+fn first_difference(
+    old: &str,
+    new: &str,
+) -> Option<(String, Option<String>, Option<String>, usize)> {
+    let flat = |s: &str| {
+        let mut m = BTreeMap::new();
+        if let Ok(t) = toml::from_str::<Table>(s) {
+            flatten("", &Value::Table(t), &mut m);
+        }
+        m
+    };
+    let (a, b) = (flat(old), flat(new));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let diff: Vec<&String> = keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .collect();
+    let k = diff.first()?;
+    Some((
+        k.to_string(),
+        a.get(*k).cloned(),
+        b.get(*k).cloned(),
+        diff.len(),
+    ))
+}
+
+/// `` `field` is A in <old>, B <new>`` (and how many other fields differ).
+fn describe(
+    field: &str,
+    old: Option<String>,
+    new: Option<String>,
+    n: usize,
+    old_at: &str,
+    new_at: &str,
+) -> String {
+    let v = |x: Option<String>| x.unwrap_or_else(|| "absent".into());
+    let more = match n {
+        0 | 1 => String::new(),
+        2 => " (and 1 more field)".into(),
+        n => format!(" (and {} more fields)", n - 1),
+    };
+    format!(
+        "`{field}` is {} {old_at}, {} {new_at}{more}",
+        v(old),
+        v(new)
+    )
+}
+
+impl Sweep {
+    /// The sweep as one self-contained TOML document: the base written inline
+    /// (after `unset`), each axis with its values and labels. Parsing it gives
+    /// the same grid, whatever became of the base file.
+    fn stored_text(&self) -> String {
+        let mut settings = Table::new();
+        settings.insert("seed".into(), Value::Integer(self.seed as i64));
+        settings.insert(
+            "curve_every".into(),
+            Value::Integer(self.curve_every as i64),
+        );
+        let axes = self
+            .axes
+            .iter()
+            .map(|a| {
+                let mut t = Table::new();
+                t.insert("field".into(), Value::String(a.field.clone()));
+                t.insert("values".into(), Value::Array(a.values.clone()));
+                t.insert(
+                    "labels".into(),
+                    Value::Array(a.labels.iter().cloned().map(Value::String).collect()),
+                );
+                Value::Table(t)
+            })
+            .collect();
+        let mut doc = Table::new();
+        doc.insert("sweep".into(), Value::Table(settings));
+        doc.insert("base".into(), Value::Table(self.base.clone()));
+        doc.insert("axis".into(), Value::Array(axes));
+        toml::to_string(&doc).expect("a TOML table always serialises")
+    }
+
+    /// The resolved config of run `id` as TOML (the `config.toml` that
+    /// `dpo-lab run` writes for it).
+    pub fn resolved_toml(&self, id: usize) -> Result<String> {
+        Ok(self.point(id)?.config.resolved()?.to_toml_string())
+    }
+
+    /// Why a field of a run's config may have changed, for messages.
+    fn hint(&self, field: &str) -> String {
+        let under = |a: &str| field == a || field.starts_with(&format!("{a}."));
+        if self.axes.iter().any(|a| under(&a.field)) {
+            "the sweep file's axes changed?".into()
+        } else if field == "seed" {
+            "the sweep's seed changed?".into()
+        } else if field == "record_every" {
+            "the sweep's curve_every changed?".into()
+        } else if let Some(f) = &self.base_file {
+            format!("{} changed?", f.display())
+        } else {
+            "the sweep file's [base] changed?".into()
+        }
+    }
+}
+
+/// Reads the `sweep.toml` a sweep directory was started with: its shard line
+/// and its stored sweep text.
+fn read_stored(dir: &Path) -> Result<Option<(String, String)>> {
+    let p = dir.join(FINGERPRINT);
+    let bytes = match fs::read(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::file(&p, "cannot read the sweep's record", e)),
+    };
+    let old = || {
+        Error::io(
+            &p,
+            "is not a sweep journal this dpo-lab can read (an older format, or damaged); delete the directory (or use another --out) and rerun",
+        )
+    };
+    let text = String::from_utf8(bytes).map_err(|_| old())?;
+    let (first, rest) = text.split_once('\n').ok_or_else(old)?;
+    let shard = first.strip_prefix(FORMAT).ok_or_else(old)?;
+    Ok(Some((shard.to_string(), rest.to_string())))
+}
+
+/// Checks that the journal in `out` (started as `stored`) belongs to this
+/// sweep and shard: every journaled run must have the config it has now.
+fn check_resume(
+    sweep: &Sweep,
+    points: &[RunPoint],
+    out: &Path,
+    shard: &str,
+    stored: &(String, String),
+    done: &Journal,
+) -> Result<()> {
+    let fp = out.join(FINGERPRINT);
+    if stored.0 != shard {
+        return Err(Error::io(
+            &fp,
+            format!("holds the journal of shard {} of a sweep, not of shard {shard}; use another --out or delete it", stored.0),
+        ));
+    }
+    let by_id: BTreeMap<usize, &RunPoint> = points.iter().map(|p| (p.id, p)).collect();
+    let journal_path = out.join(JOURNAL);
+    let redo = "use another --out, or delete the directory to start the sweep afresh";
+    for e in done.entries.values() {
+        let Some(p) = by_id.get(&e.id) else {
+            return Err(Error::io(
+                &journal_path,
+                format!(
+                    "holds run {}, which this sweep (shard {shard}) does not have; {redo}",
+                    e.id
+                ),
+            ));
+        };
+        if p.config_hash == e.config_hash {
+            continue;
+        }
+        // The sweep the journal was started with gives the journaled config.
+        let then = Sweep::from_toml_str(&stored.1, out)
+            .and_then(|old| old.resolved_toml(e.id))
+            .ok()
+            .filter(|t| journal::config_hash(t) == e.config_hash);
+        let now = sweep.resolved_toml(e.id)?;
+        let what = match then.as_deref().and_then(|t| first_difference(t, &now)) {
+            Some((f, a, b, n)) => format!(
+                "{} ({})",
+                describe(&f, a, b, n, "in the journal", "now"),
+                sweep.hint(&f)
+            ),
+            None => format!(
+                "its config hash is {} in the journal, {} now (a default of dpo-lab changed?)",
+                &e.config_hash[..12],
+                &p.config_hash[..12]
+            ),
+        };
+        return Err(Error::io(
+            &journal_path,
+            format!(
+                "run {}: {what}; its results would mix with runs of another config: {redo}",
+                e.id
+            ),
+        ));
+    }
+    let now = sweep.stored_text();
+    if stored.1 != now {
+        let what = first_difference(&stored.1, &now)
+            .map(|(f, a, b, n)| format!(": {}", describe(&f, a, b, n, "there", "now")))
+            .unwrap_or_default();
+        return Err(Error::io(
+            &fp,
+            format!("holds the journal of a different sweep{what}; {redo}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The sweep's progress bar on stderr, with its rate and ETA; hidden when
@@ -698,34 +926,36 @@ pub struct SweepOptions {
 pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize> {
     let points = sweep.points(opts.shard, opts.max_runs)?;
     fs::create_dir_all(out).map_err(|e| Error::file(out, "cannot create output directory", e))?;
-    let fp_path = out.join(FINGERPRINT);
-    let fingerprint = format!(
-        "# shard {}/{}\n{}",
-        opts.shard.index + 1,
-        opts.shard.count,
-        sweep.fingerprint
-    );
-    match fs::read_to_string(&fp_path) {
-        Ok(old) if old != fingerprint => {
-            return Err(Error::io(
-                out,
-                "holds the journal of a different sweep (or shard); use another --out or delete it",
-            ))
-        }
-        Ok(_) => {}
-        Err(_) => write_atomic(&fp_path, fingerprint.as_bytes())?,
-    }
+    pair::recover(out)?;
+    let shard = format!("{}/{}", opts.shard.index + 1, opts.shard.count);
     let journal_path = out.join(JOURNAL);
     let done = read_journal(&journal_path)?;
-    // Rewrite the journal without any torn tail before appending to it.
-    let mut clean = String::new();
-    for (id, (r, c)) in &done {
-        clean.push_str(&record(*id, r, c));
+    match read_stored(out)? {
+        Some(stored) => check_resume(sweep, &points, out, &shard, &stored, &done)?,
+        None if !done.entries.is_empty() => {
+            return Err(Error::io(
+                out.join(FINGERPRINT),
+                "is missing beside a journal, so the journal's sweep is unknown; use another --out, or delete the directory to start afresh",
+            ))
+        }
+        None => write_atomic(
+            &out.join(FINGERPRINT),
+            format!("{FORMAT}{shard}\n{}", sweep.stored_text()).as_bytes(),
+        )?,
     }
+    if done.dropped > 0 {
+        let (n, s) = (done.dropped, if done.dropped == 1 { "" } else { "s" });
+        eprintln!(
+            "sweep: dropped {n} damaged or incomplete record{s} of {}; the run{s} will be redone",
+            journal_path.display(),
+        );
+    }
+    // Rewrite the journal with only its intact records before appending to it.
+    let clean: String = done.entries.values().map(journal::encode).collect();
     write_atomic(&journal_path, clean.as_bytes())?;
     let todo: Vec<&RunPoint> = points
         .iter()
-        .filter(|p| !done.contains_key(&p.id))
+        .filter(|p| !done.entries.contains_key(&p.id))
         .collect();
     let file = OpenOptions::new()
         .append(true)
@@ -733,27 +963,40 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
         .map_err(|e| Error::file(&journal_path, "", e))?;
     let journal = Mutex::new(file);
     let bar = progress_bar(todo.len(), opts.quiet);
-    if !opts.quiet && !done.is_empty() {
+    if !opts.quiet && !done.entries.is_empty() {
         eprintln!(
             "sweep: resuming, {} of {} runs already done",
-            done.len(),
+            done.entries.len(),
             points.len()
         );
     }
     todo.par_iter().try_for_each(|p| -> Result<()> {
-        let (r, c) = run_point(sweep, p)?;
-        let rec = record(p.id, &r, &c);
-        journal
-            .lock()
-            .expect("journal lock")
-            .write_all(rec.as_bytes())
+        let rec = journal::encode(&run_point(sweep, p)?);
+        let mut f = journal.lock().expect("journal lock");
+        if crash_at("append") {
+            std::process::abort();
+        }
+        if crash_at("torn") {
+            let _ = f.write_all(&rec.as_bytes()[..rec.len() / 2]);
+            std::process::abort();
+        }
+        f.write_all(rec.as_bytes())
             .map_err(|e| Error::file(&journal_path, "", e))?;
+        drop(f);
         bar.inc(1);
         Ok(())
     })?;
     bar.finish_and_clear();
     drop(journal);
-    assemble(sweep, &[out.to_path_buf()], out, Some(points.len()))?;
+    // Assemble from what the journal holds on disk, checked as on resume.
+    let all = read_journal(&journal_path)?;
+    if all.dropped > 0 {
+        return Err(Error::io(
+            &journal_path,
+            format!("lost {} records while the sweep ran (is the disk failing?); rerun the same command to redo them", all.dropped),
+        ));
+    }
+    assemble(sweep, &all.entries, out, points.len())?;
     Ok(todo.len())
 }
 
@@ -787,21 +1030,9 @@ pub fn run_for_report(file: &Path, dir: &Path, resume: bool) -> Result<Sweep> {
     Ok(sweep)
 }
 
-/// Joins the journals of `dirs` into `out/runs.csv` and `out/curves.csv`, in
-/// run-id order. With `expect = None` the union must cover the whole grid.
-pub fn assemble(sweep: &Sweep, dirs: &[PathBuf], out: &Path, expect: Option<usize>) -> Result<()> {
-    let mut all = Done::new();
-    for d in dirs {
-        for (id, v) in read_journal(&d.join(JOURNAL))? {
-            if all.insert(id, v).is_some() {
-                return Err(Error::io(
-                    d,
-                    format!("run {id} appears in more than one shard"),
-                ));
-            }
-        }
-    }
-    let want = expect.unwrap_or_else(|| sweep.len());
+/// Writes `out/runs.csv` and `out/curves.csv` from the journaled runs `all`,
+/// in run-id order, as one unit; there must be `want` of them.
+fn assemble(sweep: &Sweep, all: &BTreeMap<usize, Entry>, out: &Path, want: usize) -> Result<()> {
     if all.len() != want {
         return Err(Error::io(
             out,
@@ -818,56 +1049,215 @@ pub fn assemble(sweep: &Sweep, dirs: &[PathBuf], out: &Path, expect: Option<usiz
         ))));
         curves.push('\n');
     }
-    for (r, c) in all.values() {
-        runs.push_str(r);
+    for e in all.values() {
+        runs.push_str(&e.runs_line);
         runs.push('\n');
-        curves.push_str(c);
+        curves.push_str(&e.curves);
     }
     fs::create_dir_all(out).map_err(|e| Error::file(out, "", e))?;
-    write_atomic(&out.join("runs.csv"), runs.as_bytes())?;
-    if sweep.curve_every > 0 {
-        write_atomic(&out.join("curves.csv"), curves.as_bytes())?;
-    }
-    Ok(())
+    pair::write(
+        out,
+        runs.as_bytes(),
+        (sweep.curve_every > 0).then_some(curves.as_bytes()),
+    )
 }
 
-/// `dpo-lab merge`: checks the shards belong to one sweep and writes the
-/// files a single-machine sweep would.
+/// `dpo-lab merge`: checks the shards belong to one sweep (the same resolved
+/// config for every run) and writes the files a single-machine sweep would.
 pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
     let first = shard_dirs
         .first()
         .ok_or_else(|| Error::Usage("merge needs at least one shard directory".into()))?;
-    let read_fp = |d: &Path| -> Result<String> {
-        let p = d.join(FINGERPRINT);
-        let s = fs::read_to_string(&p)
-            .map_err(|e| Error::file(&p, "not a sweep output directory", e))?;
-        Ok(s.split_once('\n')
-            .map(|(_, rest)| rest.to_string())
-            .unwrap_or_default())
+    let stored = |d: &Path| -> Result<String> {
+        read_stored(d)?.map(|s| s.1).ok_or_else(|| {
+            Error::io(
+                d.join(FINGERPRINT),
+                "is missing: not a sweep output directory",
+            )
+        })
     };
-    let text = read_fp(first)?;
+    let text = stored(first)?;
     for d in &shard_dirs[1..] {
-        if read_fp(d)? != text {
+        let other = stored(d)?;
+        if other != text {
+            let what = first_difference(&text, &other)
+                .map(|(f, a, b, n)| {
+                    let at = |d: &Path| format!("in {}", d.join(FINGERPRINT).display());
+                    format!(": {}", describe(&f, a, b, n, &at(first), &at(d)))
+                })
+                .unwrap_or_default();
             return Err(Error::io(
                 d,
-                "belongs to a different sweep than the first shard",
+                format!("belongs to a different sweep than {}{what}; rerun the shards from one sweep file and base", first.display()),
             ));
         }
     }
-    // Relative `base` paths were resolved when the shards ran; the journals carry the results.
-    let sweep = Sweep::from_toml_str_lenient(&text)?;
-    assemble(&sweep, shard_dirs, out, None)
+    // The stored sweep carries its base inline, so it stands on its own.
+    let sweep = Sweep::from_toml_str(&text, first)?;
+    fs::create_dir_all(out).map_err(|e| Error::file(out, "cannot create output directory", e))?;
+    pair::recover(out)?;
+    let mut all = BTreeMap::new();
+    for d in shard_dirs {
+        let path = d.join(JOURNAL);
+        let j = read_journal(&path)?;
+        if j.dropped > 0 {
+            return Err(Error::io(
+                &path,
+                format!("has {} damaged or incomplete records; rerun that shard's `dpo-lab sweep` command to redo their runs, then merge", j.dropped),
+            ));
+        }
+        for (id, e) in j.entries {
+            let want = sweep.point(id).map(|p| p.config_hash).ok();
+            if want.as_deref() != Some(e.config_hash.as_str()) {
+                return Err(Error::io(
+                    &path,
+                    format!("run {id} was made from another config than the sweep in {} gives it; rerun that shard in a fresh directory", d.join(FINGERPRINT).display()),
+                ));
+            }
+            if all.insert(id, e).is_some() {
+                return Err(Error::io(
+                    d,
+                    format!("run {id} appears in more than one shard"),
+                ));
+            }
+        }
+    }
+    assemble(&sweep, &all, out, sweep.len())
 }
 
-impl Sweep {
-    /// Parses sweep text for merging: only axes and settings matter, so a
-    /// `base` file that moved is not an error.
-    fn from_toml_str_lenient(text: &str) -> Result<Self> {
-        let mut doc: Table =
-            toml::from_str(text).map_err(|e| Error::toml("<sweep>", "is not valid TOML", e))?;
-        doc.insert("base".into(), Value::Table(Table::new()));
-        let mut s = Self::from_toml_str(&toml::to_string(&doc).expect("table"), Path::new("."))?;
-        s.fingerprint = text.to_string();
-        Ok(s)
+/// `runs.csv` and `curves.csv` replaced as one unit. Both are written under
+/// temporary names and synced; then a marker naming them is written, the
+/// two are renamed into place (`curves.csv` first, so that a `runs.csv`
+/// never stands beside an older `curves.csv` it does not belong to, unless a
+/// crash comes between the renames), and the marker is removed. The next
+/// sweep or merge in the directory finishes the renames of a marker left by
+/// a crash ([`recover`]) and removes temporaries of dead processes.
+mod pair {
+    use super::crash_at;
+    use crate::error::{Error, Result};
+    use crate::io::output::write_atomic;
+    use std::fs;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    const MARKER: &str = ".assemble.pending";
+
+    fn tmp(dir: &Path, name: &str, pid: u32) -> PathBuf {
+        dir.join(format!(".{name}.tmp-{pid}"))
+    }
+
+    fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let mut f = fs::File::create(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    }
+
+    /// Writes `runs.csv` and `curves.csv` (or removes an old `curves.csv`
+    /// when `curves` is `None`) into `dir` as one unit.
+    pub(super) fn write(dir: &Path, runs: &[u8], curves: Option<&[u8]>) -> Result<()> {
+        let pid = std::process::id();
+        let (rt, ct) = (tmp(dir, "runs.csv", pid), tmp(dir, "curves.csv", pid));
+        let res = write_synced(&rt, runs)
+            .and_then(|()| curves.map_or(Ok(()), |c| write_synced(&ct, c)))
+            .map_err(|e| Error::file(dir, "cannot write runs.csv and curves.csv", e));
+        if let Err(e) = res {
+            let _ = fs::remove_file(&rt);
+            let _ = fs::remove_file(&ct);
+            return Err(e);
+        }
+        if crash_at("assemble-temps") {
+            std::process::abort();
+        }
+        let mode = if curves.is_some() {
+            "curves"
+        } else {
+            "nocurves"
+        };
+        if let Err(e) = write_atomic(&dir.join(MARKER), format!("{pid} {mode}\n").as_bytes()) {
+            let _ = fs::remove_file(&rt);
+            let _ = fs::remove_file(&ct);
+            return Err(e);
+        }
+        if crash_at("assemble-marker") {
+            std::process::abort();
+        }
+        finish(dir, pid, curves.is_some())
+    }
+
+    /// The renames a marker stands for; each step is skipped once done, so
+    /// finishing twice is harmless.
+    fn finish(dir: &Path, pid: u32, curves: bool) -> Result<()> {
+        let (rt, ct) = (tmp(dir, "runs.csv", pid), tmp(dir, "curves.csv", pid));
+        let io = |p: &Path, e: std::io::Error| Error::file(p, "cannot move into place", e);
+        let final_curves = dir.join("curves.csv");
+        if curves {
+            if ct.exists() {
+                fs::rename(&ct, &final_curves).map_err(|e| io(&final_curves, e))?;
+            }
+        } else if let Err(e) = fs::remove_file(&final_curves) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(io(&final_curves, e));
+            }
+        }
+        if crash_at("assemble-rename") {
+            std::process::abort();
+        }
+        let final_runs = dir.join("runs.csv");
+        if rt.exists() {
+            fs::rename(&rt, &final_runs).map_err(|e| io(&final_runs, e))?;
+        }
+        let marker = dir.join(MARKER);
+        fs::remove_file(&marker).map_err(|e| Error::file(&marker, "cannot remove", e))
+    }
+
+    /// Whether process `pid` may still be running: on Linux, whether
+    /// `/proc/<pid>` exists; elsewhere every process is taken to be alive
+    /// (its temporaries are then left alone).
+    fn alive(pid: u32) -> bool {
+        pid == std::process::id()
+            || !Path::new("/proc/self").exists()
+            || Path::new("/proc").join(pid.to_string()).exists()
+    }
+
+    /// Finishes the renames of a crashed assembly in `dir`, then removes the
+    /// temporaries (`.<name>.tmp-<pid>`) that processes no longer running left.
+    pub(super) fn recover(dir: &Path) -> Result<()> {
+        let marker = dir.join(MARKER);
+        match fs::read_to_string(&marker) {
+            Ok(text) => {
+                let parsed = match text.trim_end().split_once(' ') {
+                    Some((p, "curves")) => p.parse::<u32>().ok().map(|p| (p, true)),
+                    Some((p, "nocurves")) => p.parse::<u32>().ok().map(|p| (p, false)),
+                    _ => None,
+                };
+                let Some((pid, curves)) = parsed else {
+                    return Err(Error::io(
+                        &marker,
+                        "is damaged, so runs.csv and curves.csv may not belong together; delete the marker and both files, then rerun",
+                    ));
+                };
+                if !alive(pid) {
+                    finish(dir, pid, curves)?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::file(&marker, "cannot read", e)),
+        }
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Ok(());
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let stale = name.starts_with('.')
+                && name
+                    .rsplit_once(".tmp-")
+                    .and_then(|(_, pid)| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| !alive(pid));
+            if stale {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        Ok(())
     }
 }
