@@ -235,6 +235,8 @@ fn runs_csv_reads_back_typed() {
     assert_eq!(recs[0].axes[0].1, "tabular");
     assert_eq!(recs[23].axes[0].1, "mlp");
     assert_eq!(recs[0].ids.run_seed, recs[6].ids.run_seed);
+    assert!(recs.iter().all(|r| r.config_hash.len() == 64));
+    assert_ne!(recs[0].config_hash, recs[1].config_hash);
     // A cell that is not a number.
     let text = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
@@ -249,5 +251,40 @@ fn runs_csv_reads_back_typed() {
         e.contains("is not a sweep's runs.csv (column `run_seed`)"),
         "{e}"
     );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A run's `config_hash` in `runs.csv` is the SHA-256 of the `config.toml`
+/// that `dpo-lab run` writes for that run's config: `sha256sum` finds it.
+#[test]
+fn config_hash_is_the_sha256_of_the_run_config() {
+    use dpo_lab::analysis::runs::RunsTable;
+    use dpo_lab::io::journal::config_hash;
+    use dpo_lab::io::sweep::Sweep;
+    let d = tmp("hash");
+    let text = SWEEP.replace("epochs = 100", "epochs = 5");
+    let f = write_sweep(&d, &text);
+    let out = d.join("out");
+    assert!(sweep(&f, &out, &[], None).status.success());
+    let recs = RunsTable::load(&out.join("runs.csv"))
+        .unwrap()
+        .records()
+        .unwrap();
+    let sw = Sweep::from_toml_str(&text, &d).unwrap();
+    for id in [0, 13] {
+        let cfg = d.join(format!("run{id}.toml"));
+        std::fs::write(&cfg, sw.point(id).unwrap().config.to_toml_string()).unwrap();
+        let run_dir = d.join(format!("run{id}"));
+        let o = Command::new(BIN)
+            .arg("run")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&run_dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let written = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+        assert_eq!(config_hash(&written), recs[id].config_hash, "run {id}");
+    }
     std::fs::remove_dir_all(&d).unwrap();
 }

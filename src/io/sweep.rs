@@ -946,7 +946,7 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
     if done.dropped > 0 {
         let (n, s) = (done.dropped, if done.dropped == 1 { "" } else { "s" });
         eprintln!(
-            "sweep: dropped {n} damaged or incomplete record{s} of {}; the run{s} will be redone",
+            "sweep: dropped {n} damaged or incomplete record{s} of {}; the runs they held will be redone",
             journal_path.display(),
         );
     }
