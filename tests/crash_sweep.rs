@@ -395,6 +395,7 @@ fn results_of_other_configs_are_refused() {
         "{}",
         err(&o)
     );
+    assert!(!m.exists(), "merge wrote {}", m.display());
     // A damaged shard journal is not merged short.
     let mut j = read(&s1.join("journal.txt"));
     j[20] ^= 0x40;
@@ -403,6 +404,7 @@ fn results_of_other_configs_are_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("damaged or incomplete"), "{}", err(&o));
     assert!(!err(&o).contains("panicked"));
+    assert!(!m.exists(), "merge wrote {}", m.display());
     std::fs::remove_dir_all(&d).unwrap();
 }
 

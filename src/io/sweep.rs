@@ -1094,8 +1094,6 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
     }
     // The stored sweep carries its base inline, so it stands on its own.
     let sweep = Sweep::from_toml_str(&text, first)?;
-    fs::create_dir_all(out).map_err(|e| Error::file(out, "cannot create output directory", e))?;
-    pair::recover(out)?;
     let mut all = BTreeMap::new();
     for d in shard_dirs {
         let path = d.join(JOURNAL);
@@ -1121,6 +1119,12 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
                 ));
             }
         }
+    }
+    // Only now, with every shard checked, is the output directory touched.
+    if all.len() == sweep.len() {
+        fs::create_dir_all(out)
+            .map_err(|e| Error::file(out, "cannot create output directory", e))?;
+        pair::recover(out)?;
     }
     assemble(&sweep, &all, out, sweep.len())
 }
