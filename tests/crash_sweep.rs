@@ -498,3 +498,31 @@ proptest! {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+/// `reproduce --resume` resumes through `run_for_report`: an edited base
+/// config is refused there too, naming the field, and the old results stay.
+#[test]
+fn a_report_resume_refuses_an_edited_base() {
+    use dpo_lab::io::sweep::run_for_report;
+    let d = tmp("report");
+    let f = setup(&d, SWEEP);
+    let out = d.join("sweeps").join("small");
+    run_for_report(&f, &out, false).unwrap();
+    let runs = read(&out.join("runs.csv"));
+    std::fs::write(
+        d.join("base.toml"),
+        BASE.replace("epochs = 40", "epochs = 41"),
+    )
+    .unwrap();
+    let e = run_for_report(&f, &out, true).unwrap_err().to_string();
+    assert!(
+        e.contains("run 0: `epochs` is 40 in the journal, 41 now (")
+            && e.contains("base.toml changed?)"),
+        "{e}"
+    );
+    assert_eq!(read(&out.join("runs.csv")), runs);
+    // Without --resume the old results are deleted and the sweep rerun.
+    run_for_report(&f, &out, false).unwrap();
+    assert_ne!(read(&out.join("runs.csv")), runs);
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -140,10 +140,7 @@ pub fn decode(bytes: &[u8]) -> Journal {
                 match std::mem::replace(&mut state, State::Idle) {
                     State::Open { start, id, hash } => {
                         match close(&bytes[start..pos], id, hash, &line[2..]) {
-                            Some(e) if conflicted.contains(&id) => {
-                                let _ = e;
-                                j.dropped += 1;
-                            }
+                            Some(_) if conflicted.contains(&id) => j.dropped += 1,
                             Some(e) => match j.entries.get(&id) {
                                 // A record written twice is harmless.
                                 Some(old) if *old == e => {}

@@ -279,6 +279,23 @@ fn unset_path(root: &mut Table, path: &str) -> std::result::Result<(), ()> {
     t.remove(last).map(|_| ()).ok_or(())
 }
 
+/// `path` with `dir/..` pairs folded away, for messages: a sweep in
+/// `experiments/sweeps/` names its base `experiments/fig2.toml`.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match (c, out.last()) {
+            (Component::CurDir, _) => {}
+            (Component::ParentDir, Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            _ => out.push(c),
+        }
+    }
+    out.iter().collect()
+}
+
 impl Sweep {
     /// Parses a sweep file; `base = "run.toml"` is resolved next to it.
     pub fn load(path: &Path) -> Result<Self> {
@@ -301,7 +318,7 @@ impl Sweep {
             Some(Value::Table(t)) => t.clone(),
             Some(Value::String(p)) => {
                 let path = dir.join(p);
-                base_file = Some(path.clone());
+                base_file = Some(tidy(&path));
                 let text = fs::read_to_string(&path)
                     .map_err(|e| Error::file(&path, "cannot read base config", e))?;
                 toml::from_str(&text)
