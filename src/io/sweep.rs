@@ -961,9 +961,14 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
         )?,
     }
     if done.dropped > 0 {
-        let (n, s) = (done.dropped, if done.dropped == 1 { "" } else { "s" });
+        let n = done.dropped;
+        let (s, held) = if n == 1 {
+            ("", "the run it held")
+        } else {
+            ("s", "the runs they held")
+        };
         eprintln!(
-            "sweep: dropped {n} damaged or incomplete record{s} of {}; the runs they held will be redone",
+            "sweep: dropped {n} damaged or incomplete record{s} of {}; {held} will be redone",
             journal_path.display(),
         );
     }
