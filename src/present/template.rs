@@ -55,6 +55,9 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "beyond/onpolicy-phrases",
     "zoo/zoo",
     "zoo/phrases",
+    "precision/precision",
+    "precision/late-jump",
+    "precision/phrases",
 ];
 
 /// The text of template `name` (see [`TEMPLATES`]), without its leading
