@@ -38,6 +38,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "scenario-effect",
     "scenario-effect-verdict-none",
     "scenario-effect-verdict-some",
+    "scenario-effect-claims",
     "readme-fidelity",
     "report/intro",
     "report/phase",
