@@ -526,3 +526,25 @@ fn a_report_resume_refuses_an_edited_base() {
     assert_ne!(read(&out.join("runs.csv")), runs);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A write that fails while the pair is put in place (here `curves.csv` is
+/// a directory) exits 2 and leaves no `runs.csv`; once the obstacle is gone,
+/// the next sweep finishes the pair.
+#[test]
+fn a_failed_assembly_leaves_no_runs_csv_alone() {
+    let d = tmp("fail");
+    let f = setup(&d, SWEEP);
+    let whole = d.join("whole");
+    ok(&sweep(&f, &whole, &[], None));
+    let out = d.join("out");
+    std::fs::create_dir_all(out.join("curves.csv").join("x")).unwrap();
+    let o = sweep(&f, &out, &[], None);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("curves.csv"), "{}", err(&o));
+    assert!(!out.join("runs.csv").exists());
+    std::fs::remove_dir_all(out.join("curves.csv")).unwrap();
+    ok(&sweep(&f, &out, &[], None));
+    same_results(&whole, &out, "after the failure");
+    no_leftovers(&out, "after the failure");
+    std::fs::remove_dir_all(&d).unwrap();
+}
