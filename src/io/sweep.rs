@@ -1214,7 +1214,13 @@ mod pair {
     /// finishing twice is harmless.
     fn finish(dir: &Path, pid: u32, curves: bool) -> Result<()> {
         let (rt, ct) = (tmp(dir, "runs.csv", pid), tmp(dir, "curves.csv", pid));
-        let io = |p: &Path, e: std::io::Error| Error::file(p, "cannot move into place", e);
+        let io = |p: &Path, e: std::io::Error| {
+            Error::file(
+                p,
+                "cannot put the new file in place (the next sweep or merge in this directory finishes the pair once the cause is fixed)",
+                e,
+            )
+        };
         let final_curves = dir.join("curves.csv");
         if curves {
             if ct.exists() {
