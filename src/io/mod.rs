@@ -4,5 +4,6 @@
 //! and CSVs ([`sweep`]).
 
 pub mod config;
+pub mod crash;
 pub mod output;
 pub mod sweep;
