@@ -42,9 +42,14 @@ enum Command {
         /// The output directory
         #[arg(short, long, value_name = "DIR", value_parser = out_dir)]
         out: PathBuf,
-        /// Replace a different run's results (or write among other files) in DIR;
-        /// run more than 100000000 epochs or record more than 10000000 CSV rows
-        #[arg(long)]
+        /// Replace another run's results in DIR; run beyond the length limits
+        ///
+        /// Without it, run refuses a DIR that holds a different run's results (its
+        /// config.toml differs) or other files, more than 100000000 epochs, and more
+        /// than 10000000 recorded CSV rows (metrics.csv and probs.csv together).
+        /// Into a DIR with other files, the run's files are moved in one by one and
+        /// the other files kept.
+        #[arg(long, verbatim_doc_comment)]
         force: bool,
     },
     /// Run a grid of runs in parallel, resumably

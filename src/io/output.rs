@@ -300,8 +300,9 @@ fn config_difference(old: &str, new: &str) -> String {
     }
 }
 
-/// Looks at what `dir` holds and decides whether the run may replace it.
-fn existing(dir: &Path, config: &str, force: bool) -> Result<Existing> {
+/// Looks at what `dir` holds and decides whether the run may replace it;
+/// messages name `shown`, the directory as the user gave it.
+fn existing(dir: &Path, shown: &Path, config: &str, force: bool) -> Result<Existing> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::Nothing),
@@ -328,7 +329,7 @@ fn existing(dir: &Path, config: &str, force: bool) -> Result<Existing> {
             list.push(format!("and {} more", foreign.len() - 5));
         }
         return Err(Error::io(
-            dir,
+            shown,
             format!(
                 "is not empty and holds files that are not a run's ({}); choose another --out, or pass --force to write the run's files into it (the other files are kept)",
                 list.join(", ")
@@ -347,7 +348,7 @@ fn existing(dir: &Path, config: &str, force: bool) -> Result<Existing> {
         Err(_) => "holds run files but no readable config.toml, so not this run's results".into(),
     };
     Err(Error::io(
-        dir,
+        shown,
         format!("{why}; choose another --out, or pass --force to replace them"),
     ))
 }
@@ -414,7 +415,7 @@ impl RunOutput {
             .map_err(|e| Error::file(dir, "cannot create output directory", e))?;
         recover(parent, &name, &abs);
         clean_stale_temporaries(&abs);
-        let existing = match existing(&abs, config, force) {
+        let existing = match existing(&abs, dir, config, force) {
             Ok(x) => x,
             Err(e) => {
                 undo(&created);
