@@ -267,7 +267,7 @@ fn table_diff(old: &Table, new: &Table, prefix: &str, out: &mut Vec<String>) {
             (a, b) if a != b => {
                 let show = |v: Option<&Value>| v.map_or("-".to_string(), Value::to_string);
                 out.push(format!(
-                    "`{field}` {} here, {} in this run",
+                    "`{field}` = {} there, {} in this run",
                     show(a),
                     show(b)
                 ));
@@ -306,12 +306,12 @@ fn existing(dir: &Path, shown: &Path, config: &str, force: bool) -> Result<Exist
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::Nothing),
-        Err(e) => return Err(Error::file(dir, "cannot read output directory", e)),
+        Err(e) => return Err(Error::file(shown, "cannot read output directory", e)),
     };
     let mut names: Vec<String> = entries
         .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect::<std::io::Result<_>>()
-        .map_err(|e| Error::file(dir, "cannot read output directory", e))?;
+        .map_err(|e| Error::file(shown, "cannot read output directory", e))?;
     names.sort();
     if names.is_empty() {
         return Ok(Existing::Nothing);
