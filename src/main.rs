@@ -8,7 +8,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use dpo_lab::engine::train::{prepare, train_with, Keep};
 use dpo_lab::error::{Error, Result};
 use dpo_lab::io::config::{Config, OPTIMIZERS, POLICIES};
-use dpo_lab::io::output::{check_run_length, RunOutput};
+use dpo_lab::io::output::{check_run_length, out_dir, RunOutput};
 use dpo_lab::io::sweep::{merge, run_sweep, Shard, Sweep, SweepOptions, DEFAULT_MAX_RUNS};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -121,18 +121,6 @@ enum Command {
         #[arg(short, long, value_name = "DIR", value_parser = out_dir)]
         out: PathBuf,
     },
-}
-
-/// An `--out` value: any path but the empty one, which would name the
-/// current directory by accident (e.g. an unset shell variable).
-fn out_dir(s: &str) -> std::result::Result<PathBuf, String> {
-    if s.is_empty() {
-        return Err(
-            "an empty path names no directory; give the output directory, e.g. --out out/run"
-                .into(),
-        );
-    }
-    Ok(PathBuf::from(s))
 }
 
 /// The names a run config may use, from the registries that accept them

@@ -129,6 +129,19 @@ pub fn check_writable(dir: &Path) -> Result<()> {
     res
 }
 
+/// Parses an output directory argument (a clap `value_parser`): any path
+/// but the empty one, which would name the current directory by accident
+/// (e.g. an unset shell variable).
+pub fn out_dir(s: &str) -> std::result::Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err(
+            "an empty path names no directory; give the output directory, e.g. --out out/run"
+                .into(),
+        );
+    }
+    Ok(PathBuf::from(s))
+}
+
 /// The files of a run directory; `config.toml` last, as it is placed last.
 pub const RUN_FILES: [&str; 4] = ["metrics.csv", "probs.csv", "summary.csv", "config.toml"];
 
