@@ -1,7 +1,7 @@
 //! Input and output: a run's TOML config validated into a
 //! [`crate::engine::train::RunSpec`] ([`config`]), a run's files written as
-//! one unit ([`output`]), and sweeps over configs with their journal, shards
-//! and CSVs ([`sweep`]).
+//! one unit ([`output`]), sweeps over configs with their journal, shards
+//! and CSVs ([`sweep`]), and the crash tests' hook ([`crash`]).
 
 pub mod config;
 pub mod crash;
