@@ -8,6 +8,9 @@
 //! and routes, and names the paths (`experiments/`, the output directories).
 
 #![forbid(unsafe_code)]
+// The clap doc comments below are the `--help` text, printed verbatim (README quotes it):
+// their `<name>`/`<crate>` placeholders are help syntax, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 use clap::Parser;
 use dpo_lab::analysis::runs::RunsTable;

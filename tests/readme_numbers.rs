@@ -229,22 +229,19 @@ const ALLOWED: &[(&str, &str, Why)] = &[
         Why::Unsourced("perf measurement of the divider (performance issue's notes)"),
     ),
     (
-        "8.3",
+        "8.8",
         "(measured), ",
-        Why::Unsourced("perf-derived: (1.03 + 0.68) ns × the width-64 MLP's parameters"),
+        Why::Unsourced("perf-derived: (1.03 + 0.68) ns × the width-64 MLP's 5 130 parameters"),
     ),
     (
-        "4 874",
+        "5 130",
         "µs a step for the ",
-        Why::Unsourced(
-            "the parameters of the width-64 MLP per the performance notes; \
-             Policy::n_params gives 5 130 (see readme_parameter_count)",
-        ),
+        Why::Unsourced("the width-64 MLP's Policy::n_params (checked by readme_parameter_count)"),
     ),
     (
-        "240",
+        "230",
         "MLP, so about ",
-        Why::Unsourced("perf-derived ceiling: 2 cores / 8.3 µs"),
+        Why::Unsourced("perf-derived ceiling: 2 cores / 8.8 µs"),
     ),
     (
         "2.8",
@@ -729,10 +726,8 @@ fn numerals_follow_the_rule() {
     assert!(matches(&[2_344_066.0], n) && !matches(&[2_356_000.0], n));
 }
 
-/// The README's Performance section prices Adam per parameter of "the
-/// 4 874 parameters of the width-64 MLP"; the policy itself counts 5 130
-/// (4·64 + 64, 64·64 + 64, 64·10 + 10). Kept as a known discrepancy: when
-/// the README is corrected, this test fails and goes.
+/// The README's Performance section prices Adam per parameter of the
+/// width-64 MLP: its count is the policy's own (4·64 + 64, 64·64 + 64, 64·10 + 10).
 #[test]
 fn readme_parameter_count() {
     let mlp = Mlp {
@@ -746,5 +741,13 @@ fn readme_parameter_count() {
     assert_eq!(mlp.n_params(), 4 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10);
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    assert!(prose(&readme).contains("4 874 parameters of the width-64 MLP"));
+    let quoted = format!(
+        "{} {:03} parameters of the width-64 MLP",
+        mlp.n_params() / 1000,
+        mlp.n_params() % 1000
+    );
+    assert!(
+        prose(&readme).contains(&quoted),
+        "README should say {quoted}"
+    );
 }

@@ -2,9 +2,6 @@
 //! the paper-figure runs and the sweeps' tables. The sentences are
 //! `templates/report/*.md`; this module computes the numbers, formats them
 //! and picks the phrases they call for.
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use crate::analysis::runs::{correlation, Grid, RunsTable, Stat};
 use crate::error::{Error, Result};

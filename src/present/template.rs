@@ -186,7 +186,7 @@ pub fn has_line(name: &str, key: &str) -> Result<bool> {
     Ok(template(name)?.lines().any(|l| l.starts_with(&prefix)))
 }
 
-/// Renders the line `key` of template `name` (see [`line`]) with `facts`.
+/// Renders the line `key` of template `name` (see [`line()`]) with `facts`.
 pub fn render_line(name: &str, key: &str, facts: &Facts) -> Result<String> {
     render(&line(name, key)?, facts).map_err(|e| match e {
         Error::Config { msg, .. } => Error::config(format!("templates/{name}.md ({key})"), msg),

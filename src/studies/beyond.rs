@@ -8,9 +8,6 @@
 //! on-policy}.toml`), computes every number its figure and section use, and
 //! writes them as `facts.json`; [`crate::present::findings`] draws and
 //! describes them.
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use crate::analysis::runs::{correlation, RunsTable, Stat};
 use crate::engine::onpolicy::ORACLE_REWARD;

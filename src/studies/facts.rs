@@ -1,9 +1,6 @@
 //! What the studies' facts share: a run config's setting in typed form (so
 //! that no sentence or figure title types a β or a learning rate in), and
 //! the JSON file each study writes next to its outputs.
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use crate::error::{Error, Result};
 use crate::io::config::Config;

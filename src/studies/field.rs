@@ -69,9 +69,6 @@
 //! whose trajectories the figure draws and returns every number of the
 //! figure's paragraph ([`FieldFacts`]); [`crate::present::plots::field`]
 //! draws and describes them.
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use crate::engine::train::{train, Keep};
 use crate::error::{Error, Result};

@@ -615,7 +615,7 @@ pub fn markdown(facts: &Facts) -> String {
          entry below about {:.0e} is exactly 0), and the unseen probabilities (for each of the \
          {} pairs the {} responses of its prompt outside the pair: {} entries, {} of them other \
          pairs' rejected responses and {} in no pair) are averaged by each candidate below \
-         (`src/bookkeeping.rs`; `p` is the tensor of unseen probabilities, one row per pair). \
+         (`src/analysis/bookkeeping.rs`; `p` is the tensor of unseen probabilities, one row per pair). \
          The trajectory is the f32 storage emulation's: no float32 compute path exists yet. A \
          *late jump* of a curve is a rise by a factor of at least {} within {} epochs, in a \
          window ending at epoch {} or later. Besides each curve, the table looks at its ratio \

@@ -3,9 +3,6 @@
 //! probability reaching the bottom of the f32 range? Its metrics are f64
 //! ones; [`crate::studies::late_jump`] reads the same runs the way float32
 //! plotting code would. The numeric mode itself is [`crate::maths::precision`].
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use crate::engine::metrics::MetricsRow;
 use crate::engine::train::{train, Keep, RunResult};

@@ -9,9 +9,6 @@
 //! replaced, fits the reward model, and returns every number the figures
 //! and the report's section use ([`ZooFacts`], also written as
 //! `facts.json`); [`crate::present::zoo`] draws and describes them.
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use crate::analysis::runs::{RunsTable, Stat};
 use crate::engine::train::{train, Keep, RunResult};

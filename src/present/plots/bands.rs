@@ -3,9 +3,6 @@
 //! config's own seed as a thin line, and optional points (the paper's
 //! read-offs) on top; all on a log-epoch axis ([`EpochScale`]). The facts
 //! come from [`crate::studies::paper_bands`]; nothing here trains.
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use super::panels::{decimate, framed_chart, Axis};
 use super::style::{self, FONT};
@@ -383,7 +380,12 @@ pub fn seed_band_chart<DB: DrawingBackend>(
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Sample {
     /// A curve: its band swatch with its median line over it.
-    Curve { color: RGBColor, dashed: bool },
+    Curve {
+        /// The curve's colour.
+        color: RGBColor,
+        /// Whether its median line is dashed.
+        dashed: bool,
+    },
     /// The median line (in grey).
     Median,
     /// The p10–p90 band (in grey).

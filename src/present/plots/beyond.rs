@@ -3,9 +3,6 @@
 //! against the similarity of each pair's response embeddings ([`similarity`]).
 //! Both are drawn from sweep tables and points already in memory; the
 //! numbers come from [`crate::present::findings`].
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use super::figures::title_strip;
 use super::panels::{draw_legend, legend_height, Axis, LegendEntry};
@@ -37,8 +34,11 @@ pub const TRAINED: RGBColor = RGBColor(0x00, 0x72, 0xb2);
 /// y (the p10–p90 interval over seeds, so it never leaves the data's range).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Mark {
+    /// Position on the x axis.
     pub x: f64,
+    /// Position on the y axis (the median over seeds).
     pub y: f64,
+    /// The error bar's `(low, high)` in y, if any.
     pub interval: Option<(f64, f64)>,
 }
 
@@ -46,11 +46,17 @@ pub struct Mark {
 /// opacity `alpha`, optionally joined by a line in x order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Marks {
+    /// Colour of the circles and the joining line.
     pub color: RGBColor,
+    /// Circle radius in pixels (0: no circles).
     pub radius: u32,
+    /// Opacity of the circles, 0–1.
     pub alpha: f64,
+    /// Join the marks by a line in x order.
     pub line: bool,
+    /// Draw that line dashed.
     pub dashed: bool,
+    /// The marks.
     pub points: Vec<Mark>,
 }
 

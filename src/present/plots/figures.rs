@@ -1,7 +1,4 @@
 //! The paper's figures, drawn from in-memory runs.
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use super::bands::{
     draw_key, key_height, log_axis, seed_band_chart, style_key, BandCurve, EpochScale, KeyEntry,
@@ -26,7 +23,9 @@ use std::path::{Path, PathBuf};
 pub struct PaperRun<'a> {
     /// The resolved config (for titles).
     pub config: &'a Config,
+    /// The run's dataset (for the pair and out-of-data responses).
     pub data: &'a Dataset,
+    /// The trained run: its metrics and probability snapshots.
     pub result: &'a RunResult,
 }
 

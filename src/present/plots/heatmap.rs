@@ -2,9 +2,6 @@
 //! colour scale, optional value text in each cell, optional cell outlines and
 //! an optional colour bar. Policies (prompt × response) use it here; phase
 //! diagrams (a D-score over a 2-D parameter grid) are meant to use it too.
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use super::style::{self, FONT};
 use super::{format_tick, nice_ticks, DrawResult, Ticked};
@@ -16,8 +13,11 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 /// colour stops; values outside are clamped, non-finite ones are grey.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColorScale {
+    /// Value drawn in the first stop's colour.
     pub lo: f64,
+    /// Value drawn in the last stop's colour.
     pub hi: f64,
+    /// The colour stops, evenly spaced over `[lo, hi]`.
     pub stops: Vec<RGBColor>,
 }
 
@@ -130,8 +130,11 @@ impl CellText {
 /// A heatmap: `values[r][c]` is drawn in row `r` (row 0 at the top) and
 /// column `c`.
 pub struct Heatmap {
+    /// Cell values, row-major (non-finite: grey).
     pub values: Vec<Vec<f64>>,
+    /// Labels of the rows, top to bottom.
     pub row_labels: Vec<String>,
+    /// Labels of the columns, left to right.
     pub col_labels: Vec<String>,
     /// Caption above the map ("" for none).
     pub title: String,
@@ -139,7 +142,9 @@ pub struct Heatmap {
     pub x_desc: String,
     /// Description beside the row labels.
     pub y_desc: String,
+    /// How values map to colours.
     pub scale: ColorScale,
+    /// What is written inside each cell.
     pub text: CellText,
     /// Draw a colour bar with this description on the right.
     pub colorbar: Option<String>,

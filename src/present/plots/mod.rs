@@ -19,9 +19,6 @@
 //! - [`sweeps`]: figures of sweep tables (`runs.csv` in memory): [`phase`]
 //!   diagrams, D-scores against [`beta`], the [`remedies`]; built on
 //!   [`band_chart`] (mean curves with a shaded spread over seeds).
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 pub mod bands;
 pub mod bench;
@@ -213,8 +210,11 @@ pub fn format_tick(v: f64, ticks: &[f64]) -> String {
 /// formatter for `f64` ranges.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ticked {
+    /// Lower end of the axis.
     pub lo: f64,
+    /// Upper end of the axis.
     pub hi: f64,
+    /// Where the ticks go, in axis units.
     pub ticks: Vec<f64>,
 }
 

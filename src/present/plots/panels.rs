@@ -1,8 +1,5 @@
 //! Line charts with legends placed outside the plotting area, and the three
 //! metric panels of the paper's Figure 2 built on them.
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use super::style::{self, FONT};
 use super::{format_tick, nice_ticks, DrawResult, Ticked};
@@ -17,9 +14,13 @@ use std::f64::consts::LN_10;
 /// log10 axis, `y` is already the log10 of the value).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
+    /// Legend label.
     pub label: String,
+    /// Line colour.
     pub color: RGBColor,
+    /// Draw the line dashed.
     pub dashed: bool,
+    /// The `(x, y)` points, in axis units.
     pub points: Vec<(f64, f64)>,
 }
 
@@ -56,8 +57,11 @@ impl Series {
 /// A legend line: a sample of the curve's stroke and its label.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LegendEntry {
+    /// Legend label.
     pub label: String,
+    /// Line colour.
     pub color: RGBColor,
+    /// Draw the sample dashed.
     pub dashed: bool,
 }
 
@@ -66,10 +70,15 @@ pub struct LegendEntry {
 /// values like 1e-40 or 1e25 (beyond comfortable f64 plotting) drawable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
+    /// Lower end (an exponent on a log10 axis).
     pub lo: f64,
+    /// Upper end (an exponent on a log10 axis).
     pub hi: f64,
+    /// Tick positions, in axis units.
     pub ticks: Vec<f64>,
+    /// Coordinates are base-10 exponents; ticks read `1e{k}`.
     pub log10: bool,
+    /// The axis description drawn beside it.
     pub desc: String,
 }
 
@@ -191,6 +200,8 @@ pub(crate) fn framed_chart<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
+/// Draws `series` as lines on a framed chart with axes `x` and `y` and a
+/// legend, titled `title` ("" for none).
 pub fn line_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,

@@ -12,9 +12,6 @@
 //! The building block is [`band_chart`]: curves of a mean over seeds with a
 //! shaded spread band ([`Band`]), optional dashed horizontal reference lines,
 //! on a linear or log x axis.
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use super::heatmap::{draw_heatmap, CellText, ColorScale, Heatmap};
 use super::panels::{draw_legend, framed_chart, legend_height, Axis, LegendEntry};
@@ -89,7 +86,9 @@ impl Band {
 /// A curve of a sweep: a statistic over seeds at each swept `x`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Curve {
+    /// Legend label.
     pub label: String,
+    /// Line and band colour.
     pub color: RGBColor,
     /// `(x, statistics over seeds)`, x ascending, x in data units (not log).
     pub points: Vec<(f64, Stat)>,
@@ -98,7 +97,9 @@ pub struct Curve {
 /// A dashed horizontal line at `y` (e.g. a baseline's level).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HLine {
+    /// Line colour.
     pub color: RGBColor,
+    /// Height of the line, in y-axis units.
     pub y: f64,
 }
 

@@ -2,9 +2,6 @@
 //! curves of several methods side by side ([`loss_zoo`]), and the reward
 //! model's own gradients against the policy gradients of DPO and of the
 //! reward-model path ([`reward_model`]).
-// Not yet documented item by item (issue 12, item 7: the remaining
-// public fields of this module); the crate-wide lint stays on everywhere else.
-#![allow(missing_docs)]
 
 use super::figures::title_strip;
 use super::panels::{draw_legend, legend_height, line_chart, Axis, LegendEntry, Panel, Series};
@@ -54,6 +51,7 @@ pub struct Method<'a> {
     pub name: String,
     /// The legend label.
     pub label: String,
+    /// The run drawn.
     pub run: &'a RunResult,
 }
 
@@ -61,7 +59,9 @@ pub struct Method<'a> {
 /// last on top).
 #[derive(Debug, Clone)]
 pub struct ZooRow<'a> {
+    /// The row's title (its scenario).
     pub title: String,
+    /// The methods drawn in the row, the last on top.
     pub methods: Vec<Method<'a>>,
 }
 
