@@ -652,3 +652,74 @@ pub fn write_run(dir: &Path, resolved_config: &str, result: &RunResult) -> Resul
     }
     out.finish(&result.summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::config::Config;
+
+    fn spec(epochs: u64, every: u64) -> RunSpec {
+        let toml = format!(
+            "epochs = {epochs}\nrecord_every = {every}\n[policy]\nkind = \"tabular\"\n[data]\nscenario = \"scenario1\"\n[loss]\nname = \"dpo\"\n[optimizer]\nname = \"sgd\"\nlr = 1.0\n"
+        );
+        Config::from_toml_str(&toml).unwrap().build().unwrap()
+    }
+
+    #[test]
+    fn run_length_limits_are_inclusive() {
+        // Scenario 1 has 4 × 10 probabilities: 41 rows per recorded epoch.
+        let per = 41;
+        let most = MAX_RECORDED_ROWS / per; // recorded epochs that fit
+        assert!(check_run_length(&spec(most - 1, 1)).is_ok());
+        let e = check_run_length(&spec(most, 1)).unwrap_err().to_string();
+        assert!(e.contains(&format!("{} rows", (most + 1) * per)), "{e}");
+        assert!(!e.contains("epochs is more than"), "{e}");
+        assert!(check_run_length(&spec(MAX_EPOCHS, MAX_EPOCHS)).is_ok());
+        let e = check_run_length(&spec(MAX_EPOCHS + 1, MAX_EPOCHS))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than the limit of 100000000"), "{e}");
+        assert!(e.contains("lower `epochs`, or pass --force"), "{e}");
+        // The last epoch is recorded even off the stride.
+        let e = check_run_length(&spec(most * 2 - 1, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("record {} epochs", most + 1)), "{e}");
+    }
+
+    #[test]
+    fn config_differences_name_the_fields() {
+        let old = "epochs = 5\n[loss]\nname = \"dpo\"\nbeta = 0.1\n";
+        let new = "epochs = 6\n[loss]\nname = \"dpo\"\n[optimizer]\nlr = 1.0\n";
+        assert_eq!(
+            config_difference(old, new),
+            "`epochs` = 5 there, 6 in this run, `loss.beta` = 0.1 there, - in this run, \
+             `optimizer` = - there, { lr = 1.0 } in this run"
+        );
+        assert_eq!(
+            config_difference("[", new),
+            "its config.toml is not a run config"
+        );
+        assert_eq!(
+            config_difference("epochs = 5", "epochs=5"),
+            "the same values in other text"
+        );
+    }
+
+    #[test]
+    fn only_temporary_names_are_temporaries() {
+        assert_eq!(temp_file_pid(".probs.csv.tmp-123"), Some(123));
+        for name in [
+            "probs.csv.tmp-1",
+            ".probs.csv.tmp-",
+            ".x.tmp-12a",
+            ".x.tmp-+1",
+            "notes",
+        ] {
+            assert_eq!(temp_file_pid(name), None, "{name}");
+        }
+        assert_eq!(temp_pid(".out.tmp-7", ".out.tmp-"), Some(7));
+        assert_eq!(temp_pid(".out.tmp-7", ".ou.tmp-"), None);
+        assert!(pid_alive(std::process::id()));
+    }
+}
