@@ -48,16 +48,19 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Every file under `dir` (relative name → bytes); empty if `dir` is absent.
+/// Every entry of `dir` (name → bytes; a directory as `name/` → nothing);
+/// empty if `dir` is absent.
 fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut m = BTreeMap::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd {
             let e = e.unwrap();
-            m.insert(
-                e.file_name().into_string().unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            );
+            let name = e.file_name().into_string().unwrap();
+            if e.file_type().unwrap().is_dir() {
+                m.insert(name + "/", Vec::new());
+            } else {
+                m.insert(name, std::fs::read(e.path()).unwrap());
+            }
         }
     }
     m
@@ -268,6 +271,14 @@ fn a_different_runs_results_are_replaced_only_with_force() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("notes.txt"), "{}", stderr(&o));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    // Killed before its files move in: the older files and the others stay.
+    let o = run(&b, &out, &["--force"], Some("run:before-rename"));
+    assert!(killed(&o), "{:?} {}", o.status, stderr(&o));
+    let mut with_notes = second.clone();
+    with_notes.insert("notes.txt".into(), b"mine".to_vec());
+    let mut after = contents(&out);
+    after.retain(|k, _| !k.starts_with(".run.tmp-"));
+    assert!(after == with_notes);
     let o = run(&a, &out, &["--force"], None);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut with_notes = first.clone();
@@ -296,6 +307,9 @@ fn stale_temporaries_are_cleaned_at_start() {
     std::fs::create_dir(root.join(format!(".out.tmp-{dead}"))).unwrap();
     std::fs::write(root.join(format!(".out.tmp-{dead}/metrics.csv")), "torn").unwrap();
     std::fs::create_dir(root.join(format!(".out.tmp-{alive}"))).unwrap();
+    // What a run writing in place (among other files, or into a mount point) leaves.
+    std::fs::create_dir(out.join(format!(".run.tmp-{dead}"))).unwrap();
+    std::fs::write(out.join(format!(".run.tmp-{dead}/probs.csv")), "torn").unwrap();
     let o = run(&cfg, &out, &[], None);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(contents(&out) == first);

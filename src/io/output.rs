@@ -228,19 +228,43 @@ fn temp_file_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// Removes the temporary files ([`write_atomic`]'s `.<name>.tmp-<pid>`) that
-/// processes no longer running left in `dir`: what a killed run or sweep leaves.
+/// Removes the temporaries (`.<name>.tmp-<pid>`: [`write_atomic`]'s files,
+/// [`RunOutput`]'s `.run.tmp-<pid>` directory) that processes no longer
+/// running left in `dir`: what a killed run or sweep leaves.
 pub fn clean_stale_temporaries(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let is_file = e.file_type().is_ok_and(|t| t.is_file());
-        if is_file && temp_file_pid(&name).is_some_and(|p| !pid_alive(p)) {
-            let _ = fs::remove_file(e.path());
+        if temp_file_pid(&name).is_some_and(|p| !pid_alive(p)) {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+                Ok(_) => {
+                    let _ = fs::remove_file(e.path());
+                }
+                Err(_) => {}
+            }
         }
     }
+}
+
+/// Whether `dir` is a mount point: on another device than its `parent`.
+#[cfg(unix)]
+fn is_mount_point(dir: &Path, parent: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(dir), fs::metadata(parent)) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+/// Whether `dir` is a mount point (not told apart off Unix).
+#[cfg(not(unix))]
+fn is_mount_point(_dir: &Path, _parent: &Path) -> bool {
+    false
 }
 
 /// Flushes a directory's entries (a rename) to disk; best effort, as not
@@ -258,9 +282,10 @@ enum Existing {
     /// Only a run's files: they are renamed aside, the new ones renamed in,
     /// then the old ones deleted.
     Run,
-    /// Other files too (only with `--force`): the run's files are moved in
-    /// one by one, `config.toml` last, and the other files kept.
-    Foreign,
+    /// Other files too (only with `--force`), or a mount point (which cannot
+    /// be renamed): the run is written to `.run.tmp-<pid>` inside, and its
+    /// files moved out one by one, `config.toml` last; other files are kept.
+    InPlace,
 }
 
 /// The first few dotted fields where two TOML tables differ, as
@@ -335,7 +360,7 @@ fn existing(dir: &Path, shown: &Path, config: &str, force: bool) -> Result<Exist
         .collect();
     if !foreign.is_empty() {
         if force {
-            return Ok(Existing::Foreign);
+            return Ok(Existing::InPlace);
         }
         let mut list: Vec<String> = foreign.iter().take(5).map(|n| n.to_string()).collect();
         if foreign.len() > 5 {
@@ -435,7 +460,17 @@ impl RunOutput {
                 return Err(e);
             }
         };
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        // A mount point (e.g. a container's volume) cannot be renamed, and a
+        // temporary beside it would be on another file system.
+        let existing = if is_mount_point(&abs, parent) {
+            Existing::InPlace
+        } else {
+            existing
+        };
+        let tmp = match existing {
+            Existing::InPlace => abs.join(format!(".run.tmp-{}", std::process::id())),
+            _ => parent.join(format!(".{name}.tmp-{}", std::process::id())),
+        };
         let _ = fs::remove_dir_all(&tmp);
         let open = |f: &str| -> Result<csv::Writer<BufWriter<File>>> {
             let file = File::create(tmp.join(f))
@@ -551,7 +586,14 @@ impl RunOutput {
                 crash::point("run:before-delete-old");
                 let _ = fs::remove_dir_all(&aside);
             }
-            Existing::Foreign => {
+            Existing::InPlace => {
+                // Without an older config.toml, a crash among the renames
+                // leaves a directory that claims no run (so no mix is taken
+                // for one).
+                match fs::remove_file(dir.join("config.toml")) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+                    _ => {}
+                }
                 for f in RUN_FILES {
                     fs::rename(self.tmp.join(f), dir.join(f)).map_err(fail)?;
                 }
