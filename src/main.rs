@@ -98,7 +98,7 @@ enum Command {
     /// counts grow; writes DIR/bench.csv and DIR/bench.png.
     #[command(verbatim_doc_comment)]
     Bench {
-        /// Shorten every case about tenfold
+        /// Shorten every case about tenfold, never below 50 steps
         #[arg(long)]
         quick: bool,
         /// The output directory

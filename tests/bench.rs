@@ -63,3 +63,21 @@ fn benchmarked_mlp_is_the_figures_mlp() {
     );
     assert_eq!(Some(init_scale), fig2.init_scale);
 }
+
+/// `bench --quick` shortens the long cases tenfold but never times a case
+/// over fewer than `MIN_QUICK_STEPS` steps, where first-touch page faults
+/// of the large response spaces would dominate the time per step.
+#[test]
+fn quick_bench_never_times_too_few_steps() {
+    use dpo_lab::studies::bench::{case_epochs, MIN_QUICK_STEPS};
+    // The full lengths of bench's cases (paper toy; scale cases 4 × 10..100 000).
+    assert_eq!(case_epochs(200_000, true), 20_000);
+    assert_eq!(case_epochs(2_000, true), 200);
+    assert_eq!(case_epochs(50, true), MIN_QUICK_STEPS);
+    assert_eq!(case_epochs(20, true), 20, "never longer than the full case");
+    assert_eq!(case_epochs(50, false), 50);
+    for full in [20, 50, 100, 499, 500, 501, 1_953, 100_000] {
+        let q = case_epochs(full, true);
+        assert!(q <= full && q >= full.min(MIN_QUICK_STEPS), "{full} -> {q}");
+    }
+}

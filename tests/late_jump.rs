@@ -97,7 +97,7 @@ fn study_facts_match_their_curves() {
             assert_eq!(c.zeros, (cv.zeros_at(r.start), cv.zeros_at(r.end)));
         }
     }
-    let md = late_jump::markdown(&facts);
+    let md = dpo_lab::present::precision::bookkeeping(&facts).unwrap();
     assert!(
         md.contains("### What float32 code would have plotted"),
         "{md}"
@@ -155,7 +155,7 @@ fn study_without_underflow_says_so() {
     };
     let facts = late_jump::run(&study).unwrap();
     assert!(facts.runs.iter().all(|r| r.first_zero.is_none()));
-    let md = late_jump::markdown(&facts);
+    let md = dpo_lab::present::precision::bookkeeping(&facts).unwrap();
     assert!(md.contains("No unseen entry underflows"), "{md}");
     assert!(!md.contains("NaN") && !md.contains("inf"), "{md}");
     println!("{md}");

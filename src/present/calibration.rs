@@ -230,8 +230,14 @@ pub fn readme_summary(
         CLAIMS
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("C{}: {}", i + 1, c.0))
-            .collect::<Vec<_>>()
+            .map(|(i, c)| {
+                Ok(format!(
+                    "C{}: {}",
+                    i + 1,
+                    crate::present::scenarios::claim_text(c.0)?
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?
             .join("; "),
     );
     let n_comparisons: usize = CLAIMS.iter().map(|c| c.2.len()).sum();

@@ -2,7 +2,7 @@
 //! ([`template`]) and the rendering of the studies' facts into figures,
 //! tables and sentences: [`calibration`], [`scenarios`], [`robustness`],
 //! [`report`], [`findings`] (policy families, similarity, on-policy),
-//! [`zoo`]; the figures ([`plots`]); how names are written ([`names`]).
+//! [`zoo`], [`precision`] (float precision and the late jump); the figures ([`plots`]); how names are written ([`names`]).
 //! Nothing here trains or runs a sweep: each function takes a study's
 //! facts ([`crate::studies`]). Prose lives in `templates/`; this layer only
 //! formats numbers and picks the words and phrases a verdict allows.
@@ -11,6 +11,7 @@ pub mod calibration;
 pub mod findings;
 pub mod names;
 pub mod plots;
+pub mod precision;
 pub mod report;
 pub mod robustness;
 pub mod scenarios;

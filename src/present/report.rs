@@ -205,7 +205,7 @@ fn intro(inp: &ReportInputs) -> Result<String> {
     put(
         &mut f,
         "seeds",
-        crate::studies::paper_bands::seed_set(inp.paper_seeds),
+        crate::present::names::seed_set(inp.paper_seeds),
     );
     put(&mut f, "setting", inp.fig2_setting);
     let mut c = Facts::new();

@@ -538,6 +538,16 @@ pub fn statement(cell: &Cell, facts: &Facts) -> Result<String> {
     for (k, v) in &cell.params {
         f.insert(k.to_string(), v.clone());
     }
+    // A claim about resampling says how often in words.
+    if let Some(every) = f.get("every").cloned() {
+        let key = if every == "1" {
+            "every-epoch"
+        } else {
+            "every-epochs"
+        };
+        let words = render_line("claims", key, &f)?;
+        f.insert("every_words".into(), words);
+    }
     render_line("claims", cell.template, &f)
 }
 
@@ -826,6 +836,9 @@ mod tests {
         add_findings(&mut f).unwrap();
         let sec = section(&st, &f).unwrap();
         assert!(sec.starts_with("## Robustness of the findings"), "{sec}");
+        // The resampling interval in words, from the claims' phrases.
+        assert!(sec.contains("| pairs resampled every epoch: "), "{sec}");
+        assert!(sec.contains("| pairs resampled every 10 epochs: "), "{sec}");
         assert!(
             sec.contains("| He · Adam ★ |") || sec.contains("★"),
             "{sec}"

@@ -1,7 +1,7 @@
 //! The Figure 3 scenario-effect section of REPORT.md, from
 //! [`crate::studies::scenarios::ScenarioFacts`].
 
-use super::template::{render_file, Facts};
+use super::template::{line, render_file, render_line, Facts};
 use crate::analysis::stats::BOOTSTRAP_RESAMPLES;
 use crate::error::Result;
 use crate::studies::scenarios::{Metric, ScenarioFacts, VariantFacts, CLAIMS};
@@ -28,6 +28,14 @@ fn order(v: &VariantFacts, m: Metric) -> String {
         .join(" > ")
 }
 
+/// The claims' statements and the section's phrases (`key: text` lines).
+const PHRASES: &str = "scenario-effect-claims";
+
+/// The statement of the claim `id` of [`CLAIMS`].
+pub fn claim_text(id: &str) -> Result<String> {
+    line(PHRASES, id)
+}
+
 /// The REPORT.md section.
 pub fn scenario_markdown(f: &ScenarioFacts) -> Result<String> {
     let mut table = String::from(
@@ -43,7 +51,8 @@ pub fn scenario_markdown(f: &ScenarioFacts) -> Result<String> {
             "| {}{} | {} | {} | {} | {} | {} | {} | {} |\n",
             v.name,
             if v.diverged > 0 {
-                format!(" ({} runs diverged)", v.diverged)
+                let n = [("diverged".to_string(), v.diverged.to_string())].into();
+                format!(" {}", render_line(PHRASES, "diverged", &n)?)
             } else {
                 String::new()
             },
@@ -68,7 +77,7 @@ pub fn scenario_markdown(f: &ScenarioFacts) -> Result<String> {
     let claim_lines = CLAIMS
         .iter()
         .enumerate()
-        .map(|(i, (text, _, pairs))| {
+        .map(|(i, (id, _, pairs))| {
             let full = f
                 .variants
                 .iter()
@@ -79,13 +88,19 @@ pub fn scenario_markdown(f: &ScenarioFacts) -> Result<String> {
                 .iter()
                 .filter(|v| v.checks[i].disagree > 0)
                 .count();
-            format!(
-                "C{} ({text}): fully reproduced by {full} of {} variants, contradicted by at least one comparison in {against}.",
-                i + 1,
-                f.variants.len()
-            )
+            let n: Facts = [
+                ("n", (i + 1).to_string()),
+                ("text", claim_text(id)?),
+                ("full", full.to_string()),
+                ("variants", f.variants.len().to_string()),
+                ("against", against.to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            render_line(PHRASES, "claim-line", &n)
         })
-        .collect::<Vec<_>>()
+        .collect::<Result<Vec<_>>>()?
         .join(" ");
     let mut v = Facts::new();
     v.insert("n_comparisons".into(), n_comparisons.to_string());
@@ -113,12 +128,62 @@ pub fn scenario_markdown(f: &ScenarioFacts) -> Result<String> {
         CLAIMS
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("(C{}) {}", i + 1, c.0))
-            .collect::<Vec<_>>()
+            .map(|(i, c)| Ok(format!("(C{}) {}", i + 1, claim_text(c.0)?)))
+            .collect::<Result<Vec<_>>>()?
             .join(", "),
     );
     facts.insert("resamples".into(), BOOTSTRAP_RESAMPLES.to_string());
     facts.insert("table".into(), table.trim_end().to_string());
     facts.insert("verdict".into(), verdict);
     render_file("scenario-effect", &facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::stats::Quantiles;
+    use crate::studies::scenarios::ClaimCheck;
+
+    fn variant(name: &str, agree: usize, disagree: usize, diverged: usize) -> VariantFacts {
+        let q = |m: f64| Quantiles {
+            p10: m,
+            median: m,
+            p90: m,
+            n: 4,
+        };
+        VariantFacts {
+            name: name.into(),
+            seeds: [0, 4],
+            quantiles: (0..4)
+                .map(|s| (0..3).map(|k| q(0.5 - 0.1 * s as f64 + k as f64)).collect())
+                .collect(),
+            checks: (0..CLAIMS.len())
+                .map(|claim| ClaimCheck {
+                    claim,
+                    diffs: Vec::new(),
+                    agree,
+                    disagree,
+                })
+                .collect(),
+            diverged,
+        }
+    }
+
+    /// The sentences the claims' ids and the phrases make, word for word as
+    /// they read when they were written in Rust.
+    #[test]
+    fn claims_read_from_their_template() {
+        let f = ScenarioFacts {
+            variants: vec![variant("base", 3, 0, 0), variant("f32", 1, 2, 3)],
+        };
+        let md = scenario_markdown(&f).unwrap();
+        for want in [
+            "Tested here: (C1) scenario 1 ends with the highest average chosen probability, (C2) scenario 4 ends with the lowest average chosen probability, (C3) scenarios 2-4 end with more unseen mass than scenario 1, (C4) scenarios 2-4 have lower chosen peaks than scenario 1.",
+            "C1 (scenario 1 ends with the highest average chosen probability): fully reproduced by 1 of 2 variants, contradicted by at least one comparison in 1. C2 (",
+            "| f32 (3 runs diverged) | 0–3 |",
+            "| base | 0–3 |",
+        ] {
+            assert!(md.contains(want), "{want}\n{md}");
+        }
+    }
 }

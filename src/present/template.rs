@@ -38,6 +38,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "scenario-effect",
     "scenario-effect-verdict-none",
     "scenario-effect-verdict-some",
+    "scenario-effect-claims",
     "readme-fidelity",
     "report/intro",
     "report/phase",
@@ -55,6 +56,9 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "beyond/onpolicy-phrases",
     "zoo/zoo",
     "zoo/phrases",
+    "precision/precision",
+    "precision/late-jump",
+    "precision/phrases",
 ];
 
 /// The text of template `name` (see [`TEMPLATES`]), without its leading

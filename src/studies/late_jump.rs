@@ -8,8 +8,8 @@
 //! values) it recomputes `torch.softmax` in float32 and the candidate
 //! averages of the unseen probabilities of [`crate::analysis::bookkeeping`], and
 //! measures each candidate's late jumps against the epochs at which unseen
-//! entries underflow to exactly 0 ([`RunFacts`]). [`markdown`] renders the
-//! facts; `plots::precision` draws them. Nothing here assumes when events
+//! entries underflow to exactly 0 ([`RunFacts`]). `present::precision` writes
+//! the facts; `present::plots::precision` draws them. Nothing here assumes when events
 //! happen: configs, seeds, epochs and the [`JumpRule`] are inputs.
 
 use crate::analysis::bookkeeping::{softmax_rows_f32, unseen_entries, Candidate};
@@ -20,7 +20,6 @@ use crate::io::config::Config;
 use crate::maths::data::Dataset;
 use crate::studies::precision::{compare, stats, Experiment, PairStats, PairedRun};
 use serde::Serialize;
-use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 /// What counts as a late jump of a curve.
@@ -453,117 +452,13 @@ pub fn run_report(experiments_dir: &Path, out_dir: &Path) -> Result<Facts> {
     Ok(facts)
 }
 
-// ---------------------------------------------------------------------------
-// The Markdown.
-
-/// "1.62" for a factor.
-fn x(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.2}")
-    } else {
-        "–".into()
-    }
-}
-
-/// "1.42", or "9.1e8" / "3e-12" for a huge or tiny factor.
-fn factor(v: f64) -> String {
-    if v.is_finite() && v > 0.0 && v < 0.01 {
-        format!("{v:.0e}")
-    } else if v.is_finite() && v >= 1000.0 {
-        format!("{v:.1e}")
-    } else {
-        x(v)
-    }
-}
-
-/// "346" for an epoch.
-fn ep(v: f64) -> String {
-    format!("{v:.0}")
-}
-
-/// Median, smallest and largest of the non-NaN `xs`, formatted; `None`
-/// when there are none.
-fn spread(xs: &[f64], fmt: fn(f64) -> String) -> Option<(String, String, String)> {
-    let q = Quantiles::of(xs);
-    if q.n == 0 {
-        return None;
-    }
-    let ok = || xs.iter().copied().filter(|v| !v.is_nan());
-    let lo = ok().fold(f64::INFINITY, f64::min);
-    let hi = ok().fold(f64::NEG_INFINITY, f64::max);
-    Some((fmt(q.median), fmt(lo), fmt(hi)))
-}
-
-/// For tables: "1.39 (1.32–1.47)", "1.60" when every value prints alike,
-/// "–" when there are none.
-fn median_range(xs: &[f64], fmt: fn(f64) -> String) -> String {
-    match spread(xs, fmt) {
-        None => "–".into(),
-        Some((_, lo, hi)) if lo == hi => lo,
-        Some((m, lo, hi)) => format!("{m} ({lo}–{hi})"),
-    }
-}
-
-/// For prose: the value and a note, ("346", "median; range 215–692") or
-/// ("1.60", "in every run"); ("–", "no run") when there are none.
-fn median_range_prose(xs: &[f64], fmt: fn(f64) -> String) -> (String, String) {
-    match spread(xs, fmt) {
-        None => ("–".into(), "no run".into()),
-        Some((_, lo, hi)) if lo == hi => (lo, "in every run".into()),
-        Some((m, lo, hi)) => (m, format!("median; range {lo}–{hi}")),
-    }
-}
-
-fn epoch_or(e: Option<usize>, none: &str) -> String {
-    e.map_or_else(|| none.to_string(), |e| e.to_string())
-}
-
-/// "×1.42 at 2546 (zeros 12→15, mean ×1.18)" for a rise; the notes only
-/// when given; bold when it reaches `rule.min_ratio`.
-fn rise_cell(
-    r: Option<Rise>,
-    zeros: Option<(usize, usize)>,
-    mean: Option<f64>,
-    rule: &JumpRule,
-) -> String {
-    let Some(r) = r else {
-        return "–".into();
-    };
-    let mut text = format!("×{} at {}", factor(r.ratio), r.end);
-    let mut notes = Vec::new();
-    if let Some((a, b)) = zeros {
-        notes.push(format!("zeros {a}→{b}"));
-    }
-    if let Some(m) = mean {
-        notes.push(format!("mean ×{}", x(m)));
-    }
-    if !notes.is_empty() {
-        write!(text, " ({})", notes.join(", ")).ok();
-    }
-    if r.ratio >= rule.min_ratio {
-        format!("**{text}**")
-    } else {
-        text
-    }
-}
-
-/// "scenarios 2, 3 and 4" or "scenario 2" from scenario names.
-fn scenario_list(names: &[&str]) -> String {
-    let nums: Vec<String> = names.iter().map(|s| s.replace("scenario", "")).collect();
-    match nums.as_slice() {
-        [] => "no scenario".into(),
-        [one] => format!("scenario {one}"),
-        [init @ .., last] => format!("scenarios {} and {last}", init.join(", ")),
-    }
-}
-
 /// The runs' facts of candidate `c`.
-fn of<'a>(runs: &[&'a RunFacts], c: Candidate) -> Vec<&'a CandidateFacts> {
+pub fn candidate_facts<'a>(runs: &[&'a RunFacts], c: Candidate) -> Vec<&'a CandidateFacts> {
     runs.iter().filter_map(|r| r.of(c)).collect()
 }
 
 /// How many of `fs` have a late jump of the curve, and of curve ÷ plain mean.
-fn jump_counts(fs: &[&CandidateFacts], rule: &JumpRule) -> (usize, usize) {
+pub fn jump_counts(fs: &[&CandidateFacts], rule: &JumpRule) -> (usize, usize) {
     (
         fs.iter().filter(|f| f.jump(rule).is_some()).count(),
         fs.iter()
@@ -573,422 +468,109 @@ fn jump_counts(fs: &[&CandidateFacts], rule: &JumpRule) -> (usize, usize) {
 }
 
 /// How many runs' f64 `avg_unseen` has a late jump.
-fn f64_jumps(rs: &[&RunFacts], rule: &JumpRule) -> usize {
+pub fn f64_jumps(rs: &[&RunFacts], rule: &JumpRule) -> usize {
     rs.iter()
         .filter(|r| r.f64_rise.is_some_and(|q| q.ratio >= rule.min_ratio))
         .count()
 }
 
-/// The Markdown subsection for `REPORT.md`: the candidates, a summary
-/// table, a table per run and the verdict, every number from `facts`.
-pub fn markdown(facts: &Facts) -> String {
-    let mut w = String::new();
-    let rule = &facts.rule;
-    let runs = &facts.runs;
-    let Some(first) = runs.first() else {
-        return "(The float32 bookkeeping study ran no runs.)\n".into();
-    };
-    let mut scenarios: Vec<&str> = Vec::new();
-    for r in runs {
-        if !scenarios.contains(&r.scenario.as_str()) {
-            scenarios.push(&r.scenario);
-        }
-    }
-    // The paper shows the late jump in every scenario of Figure 3 but the
-    // first, which is reported apart.
-    let (head, late) = scenarios.split_at(1.min(scenarios.len()));
-    let pick = |names: &[&str]| -> Vec<&RunFacts> {
-        runs.iter()
-            .filter(|r| names.contains(&r.scenario.as_str()))
-            .collect()
-    };
-    let (head_runs, late_runs) = (pick(head), pick(late));
-    let seeds: Vec<String> = facts.experiment.seeds.iter().map(u64::to_string).collect();
-    writeln!(
-        w,
-        "### What float32 code would have plotted\n\n\
-         The comparison above computes `avg_unseen` in f64 from log-probabilities, in the f32 \
-         runs too, so it cannot show what the paper's float32 code did with probabilities that \
-         are exactly 0 in float32. Here, at every epoch of each f32 run, `torch.softmax` of the \
-         run's logits (float32 values) is recomputed in float32 the way PyTorch's CPU kernel \
-         does it (`exp(z − max)`, their sum, times `1/sum`, every operation in float32, so an \
-         entry below about {:.0e} is exactly 0), and the unseen probabilities (for each of the \
-         {} pairs the {} responses of its prompt outside the pair: {} entries, {} of them other \
-         pairs' rejected responses and {} in no pair) are averaged by each candidate below \
-         (`src/analysis/bookkeeping.rs`; `p` is the tensor of unseen probabilities, one row per pair). \
-         The trajectory is the f32 storage emulation's: no float32 compute path exists yet. A \
-         *late jump* of a curve is a rise by a factor of at least {} within {} epochs, in a \
-         window ending at epoch {} or later. Besides each curve, the table looks at its ratio \
-         to the plain mean `{}`: that ratio moves only when the candidate treats an underflowed \
-         entry differently from the plain mean, so its late jumps are the zeros' own step, \
-         whatever the dynamics do. Runs: {}, seeds {}, {} epochs; the paper's curves show the \
-         late jump in {}.\n",
-        crate::maths::precision::F32_MIN_SUBNORMAL / 2.0,
-        first.n_pairs,
-        first.per_pair,
-        first.n_entries,
-        first.n_other_rejected,
-        first.n_no_pair,
-        rule.min_ratio,
-        rule.window,
-        rule.from,
-        Candidate::Mean.torch(),
-        scenario_list(&scenarios),
-        seeds.join(", "),
-        facts.experiment.epochs,
-        scenario_list(late),
-    )
-    .ok();
-
-    let (sl, s1) = (scenario_list(late), scenario_list(head));
-    let (n_late, n_head) = (late_runs.len(), head_runs.len());
-    writeln!(
-        w,
-        "| average | PyTorch | epoch 0 ÷ arithmetic mean | late jumps, {sl} | late jumps of curve ÷ plain mean, {sl} | their size | ÷ plain mean once every other pair's rejected entry is 0 | ÷ plain mean at the last epoch | {s1}: late jumps of curve / of curve ÷ plain mean |\n\
-         |---|---|---|---|---|---|---|---|---|"
-    )
-    .ok();
-    writeln!(
-        w,
-        "| f64 `avg_unseen` (control) | | 1 | {} of {n_late} | | | | | {} of {n_head} / – |",
-        f64_jumps(&late_runs, rule),
-        f64_jumps(&head_runs, rule),
-    )
-    .ok();
-    for c in Candidate::ALL {
-        let (lf, hf) = (of(&late_runs, c), of(&head_runs, c));
-        let start: Vec<f64> = runs
-            .iter()
-            .filter_map(|r| r.of(c).map(|f| f.start / r.f64_start))
-            .collect();
-        let (jumps, book) = jump_counts(&lf, rule);
-        let sizes: Vec<f64> = lf
-            .iter()
-            .filter_map(|f| f.bookkeeping_jump(rule).map(|r| r.ratio))
-            .collect();
-        let at_rej: Vec<f64> = lf.iter().filter_map(|f| f.factor_rejected_zero).collect();
-        let fin: Vec<f64> = lf.iter().map(|f| f.factor_final).collect();
-        let (hj, hb) = jump_counts(&hf, rule);
-        writeln!(
-            w,
-            "| {} | `{}` | {} | {jumps} of {n_late} | {book} of {n_late} | {} | {}{} | {} | {hj} of {n_head} / {hb} of {n_head} |",
-            c.name(),
-            c.torch(),
-            median_range(&start, x),
-            median_range(&sizes, factor),
-            median_range(&at_rej, factor),
-            if at_rej.len() < lf.len() {
-                format!(" (in the {} of {} runs that get there)", at_rej.len(), lf.len())
-            } else {
-                String::new()
-            },
-            median_range(&fin, factor),
-        )
-        .ok();
-    }
-    writeln!(
-        w,
-        "\nMedians, with the range over runs in brackets. In the table per run: the largest \
-         late rise of each curve over {} epochs and the epoch its window ends, how many of the \
-         {} unseen entries are exactly 0 at the window's start and end and, for the candidates \
-         other than the plain mean, the plain mean's rise over the same window, then (after \
-         \"÷ mean\") the largest late rise of the curve ÷ plain mean; bold if it is a late \
-         jump. \"Other rejected 0 from\": the first epoch from which every unseen entry \
-         that is another pair's rejected response is 0 to the end; \"no-pair 0 from\" likewise \
-         for the responses in no pair.\n",
-        rule.window, first.n_entries,
-    )
-    .ok();
-    write!(
-        w,
-        "| scenario | seed | first unseen 0 | other rejected 0 from | no-pair 0 from | f64 `avg_unseen` |"
-    )
-    .ok();
-    for c in Candidate::ALL {
-        write!(w, " `{}` |", c.torch()).ok();
-    }
-    writeln!(w, "\n|{}", "---|".repeat(6 + Candidate::ALL.len())).ok();
-    for r in runs {
-        write!(
-            w,
-            "| {} | {} | {} | {} | {} | {} |",
-            r.scenario.replace("scenario", ""),
-            r.seed,
-            epoch_or(r.first_zero, "never"),
-            epoch_or(r.other_rejected_zero, "never"),
-            epoch_or(r.no_pair_zero, "never"),
-            rise_cell(r.f64_rise, None, None, rule),
-        )
-        .ok();
-        for f in &r.candidates {
-            let mut cell = if f.candidate == Candidate::Mean {
-                rise_cell(f.rise, Some(f.zeros), None, rule)
-            } else {
-                rise_cell(f.rise, Some(f.zeros), Some(f.mean_rise), rule)
-            };
-            if f.candidate != Candidate::Mean {
-                let z = Some(f.factor_zeros);
-                write!(cell, "; ÷ mean {}", rise_cell(f.factor_rise, z, None, rule)).ok();
-            }
-            write!(w, " {cell} |").ok();
-        }
-        writeln!(w).ok();
-    }
-    writeln!(w).ok();
-    w.push_str(&verdict(facts, &head_runs, &late_runs, late));
-    w
+/// The scenarios of a study's runs, in order of appearance, split the way
+/// the paper shows them: the first without the late jump (`head`), the
+/// others with it (`late`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioGroups<'a> {
+    /// Every scenario.
+    pub all: Vec<&'a str>,
+    /// The first one (none if there are no runs).
+    pub head: Vec<&'a str>,
+    /// The rest.
+    pub late: Vec<&'a str>,
 }
 
-/// A late jump of a candidate ÷ plain mean: the run, the window, and the
-/// zero entries at its start and end.
-type BookJump<'a> = (&'a RunFacts, Rise, (usize, usize));
+/// The [`ScenarioGroups`] of `runs`.
+pub fn scenario_groups(runs: &[RunFacts]) -> ScenarioGroups<'_> {
+    let mut all: Vec<&str> = Vec::new();
+    for r in runs {
+        if !all.contains(&r.scenario.as_str()) {
+            all.push(&r.scenario);
+        }
+    }
+    let (head, late) = all.split_at(1.min(all.len()));
+    ScenarioGroups {
+        head: head.to_vec(),
+        late: late.to_vec(),
+        all,
+    }
+}
 
-/// The closing paragraph: what the numbers say about each candidate.
-fn verdict(
-    facts: &Facts,
-    head_runs: &[&RunFacts],
-    late_runs: &[&RunFacts],
-    late: &[&str],
-) -> String {
-    let rule = &facts.rule;
-    let mut w = String::new();
-    let n = late_runs.len();
-    let sl = scenario_list(late);
-    let Some(r0) = late_runs.first() else {
-        return "(No run of the scenarios with the paper's late jump.)\n".into();
-    };
-    // The geometric mean starts elsewhere than the paper's curve.
-    let ratio_start = |rs: &[&RunFacts], c: Candidate| -> Vec<f64> {
-        rs.iter()
-            .filter_map(|r| r.of(c).map(|f| f.start / r.f64_start))
-            .collect()
-    };
-    let start_1 = head_runs.first().map_or(String::new(), |r| {
-        format!(
-            " ({:.3} in scenario {})",
-            r.f64_start,
-            r.scenario.replace("scenario", "")
-        )
-    });
-    let (geo, geo_note) = median_range_prose(&ratio_start(late_runs, Candidate::GeoNonzero), x);
-    write!(
-        w,
-        "**Verdict.** The paper's unseen curve starts at the arithmetic mean of the {} unseen \
-         probabilities{start_1}, which rules out the geometric mean: at epoch 0 it is {geo} \
-         times the arithmetic mean in {sl} ({geo_note}). ",
-        r0.per_pair,
-    )
-    .ok();
+/// The runs of `runs` whose scenario is in `names`.
+pub fn runs_of<'a>(runs: &'a [RunFacts], names: &[&str]) -> Vec<&'a RunFacts> {
+    runs.iter()
+        .filter(|r| names.contains(&r.scenario.as_str()))
+        .collect()
+}
 
-    // The plain mean and the f64 control.
-    let (mean_jumps, _) = jump_counts(&of(late_runs, Candidate::Mean), rule);
-    let control = f64_jumps(late_runs, rule);
-    let same = late_runs
-        .iter()
-        .filter(|r| {
-            let m = r.of(Candidate::Mean).and_then(|f| f.jump(rule));
-            let c = r.f64_rise.filter(|q| q.ratio >= rule.min_ratio);
-            matches!((m, c), (Some(a), Some(b)) if a.end.abs_diff(b.end) <= rule.window)
-        })
-        .count();
-    write!(
-        w,
-        "The plain mean `{}` counts an underflowed entry as 0, about what it was worth just \
-         before (below {:.1e}), so underflow cannot make it step: ",
-        Candidate::Mean.torch(),
-        crate::maths::precision::F32_MIN_SUBNORMAL,
-    )
-    .ok();
-    if mean_jumps == 0 && control == 0 {
-        write!(
-            w,
-            "neither it nor the f64 run's `avg_unseen` has a late jump in any of the {n} runs. "
-        )
-        .ok();
-    } else {
-        write!(
-            w,
-            "it has a late jump in {mean_jumps} of {n} runs, the f64 run's `avg_unseen` in \
-             {control}, {same} of them within {} epochs of each other. ",
-            rule.window
-        )
-        .ok();
-    }
+/// The factor by which, in the issue's account, a mean that skips zeros
+/// stands above the plain mean once every other pair's rejected response is
+/// 0: `per_pair / kept`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IssueFactor {
+    /// Unseen entries per pair.
+    pub per_pair: usize,
+    /// Of them, other pairs' rejected responses (per pair).
+    pub rejected_per_pair: usize,
+    /// The entries left in the mean (at least 1).
+    pub kept: usize,
+    /// `per_pair / kept`.
+    pub factor: f64,
+}
 
-    // The two means that skip zeros.
-    let skip = [Candidate::NonzeroPooled, Candidate::NonzeroPerPair];
-    let at_rej: Vec<f64> = skip
-        .iter()
-        .flat_map(|&c| {
-            of(late_runs, c)
-                .into_iter()
-                .filter_map(|f| f.factor_rejected_zero)
-        })
-        .collect();
-    let epochs = |f: fn(&RunFacts) -> Option<usize>| -> Vec<f64> {
-        late_runs
-            .iter()
-            .filter_map(|r| f(r).map(|e| e as f64))
-            .collect()
-    };
-    let rej_zero = epochs(|r| r.other_rejected_zero);
-    let spans: Vec<f64> = late_runs
-        .iter()
-        .filter_map(|r| Some((r.other_rejected_zero? as f64) - (r.first_zero? as f64)))
-        .collect();
-    let no_pair = late_runs
-        .iter()
-        .filter(|r| r.no_pair_zero.is_some())
-        .count();
-    let per_pair = r0.per_pair;
-    let rej_per_pair = r0.n_other_rejected / r0.n_pairs.max(1);
-    let kept = per_pair.saturating_sub(rej_per_pair).max(1);
-    let predicted = per_pair as f64 / kept as f64;
-    let q = Quantiles::of(&at_rej);
-    let close = |v: &f64| (v - predicted).abs() < 0.005;
-    let size = if at_rej.iter().all(close) {
-        "by the factor the issue predicts"
-    } else if close(&q.median) {
-        "in most runs by the factor the issue predicts"
-    } else {
-        "by a factor other than the issue's"
-    };
-    let (first_zero, first_note) = median_range_prose(&epochs(|r| r.first_zero), ep);
-    let (rej_at, rej_note) = median_range_prose(&rej_zero, ep);
-    let (f_rej, f_rej_note) = median_range_prose(&at_rej, x);
-    let (f_fin, f_fin_note) = median_range_prose(
-        &skip
-            .iter()
-            .flat_map(|&c| of(late_runs, c).into_iter().map(|f| f.factor_final))
-            .collect::<Vec<_>>(),
-        x,
-    );
-    if late_runs.iter().all(|r| r.first_zero.is_none()) {
-        write!(
-            w,
-            "No unseen entry underflows to 0 in these runs, so no average can step from \
-             float32 zeros here."
-        )
-        .ok();
-        writeln!(w).ok();
-        return w;
+/// The [`IssueFactor`] of run `r`'s data.
+pub fn issue_factor(r: &RunFacts) -> IssueFactor {
+    let per_pair = r.per_pair;
+    let rejected_per_pair = r.n_other_rejected / r.n_pairs.max(1);
+    let kept = per_pair.saturating_sub(rejected_per_pair).max(1);
+    IssueFactor {
+        per_pair,
+        rejected_per_pair,
+        kept,
+        factor: per_pair as f64 / kept as f64,
     }
-    if at_rej.is_empty() {
-        write!(
-            w,
-            "The means that skip exact zeros (`{}` and `{}`) do not reach the issue's \
-             {per_pair}/{kept} in these runs: in none of them is every other pair's rejected \
-             response 0 by the last epoch. ",
-            Candidate::NonzeroPooled.torch(),
-            Candidate::NonzeroPerPair.torch(),
-        )
-        .ok();
+}
+
+/// A measured factor this close to the [`IssueFactor`] is the issue's.
+pub const FACTOR_TOL: f64 = 0.005;
+
+/// Whether the means that skip zeros step by the issue's factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorMatch {
+    /// In every run.
+    Every,
+    /// In the median run, not in all.
+    Median,
+    /// Not even in the median run.
+    Other,
+}
+
+/// How the factors `at` (each run's ratio to the plain mean once every
+/// other pair's rejected response is 0) compare with `predicted`.
+pub fn factor_match(at: &[f64], predicted: f64) -> FactorMatch {
+    let close = |v: &f64| (v - predicted).abs() < FACTOR_TOL;
+    if at.iter().all(close) {
+        FactorMatch::Every
+    } else if close(&Quantiles::of(at).median) {
+        FactorMatch::Median
     } else {
-        write!(
-            w,
-            "The means that skip exact zeros (`{}` and `{}`) do step, {size}. The first unseen \
-         entry underflows at epoch {first_zero} ({first_note}); every other pair's rejected \
-         response is 0 from epoch {rej_at} on ({rej_note}; in {} of {n} runs), and there \
-         both stand at {f_rej} times the plain mean ({f_rej_note}): {per_pair}/{kept} = {}, \
-         {rej_per_pair} of the {per_pair} entries of each pair having left the mean. They end \
-         at {f_fin} times the plain mean ({f_fin_note}), as responses in no pair underflow \
-         too (all of them in {no_pair} of {n} runs by the last epoch). ",
-            Candidate::NonzeroPooled.torch(),
-            Candidate::NonzeroPerPair.torch(),
-            rej_zero.len(),
-            x(predicted),
-        )
-        .ok();
+        FactorMatch::Other
     }
-    // Each candidate's jumps of the ratio to the plain mean: named one by
-    // one when few, summarised when many.
-    let book: Vec<(Candidate, Vec<BookJump>)> = skip
-        .iter()
-        .map(|&c| {
-            let jumps = late_runs
-                .iter()
-                .filter_map(|r| {
-                    let f = r.of(c)?;
-                    Some((*r, f.bookkeeping_jump(rule)?, f.factor_zeros))
-                })
-                .collect();
-            (c, jumps)
-        })
-        .collect();
-    let list: Vec<String> = book
-        .iter()
-        .map(|(c, v)| {
-            if v.is_empty() {
-                return format!("in none of the {n} runs for `{}`", c.torch());
-            }
-            let detail = if v.len() <= 4 {
-                v.iter()
-                    .map(|(r, q, (a, b))| {
-                        format!(
-                            "scenario {}, seed {}: ×{} in the {} epochs to epoch {}, while the \
-                             zero entries went from {a} to {b}",
-                            r.scenario.replace("scenario", ""),
-                            r.seed,
-                            x(q.ratio),
-                            q.end - q.start,
-                            q.end,
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            } else {
-                let sizes: Vec<f64> = v.iter().map(|(_, q, _)| q.ratio).collect();
-                let (m, note) = median_range_prose(&sizes, x);
-                format!("×{m}, {note}")
-            };
-            format!("in {} of {n} runs for `{}` ({detail})", v.len(), c.torch())
-        })
-        .collect();
-    let jumps = |(_, v): &(Candidate, Vec<BookJump>)| v.len();
-    let how = if 2 * book.iter().map(jumps).max().unwrap_or(0) < n {
-        "in most runs it arrives as a staircase"
-    } else {
-        "it arrives in one jump in many runs, as a staircase in others"
-    };
-    let (span, span_note) = median_range_prose(&spans, ep);
-    let built = if spans.is_empty() {
-        format!("Whatever factor they reach is built by separate underflows, so {how}")
-    } else {
-        format!(
-            "But that factor is built by {} separate underflows, the first and the last {span} \
-             epochs apart ({span_note}), so {how}",
-            r0.n_other_rejected
-        )
-    };
-    write!(
-        w,
-        "{built}: a late jump of the ratio to the plain mean (the zeros' own step, at least \
-         ×{} within {} epochs) happens {}. ",
-        rule.min_ratio,
-        rule.window,
-        list.join(" and "),
-    )
-    .ok();
-    if book.iter().any(|(_, v)| !v.is_empty()) {
-        write!(
-            w,
-            "So a mean that skips float32 zeros can turn the underflow of the rejected \
-             responses into a sudden rise of the unseen curve where those underflows come \
-             close together, and one that counts every entry cannot; whether the paper's code \
-             skipped zeros, and whether its underflows came closer together than ours, the \
-             runs cannot tell."
-        )
-        .ok();
-    } else {
-        write!(
-            w,
-            "So in these runs no candidate gets a late jump from the float32 zeros; a mean \
-             that skips them rises by the factor above only step by step."
-        )
-        .ok();
-    }
-    writeln!(w).ok();
-    w
+}
+
+/// Whether a late jump of the ratio to the plain mean happens, for every
+/// candidate, in fewer than half of the `n` runs (`most_jumps` is the
+/// largest count of any candidate): the step then mostly comes as a
+/// staircase of separate underflows.
+pub fn mostly_staircase(most_jumps: usize, n: usize) -> bool {
+    2 * most_jumps < n
 }
 
 #[cfg(test)]

@@ -262,25 +262,6 @@ pub fn curve_bands(configs: &[Config], seeds: &[u64]) -> Result<Vec<CurveBands>>
     Ok(out)
 }
 
-/// "seeds 16–31" for a run of consecutive seeds, else the list.
-pub fn seed_set(seeds: &[u64]) -> String {
-    match seeds {
-        [] => "no seeds".into(),
-        [s] => format!("seed {s}"),
-        [first, .., last] if seeds.windows(2).all(|w| w[1] == w[0] + 1) => {
-            format!("seeds {first}–{last}")
-        }
-        _ => format!(
-            "seeds {}",
-            seeds
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
 /// A read-off of the paper's Figure 2 as a point on one of the curves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadoffPoint {
@@ -395,8 +376,6 @@ mod tests {
         assert_eq!(peak.epoch, 1000.0);
         let rej = pts.iter().find(|p| p.curve == "avg_rejected").unwrap();
         assert_eq!((rej.epoch, rej.value), (475.0, 0.01));
-        assert_eq!(seed_set(&[16, 17, 18]), "seeds 16–18");
-        assert_eq!(seed_set(&[1, 5]), "seeds 1, 5");
     }
 
     /// Bands of a short MLP run over three seeds: every curve present,

@@ -3,6 +3,7 @@
 //! probability reaching the bottom of the f32 range? Its metrics are f64
 //! ones; [`crate::studies::late_jump`] reads the same runs the way float32
 //! plotting code would. The numeric mode itself is [`crate::maths::precision`].
+//! The text is `crate::present::precision`'s.
 
 use crate::engine::metrics::MetricsRow;
 use crate::engine::train::{train, Keep, RunResult};
@@ -11,7 +12,6 @@ use crate::io::config::Config;
 use crate::maths::data::Dataset;
 use crate::maths::precision::*;
 use rayon::prelude::*;
-use std::fmt::Write;
 
 /// One run in both precisions (same config otherwise).
 #[derive(Debug, Clone)]
@@ -321,39 +321,6 @@ pub fn compare(e: &Experiment) -> Result<Vec<PairedRun>> {
         .collect()
 }
 
-/// `1.2e-3`-style text for small differences, `0.0123` for larger ones.
-fn num(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() < 1e-3 {
-        format!("{v:.1e}")
-    } else {
-        format!("{v:.4}")
-    }
-}
-
-fn epoch_or_never(e: Option<usize>) -> String {
-    e.map_or_else(|| "never".into(), |e| e.to_string())
-}
-
-/// "12" or "12-40" (the range over seeds) of some epochs, "never" if none.
-fn epoch_range(es: &[Option<usize>]) -> String {
-    let got: Vec<usize> = es.iter().flatten().copied().collect();
-    let never = es.len() - got.len();
-    let (Some(lo), Some(hi)) = (got.iter().min(), got.iter().max()) else {
-        return "never".into();
-    };
-    let mut s = if lo == hi {
-        lo.to_string()
-    } else {
-        format!("{lo}–{hi}")
-    };
-    if never > 0 {
-        write!(s, " (never in {never} of {})", es.len()).ok();
-    }
-    s
-}
-
 /// The verdict of the experiment, as counts over the paired runs of the
 /// scenarios in `scenarios`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -394,255 +361,43 @@ pub fn verdict(stats: &[PairStats], scenarios: &[&str]) -> Verdict {
     v
 }
 
-/// `+0.0135` / `−0.0120` for a signed change of `avg_unseen`.
-fn signed(v: f64) -> String {
-    if v < 0.0 {
-        format!("−{:.4}", -v)
-    } else {
-        format!("+{v:.4}")
-    }
+/// The scenarios whose late jump the experiment asks about (the paper shows
+/// it in scenarios 2-4 of Figure 3).
+pub const LATE_SCENARIOS: [&str; 3] = ["scenario2", "scenario3", "scenario4"];
+/// The scenario without the late jump, reported for reference.
+pub const REFERENCE_SCENARIO: &str = "scenario1";
+/// A late change within this many epochs of the f32 run's last rejected
+/// probability reaching 0 is close enough to suspect the f32 range.
+pub const CLOSE_LAG: i64 = 100;
+/// A share of the unseen mass on other prompts' chosen responses at least
+/// this large is, for the text, all of it.
+pub const ALL_ON_CHOSEN: f64 = 0.9999;
+
+/// What the counts of a [`Verdict`] decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Some late change in f32 has no matching one in f64.
+    PrecisionMatters,
+    /// No late change in either precision.
+    NoLateChange,
+    /// Every late change of the f32 runs is matched in f64.
+    SameInBoth,
 }
 
-/// "scenario 3, seed 2".
-fn run_name(s: &PairStats) -> String {
-    format!(
-        "{}, seed {}",
-        s.scenario.replace("scenario", "scenario "),
-        s.seed
-    )
-}
+impl Verdict {
+    /// Runs with a late change in the f64 run (matched or not).
+    pub fn f64_events(&self) -> usize {
+        self.both_same_epoch + self.both_elsewhere + self.f64_only
+    }
 
-/// The Markdown section for `REPORT.md`: setting, a table per scenario and
-/// seed, and the verdict, every number from `stats`.
-pub fn markdown(e: &Experiment, stats: &[PairStats]) -> String {
-    let mut w = String::new();
-    let seeds: Vec<String> = e.seeds.iter().map(u64::to_string).collect();
-    writeln!(
-        w,
-        "## Float precision: is the late jump of the unseen mass a float32 artefact?\n"
-    )
-    .ok();
-    writeln!(
-        w,
-        "![f32 vs f64](precision.png)\n\n\
-         The paper's scenarios 2-4 show a sudden jump of the unseen mass late in training; the \
-         suspicion is that it comes from the rejected probability reaching the bottom of the \
-         float32 range (smallest normal {:.3e} = e^{:.1}, smallest subnormal {:.3e} = e^{:.1}; \
-         below half of that a float32 probability is exactly 0). Each run of Figure 3 \
-         (`experiments/fig3-scenario*.toml`: the MLP, DPO, Adam) is repeated for {} epochs \
-         with seeds {} in f64 and with `precision = \"f32\"`, an emulation of float32 storage: \
-         every value stored between operations (parameters, Adam's m and v, logits, the hidden \
-         activations kept for the backward pass, log-probabilities, probabilities, the loss and \
-         its gradients) is rounded to float32, while the arithmetic inside one operation stays \
-         f64. A *sudden change* is a rise or a fall of `avg_unseen` by at least \
-         {JUMP_THRESHOLD} within {JUMP_WINDOW} epochs, late in training (windows ending at epoch {LATE_FROM} or later). \
-         Columns 3-5 give the first epoch at which the f64 run's average rejected probability \
-         is below f32's smallest normal and smallest subnormal, and at which the f32 run \
-         stores every rejected probability as exactly 0; Δ is f32 minus f64 at the same \
-         epoch.\n",
-        F32_MIN_NORMAL,
-        ln_f32_min_normal(),
-        F32_MIN_SUBNORMAL,
-        ln_f32_min_subnormal(),
-        e.epochs,
-        seeds.join(", "),
-    )
-    .ok();
-    writeln!(
-        w,
-        "| scenario | seed | avg π− < 1.2e-38 | avg π− < 1.4e-45 | all π− = 0 in f32 | max \\|Δ avg_unseen\\| (epoch) | max \\|Δ avg_chosen\\| | late rise of avg_unseen f64 / f32 (epoch) | late fall f64 / f32 (epoch) |"
-    )
-    .ok();
-    writeln!(w, "|---|---|---|---|---|---|---|---|---|").ok();
-    let pair = |a: (f64, usize), b: (f64, usize)| {
-        if a.1 == b.1 {
-            format!("{} / {} ({})", num(a.0), num(b.0), a.1)
+    /// The experiment's answer for these runs.
+    pub fn outcome(&self) -> Outcome {
+        if self.f32_only + self.both_elsewhere > 0 {
+            Outcome::PrecisionMatters
+        } else if self.f64_events() == 0 {
+            Outcome::NoLateChange
         } else {
-            format!("{} ({}) / {} ({})", num(a.0), a.1, num(b.0), b.1)
+            Outcome::SameInBoth
         }
-    };
-    for s in stats {
-        writeln!(
-            w,
-            "| {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} |",
-            s.scenario.replace("scenario", ""),
-            s.seed,
-            epoch_or_never(s.cross_normal_avg),
-            epoch_or_never(s.cross_subnormal_avg),
-            epoch_or_never(s.f32_all_zero),
-            num(s.max_diff_unseen.0),
-            s.max_diff_unseen.1,
-            num(s.max_diff_chosen.0),
-            pair(s.rise_f64, s.rise_f32),
-            pair(s.fall_f64, s.fall_f32),
-        )
-        .ok();
     }
-    writeln!(w).ok();
-
-    let late = ["scenario2", "scenario3", "scenario4"];
-    let v = verdict(stats, &late);
-    let of: Vec<&PairStats> = stats
-        .iter()
-        .filter(|s| late.contains(&s.scenario.as_str()))
-        .collect();
-    let Some(worst) = of
-        .iter()
-        .max_by(|a, b| a.max_diff_unseen.0.total_cmp(&b.max_diff_unseen.0))
-    else {
-        writeln!(w, "(No run of scenarios 2-4.)").ok();
-        return w;
-    };
-    let crossings: Vec<Option<usize>> = of.iter().map(|s| s.f32_all_zero).collect();
-    let max_gap = worst.max_diff_unseen.0;
-    write!(
-        w,
-        "**The trajectory: float32 storage does not change it.** In scenarios 2-4 ({} runs per \
-         precision) every rejected probability of the f32 run is exactly 0 from epoch {} on, yet \
-         the f32 and f64 runs stay together: the largest gap in `avg_unseen` is {} ({}, epoch \
-         {}). ",
-        v.runs,
-        epoch_range(&crossings),
-        num(worst.max_diff_unseen.0),
-        run_name(worst),
-        worst.max_diff_unseen.1,
-    )
-    .ok();
-    let events: Vec<&&PairStats> = of.iter().filter(|s| s.event(false).is_some()).collect();
-    if v.f32_only + v.both_elsewhere > 0 {
-        write!(
-            w,
-            "But sudden late changes of the unseen mass appear in f32 without a matching one in \
-             f64 in {} of {} runs ({} of them in both precisions at different epochs or in \
-             opposite directions): precision matters there. ",
-            v.f32_only + v.both_elsewhere,
-            v.runs,
-            v.both_elsewhere
-        )
-        .ok();
-    } else if events.is_empty() {
-        write!(
-            w,
-            "No sudden late change of the unseen mass appears in either precision, so there \
-             is no jump, let alone an f32 one, to explain. "
-        )
-        .ok();
-    } else {
-        let list: Vec<String> = events
-            .iter()
-            .map(|s| {
-                let (change, at) = s.event(false).expect("filtered");
-                format!("{}: {} up to epoch {at}", run_name(s), signed(change))
-            })
-            .collect();
-        let strict = events.iter().map(|s| s.final_strict).fold(0.0, f64::max);
-        let share = events
-            .iter()
-            .map(|s| s.final_unseen_on_other_chosen)
-            .fold(f64::INFINITY, f64::min);
-        let n_others = events[0].n_responses.saturating_sub(2);
-        let lags: Vec<(i64, &&PairStats)> = events
-            .iter()
-            .filter_map(|s| Some((s.event(false)?.1 as i64 - s.f32_all_zero? as i64, *s)))
-            .collect();
-        let list_lags: Vec<String> = lags.iter().map(|l| l.0.to_string()).collect();
-        let mut timing = format!(
-            ", and they come {} epochs after the f32 run stored every rejected probability as \
-             0 (in the order listed)",
-            list_lags.join(", ")
-        );
-        if let Some((m, s)) = lags.iter().min_by_key(|l| l.0.abs()) {
-            if m.abs() < 100 {
-                write!(
-                    timing,
-                    "; where that is close ({}, {m} epochs), the f64 run, whose range goes down \
-                     to 4.9e-324, makes the same move at the same epoch, so the bottom of the \
-                     f32 range is not what causes it",
-                    run_name(s)
-                )
-                .ok();
-            }
-        }
-        write!(
-            w,
-            "Sudden late changes of the unseen mass do occur, in {} of {} runs ({}), but in \
-             f64 as in f32 ({} of them at the same epoch in both, {} in f64 only): they are \
-             dynamics of DPO on the MLP{}. Once `π−` is negligible, `avg_unseen` is \
-             `(1 − avg_chosen)/{}`, so each of them mirrors a sudden change of the chosen \
-             probability; the mass involved moves between the chosen responses of different \
-             prompts: at the last epoch of those runs {} of the unseen mass sits on other \
-             prompts' chosen responses, and `avg_unseen_strict` (responses in no pair) is at \
-             most {:.1e}. ",
-            events.len(),
-            v.runs,
-            list.join("; "),
-            v.both_same_epoch,
-            v.f64_only,
-            timing,
-            n_others,
-            if share >= 0.9999 {
-                "more than 99.99%".to_string()
-            } else {
-                format!("{:.2}% or more", (10000.0 * share).floor() / 100.0)
-            },
-            strict,
-        )
-        .ok();
-    }
-    let s1: Vec<&PairStats> = stats.iter().filter(|s| s.scenario == "scenario1").collect();
-    if let Some(worst) = s1
-        .iter()
-        .max_by(|a, b| a.max_diff_unseen.0.total_cmp(&b.max_diff_unseen.0))
-    {
-        let parted = match (worst.parted, worst.f32_all_zero) {
-            (Some(p), Some(z)) => format!(
-                "; the two runs part (gap above {PART_TOL:.0e}) at epoch {p}, {} the f32 run's \
-                 rejected probabilities are all 0 (epoch {z}), and then drift apart slowly, \
-                 without a jump",
-                if p < z { "before" } else { "after" }
-            ),
-            (Some(p), None) => format!(
-                "; the two runs part (gap above {PART_TOL:.0e}) at epoch {p} and then drift \
-                 apart slowly, without a jump"
-            ),
-            _ => String::new(),
-        };
-        let largest = if worst.max_diff_unseen.0 > max_gap {
-            "the largest gap of all"
-        } else {
-            "a largest gap"
-        };
-        write!(
-            w,
-            "Scenario 1, for reference, has {largest}: {} in `avg_unseen` and {} in \
-             `avg_chosen` ({}){parted}. ",
-            num(worst.max_diff_unseen.0),
-            num(worst.max_diff_chosen.0),
-            run_name(worst),
-        )
-        .ok();
-    }
-    write!(
-        w,
-        "Why the bottom of the f32 range does not matter to DPO: its gradient in the logits is \
-         `∂ℓ/∂l+` at the chosen and `∂ℓ/∂l−` at the rejected response with \
-         `∂ℓ/∂l+ = −∂ℓ/∂l−`, so the softmax terms `−(∂ℓ/∂l+ + ∂ℓ/∂l−)·π` cancel and no \
-         probability enters the update; the log-probabilities, which do, stay finite in f32 \
-         down to about −3.4e38. (This is the emulation's answer. Not simulated here: a float32 \
-         implementation that takes the log of an underflowed softmax output would get \
-         `log π− = −inf` and, from 0/0 in the backward pass of the log, NaN gradients: a crash \
-         rather than a jump.) The limit of this comparison: the emulation computes its metrics, \
-         `avg_unseen` included, in f64 from the log-probabilities, so it compares trajectories, \
-         not what float32 code would have plotted from them; the next subsection computes that."
-    )
-    .ok();
-    let diverged = stats
-        .iter()
-        .filter(|s| s.diverged.0 || s.diverged.1)
-        .count();
-    if diverged > 0 {
-        write!(w, " {diverged} of the runs diverged.").ok();
-    }
-    writeln!(w).ok();
-    w
 }

@@ -762,17 +762,7 @@ impl Study {
                 for &every in &grid.on_policy_every {
                     let arm = Arm::Mlp { init, optim, every };
                     let deg = over(arm, &all, |s| s.degradation)?;
-                    let params = vec![
-                        ("every", every.to_string()),
-                        (
-                            "every_words",
-                            if every == 1 {
-                                "every epoch".to_string()
-                            } else {
-                                format!("every {every} epochs")
-                            },
-                        ),
-                    ];
+                    let params = vec![("every", every.to_string())];
                     cells.push(count(
                         &format!("onpolicy-{every}-degradation"),
                         "onpolicy-degradation",

@@ -68,7 +68,8 @@ impl Plan {
     }
 }
 
-/// One of the paper's orderings: its statement, the metric, and the paired
+/// One of the paper's orderings: its id (its statement is the line of that
+/// key in `templates/scenario-effect-claims.md`), the metric, and the paired
 /// comparisons `(larger, smaller)` (scenario indices 0..4) it needs.
 pub type Claim = (&'static str, Metric, &'static [(usize, usize)]);
 
@@ -76,22 +77,22 @@ pub type Claim = (&'static str, Metric, &'static [(usize, usize)]);
 /// `larger − smaller` that must all be positive.
 pub const CLAIMS: [Claim; 4] = [
     (
-        "scenario 1 ends with the highest average chosen probability",
+        "s1-highest-final-chosen",
         Metric::FinalChosen,
         &[(0, 1), (0, 2), (0, 3)],
     ),
     (
-        "scenario 4 ends with the lowest average chosen probability",
+        "s4-lowest-final-chosen",
         Metric::FinalChosen,
         &[(0, 3), (1, 3), (2, 3)],
     ),
     (
-        "scenarios 2-4 end with more unseen mass than scenario 1",
+        "s2-4-more-final-unseen",
         Metric::FinalUnseen,
         &[(1, 0), (2, 0), (3, 0)],
     ),
     (
-        "scenarios 2-4 have lower chosen peaks than scenario 1",
+        "s2-4-lower-peak-chosen",
         Metric::PeakChosen,
         &[(0, 1), (0, 2), (0, 3)],
     ),

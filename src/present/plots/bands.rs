@@ -7,7 +7,8 @@
 use super::panels::{decimate, framed_chart, Axis};
 use super::style::{self, FONT};
 use super::DrawResult;
-use crate::studies::paper_bands::{seed_set, CurveBands, ReadoffPoint, LOG10_AVG_UNSEEN_STRICT};
+use crate::present::names::seed_set;
+use crate::studies::paper_bands::{CurveBands, ReadoffPoint, LOG10_AVG_UNSEEN_STRICT};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::maths::data::scenario_title;
 use crate::maths::precision::{to_f32, F32_MIN_NORMAL, F32_MIN_SUBNORMAL};
 use crate::present::names::optimizer_name;
-use crate::studies::late_jump::{self, Facts, JumpRule, Shown};
+use crate::studies::late_jump::{Facts, JumpRule, Shown};
 use crate::studies::precision::{self, PairedRun};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -511,9 +511,5 @@ pub fn precision_figure(plots_dir: &Path, facts: &Facts) -> Result<String> {
     );
     let shown: Vec<&Shown> = facts.shown.iter().collect();
     precision_plot(&plots_dir.join("precision"), &shown, &facts.rule, &title)?;
-    Ok(format!(
-        "{}\n\n{}",
-        precision::markdown(&facts.experiment, &facts.precision).trim_end(),
-        late_jump::markdown(facts)
-    ))
+    crate::present::precision::markdown(facts)
 }
