@@ -2,7 +2,7 @@
 //! [`crate::studies::calibrate`] formatted and poured into
 //! `templates/calibration*.md`.
 
-use super::template::{render_file, Facts};
+use super::template::{render_file, render_line, Facts};
 use crate::analysis::readout::Kind;
 use crate::error::Result;
 use crate::studies::calibrate::{CalibrationFacts, Score};
@@ -240,6 +240,15 @@ pub fn readme_summary(
             .collect::<Result<Vec<_>>>()?
             .join("; "),
     );
+    v.insert("scenario_verdict".into(), scenario_verdict(scen)?);
+    v.insert("n_variants".into(), scen.variants.len().to_string());
+    render_file("readme-fidelity", &v)
+}
+
+/// The README's one-line verdict on the scenario claims: reproduced under
+/// which variants, or how far the calibrated configs are from it.
+fn scenario_verdict(scen: &crate::studies::scenarios::ScenarioFacts) -> Result<String> {
+    use crate::studies::scenarios::CLAIMS;
     let n_comparisons: usize = CLAIMS.iter().map(|c| c.2.len()).sum();
     let agree = |x: &crate::studies::scenarios::VariantFacts| {
         x.checks.iter().map(|c| c.agree).sum::<usize>()
@@ -251,25 +260,36 @@ pub fn readme_summary(
         .map(|x| x.name.as_str())
         .collect();
     let base = scen.variants.first();
-    v.insert(
-        "scenario_verdict".into(),
-        match (full.is_empty(), base) {
-            (true, Some(b)) => format!(
-                "**not reproduced**: no candidate puts all {n_comparisons} paired comparisons on the paper's side; the calibrated configs put {} there and {} on the other side (final average chosen, medians, highest first: {}).",
-                agree(b),
-                b.checks.iter().map(|c| c.disagree).sum::<usize>(),
+    let mut p = Facts::new();
+    p.insert("n_comparisons".into(), n_comparisons.to_string());
+    let key = match (full.is_empty(), base) {
+        (true, Some(b)) => {
+            p.insert("agree".into(), agree(b).to_string());
+            p.insert(
+                "disagree".into(),
+                b.checks
+                    .iter()
+                    .map(|c| c.disagree)
+                    .sum::<usize>()
+                    .to_string(),
+            );
+            p.insert(
+                "order".into(),
                 b.order(crate::studies::scenarios::Metric::FinalChosen)
                     .iter()
                     .map(|s| format!("s{s}"))
                     .collect::<Vec<_>>()
-                    .join(" > ")
-            ),
-            (false, _) => format!("reproduced under {}.", full.join("; ")),
-            (true, None) => "not tested.".into(),
-        },
-    );
-    v.insert("n_variants".into(), scen.variants.len().to_string());
-    render_file("readme-fidelity", &v)
+                    .join(" > "),
+            );
+            "not-reproduced"
+        }
+        (false, _) => {
+            p.insert("variants".into(), full.join("; "));
+            "reproduced"
+        }
+        (true, None) => "not-tested",
+    };
+    render_line("readme-fidelity-phrases", key, &p)
 }
 
 #[cfg(test)]
@@ -278,6 +298,7 @@ mod tests {
     use crate::analysis::readout::Readoffs;
     use crate::analysis::stats::Quantiles;
     use crate::studies::calibrate::Setting;
+    use crate::studies::scenarios::{ClaimCheck, ScenarioFacts, VariantFacts, CLAIMS};
 
     /// A score whose every read-off has median `paper + shift · tolerance`.
     fn score(r: &Readoffs, shift: f64, knobs: &[(&str, &str)]) -> Score {
@@ -354,5 +375,67 @@ mod tests {
         assert!(md.contains("optimizer = SGD"), "{md}");
         assert!(md.contains("**but they are not**"));
         assert!(md.contains("**no** (2.00 tol.)"));
+    }
+
+    /// A variant whose medians of final chosen rank the scenarios 2 > 4 > 1 > 3
+    /// and whose checks put `agree` comparisons on the paper's side.
+    fn variant(name: &str, agree: &[usize], disagree: &[usize]) -> VariantFacts {
+        let q = |median: f64| Quantiles {
+            p10: median,
+            median,
+            p90: median,
+            n: 8,
+        };
+        VariantFacts {
+            name: name.into(),
+            seeds: [0, 8],
+            quantiles: [0.3, 0.9, 0.1, 0.5]
+                .iter()
+                .map(|&m| vec![q(m), q(0.0), q(m)])
+                .collect(),
+            checks: agree
+                .iter()
+                .zip(disagree)
+                .enumerate()
+                .map(|(claim, (&agree, &disagree))| ClaimCheck {
+                    claim,
+                    diffs: Vec::new(),
+                    agree,
+                    disagree,
+                })
+                .collect(),
+            diverged: 0,
+        }
+    }
+
+    /// The three verdicts read as they did when they were written in Rust
+    /// (the expected strings are that code's output).
+    #[test]
+    fn scenario_verdict_reads_as_before_the_move_to_templates() {
+        let n: usize = CLAIMS.iter().map(|c| c.2.len()).sum();
+        let all: Vec<usize> = CLAIMS.iter().map(|c| c.2.len()).collect();
+        let none = vec![0; CLAIMS.len()];
+        let mut partial = all.clone();
+        partial[0] -= 1;
+        let mut other = none.clone();
+        other[0] = 1;
+        let calibrated = variant("calibrated", &partial, &other);
+        let facts = |vs: Vec<VariantFacts>| ScenarioFacts { variants: vs };
+        assert_eq!(
+            scenario_verdict(&facts(vec![calibrated.clone()])).unwrap(),
+            format!(
+                "**not reproduced**: no candidate puts all {n} paired comparisons on the \
+                 paper's side; the calibrated configs put {} there and 1 on the other side \
+                 (final average chosen, medians, highest first: s2 > s4 > s1 > s3).",
+                n - 1
+            )
+        );
+        let full = variant("full-lr", &all, &none);
+        let full2 = variant("sgd", &all, &none);
+        assert_eq!(
+            scenario_verdict(&facts(vec![calibrated, full, full2])).unwrap(),
+            "reproduced under full-lr; sgd."
+        );
+        assert_eq!(scenario_verdict(&facts(vec![])).unwrap(), "not tested.");
     }
 }

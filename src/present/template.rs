@@ -40,6 +40,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "scenario-effect-verdict-some",
     "scenario-effect-claims",
     "readme-fidelity",
+    "readme-fidelity-phrases",
     "report/intro",
     "report/phase",
     "report/beta",
