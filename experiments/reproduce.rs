@@ -46,10 +46,10 @@ use std::time::Instant;
 )]
 struct Cli {
     /// Where the figures and REPORT.md go [default: <crate>/plots]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = dpo_lab::io::output::out_dir)]
     plots: Option<PathBuf>,
     /// Where the runs' CSVs go [default: <crate>/out/reproduce]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = dpo_lab::io::output::out_dir)]
     out: Option<PathBuf>,
     /// Stop after Figures 1-3
     #[arg(long)]

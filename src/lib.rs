@@ -19,7 +19,9 @@
 //! [`maths::loss::PairLoss`] gives a value and two partial derivatives per
 //! preference triple; [`engine::train::train`] joins them over a
 //! [`maths::data::Dataset`] with an [`maths::optim::Optimizer`], recording
-//! [`engine::metrics`]. [`io::config`] reads a run from TOML.
+//! [`engine::metrics`] in memory, or streaming them to an
+//! [`engine::train::Recorder`] ([`engine::train::train_with`]; `dpo-lab run`
+//! writes them to disk as they come). [`io::config`] reads a run from TOML.
 //!
 //! # Example
 //!

@@ -5,10 +5,10 @@
 #![forbid(unsafe_code)]
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use dpo_lab::engine::train::{train, Keep};
+use dpo_lab::engine::train::{prepare, train_with, Keep};
 use dpo_lab::error::{Error, Result};
 use dpo_lab::io::config::{Config, OPTIMIZERS, POLICIES};
-use dpo_lab::io::output::write_run;
+use dpo_lab::io::output::{check_run_length, out_dir, RunOutput};
 use dpo_lab::io::sweep::{merge, run_sweep, Shard, Sweep, SweepOptions, DEFAULT_MAX_RUNS};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,14 +32,25 @@ enum Command {
     ///
     /// Trains the run CONFIG.toml describes and writes metrics.csv, probs.csv,
     /// summary.csv and the resolved config.toml (every default written out) to DIR.
+    /// The rows go to disk as they are made; DIR appears complete or not at all
+    /// (an older run there is replaced only once the new one is whole).
     #[command(verbatim_doc_comment)]
     Run {
         /// The run config
         #[arg(value_name = "CONFIG.toml")]
         config: PathBuf,
         /// The output directory
-        #[arg(short, long, value_name = "DIR")]
+        #[arg(short, long, value_name = "DIR", value_parser = out_dir)]
         out: PathBuf,
+        /// Replace another run's results in DIR; run beyond the length limits
+        ///
+        /// Without it, run refuses a DIR that holds a different run's results (its
+        /// config.toml differs) or other files, more than 100000000 epochs, and more
+        /// than 10000000 recorded CSV rows (metrics.csv and probs.csv together).
+        /// Into a DIR with other files, the run's files are moved in one by one and
+        /// the other files kept.
+        #[arg(long, verbatim_doc_comment)]
+        force: bool,
     },
     /// Run a grid of runs in parallel, resumably
     ///
@@ -54,7 +65,7 @@ enum Command {
         #[arg(value_name = "SWEEP.toml")]
         sweep: PathBuf,
         /// The output directory (and the sweep's journal)
-        #[arg(short, long, value_name = "DIR")]
+        #[arg(short, long, value_name = "DIR", value_parser = out_dir)]
         out: PathBuf,
         /// Run only slice K of N of the grid (join the slices with `merge`)
         #[arg(long, value_name = "K/N")]
@@ -74,7 +85,7 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Merge {
         /// The output directory
-        #[arg(short, long, value_name = "DIR")]
+        #[arg(short, long, value_name = "DIR", value_parser = out_dir)]
         out: PathBuf,
         /// The output directories of the shards
         #[arg(value_name = "SHARD_DIR", required = true)]
@@ -91,7 +102,7 @@ enum Command {
         #[arg(long)]
         quick: bool,
         /// The output directory
-        #[arg(short, long, value_name = "DIR", default_value = "out/bench")]
+        #[arg(short, long, value_name = "DIR", default_value = "out/bench", value_parser = out_dir)]
         out: PathBuf,
         /// Redraw DIR/bench.png from an earlier bench.csv (no timing)
         #[arg(long, value_name = "BENCH.csv", conflicts_with = "quick")]
@@ -107,7 +118,7 @@ enum Command {
         #[arg(value_name = "PLAN.toml")]
         plan: PathBuf,
         /// The output directory
-        #[arg(short, long, value_name = "DIR")]
+        #[arg(short, long, value_name = "DIR", value_parser = out_dir)]
         out: PathBuf,
     },
 }
@@ -130,14 +141,23 @@ fn config_names() -> String {
     s
 }
 
-fn run(config: &Path, out: &Path) -> Result<()> {
+fn run(config: &Path, out: &Path, force: bool) -> Result<()> {
     let cfg = Config::load(config)?;
     let resolved = cfg.resolved()?;
     let spec = resolved.build()?;
-    dpo_lab::io::output::check_writable(out)?;
-    let result = train(&spec, Keep::ALL);
-    write_run(out, &resolved.to_toml_string(), &result)?;
-    let s = &result.summary;
+    if !force {
+        check_run_length(&spec)?;
+    }
+    let mut sink = RunOutput::begin(
+        out,
+        &resolved.to_toml_string(),
+        spec.data.n_responses,
+        force,
+    )?;
+    sink.show_progress(spec.epochs);
+    let done = train_with(&spec, prepare(&spec), Keep::ALL, &mut sink)?;
+    sink.finish(&done.summary)?;
+    let s = &done.summary;
     eprintln!(
         "wrote {}: drop {:.2} orders, degradation {:.3}, dispersion {:.4}{}",
         out.display(),
@@ -248,7 +268,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let res = match &cli.command {
-        Command::Run { config, out } => run(config, out),
+        Command::Run { config, out, force } => run(config, out, *force),
         Command::Sweep {
             sweep: file,
             out,

@@ -720,3 +720,64 @@ fn binary_usage_errors() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--out ""` would write into the current directory; every subcommand that
+/// takes `--out` names it as an error, exit 2, before any work.
+#[test]
+fn empty_out_is_a_named_error() {
+    let dir = temp_path("empty-out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(&good, config_with(&[])).unwrap();
+    let g = good.as_os_str();
+    let cases: Vec<Vec<&std::ffi::OsStr>> = vec![
+        vec!["run".as_ref(), g, "--out".as_ref(), "".as_ref()],
+        vec!["run".as_ref(), g, "-o".as_ref(), "".as_ref()],
+        vec!["run".as_ref(), g, "--out=".as_ref()],
+        vec!["sweep".as_ref(), g, "--out".as_ref(), "".as_ref()],
+        vec!["merge".as_ref(), "--out".as_ref(), "".as_ref(), g],
+        vec![
+            "bench".as_ref(),
+            "--quick".as_ref(),
+            "--out".as_ref(),
+            "".as_ref(),
+        ],
+        vec!["calibrate".as_ref(), g, "--out".as_ref(), "".as_ref()],
+    ];
+    for args in cases {
+        // Run from `dir`, so that a write into "the current directory" shows.
+        let o = Command::new(env!("CARGO_BIN_EXE_dpo-lab"))
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let o = Outcome {
+            code: o.status.code(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        };
+        assert_eq!(o.code, Some(2), "{args:?}: {}", o.stderr);
+        for needle in ["--out", "empty path"] {
+            assert!(
+                o.stderr.contains(needle),
+                "{args:?}: `{}` lacks `{needle}`",
+                o.stderr
+            );
+        }
+        assert!(!o.stderr.contains("panicked"));
+    }
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names,
+        ["good.toml"],
+        "a file appeared in the current directory"
+    );
+    // The library refuses it too (`write_run` and what `run` calls).
+    let e = dpo_lab::io::output::RunOutput::begin(Path::new(""), "", 10, true)
+        .err()
+        .expect("an empty directory name was accepted");
+    assert!(e.to_string().contains("--out is empty"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

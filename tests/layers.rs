@@ -277,6 +277,7 @@ fn the_presentation_layer_never_trains() {
     let forbidden = [
         "train(",
         "train_from(",
+        "train_with(",
         "prepare(",
         "run_for_report(",
         "run_sweep(",

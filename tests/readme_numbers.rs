@@ -74,6 +74,20 @@ const ALLOWED: &[(&str, &str, Why)] = &[
         }),
     ),
     (
+        "100 000 000",
+        "sanity limits ( beyond ",
+        Why::Code("io::output::MAX_EPOCHS", || {
+            dpo_lab::io::output::MAX_EPOCHS as f64
+        }),
+    ),
+    (
+        "10 000 000",
+        "or more than ",
+        Why::Code("io::output::MAX_RECORDED_ROWS", || {
+            dpo_lab::io::output::MAX_RECORDED_ROWS as f64
+        }),
+    ),
+    (
         "1e-6",
         "optimum to ",
         Why::Typed("the tolerance of tests/objectives.rs, rm_policy_converges_to_the_closed_form"),

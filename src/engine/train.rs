@@ -158,8 +158,91 @@ pub fn train(spec: &RunSpec, keep: Keep) -> RunResult {
     train_from(spec, prepare(spec), keep)
 }
 
+/// Where the loop puts what it records, as it records it. The loop calls
+/// [`Recorder::metrics`] and [`Recorder::snapshot`] only for what its
+/// [`Keep`] asks for, and only for states that end up in the run (never for
+/// the diverged one), in epoch order.
+pub trait Recorder {
+    /// Why recording failed; the loop stops at once and returns it.
+    type Error;
+
+    /// The metrics row of a recorded epoch.
+    fn metrics(&mut self, row: MetricsRow) -> Result<(), Self::Error>;
+
+    /// `log π_θ` at a recorded epoch, and the logits the loop fed its softmax
+    /// (both row-major `X × Y`).
+    fn snapshot(&mut self, epoch: usize, logp: &[f64], logits: Vec<f64>)
+        -> Result<(), Self::Error>;
+
+    /// Called after every epoch that is part of the run (for progress).
+    #[inline]
+    fn epoch_done(&mut self, _epoch: usize) {}
+}
+
+/// The recorder behind [`RunResult`]: everything kept in memory.
+#[derive(Debug, Default)]
+struct InMemory {
+    metrics: Vec<MetricsRow>,
+    snapshots: Vec<(usize, Vec<f64>)>,
+    logit_snapshots: Vec<(usize, Vec<f64>)>,
+}
+
+impl Recorder for InMemory {
+    type Error = std::convert::Infallible;
+
+    fn metrics(&mut self, row: MetricsRow) -> Result<(), Self::Error> {
+        self.metrics.push(row);
+        Ok(())
+    }
+
+    fn snapshot(
+        &mut self,
+        epoch: usize,
+        logp: &[f64],
+        logits: Vec<f64>,
+    ) -> Result<(), Self::Error> {
+        self.snapshots.push((epoch, logp.to_vec()));
+        self.logit_snapshots.push((epoch, logits));
+        Ok(())
+    }
+}
+
+/// What a run ends with besides what it recorded.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The reference's log-probabilities, row-major `X × Y`.
+    pub ref_logp: Vec<f64>,
+    /// How closely `π_0` matched its targets.
+    pub reference: ReferenceFit,
+    /// The D-scores and the facts behind them.
+    pub summary: Summary,
+}
+
 /// Trains from a prepared start (see [`train`]).
 pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
+    let mut mem = InMemory::default();
+    let Ok(done) = train_with(spec, start, keep, &mut mem);
+    RunResult {
+        n_prompts: spec.data.n_prompts,
+        n_responses: spec.data.n_responses,
+        metrics: mem.metrics,
+        snapshots: mem.snapshots,
+        logit_snapshots: mem.logit_snapshots,
+        ref_logp: done.ref_logp,
+        reference: done.reference,
+        summary: done.summary,
+    }
+}
+
+/// Trains from a prepared start (see [`train`]), handing each recorded row
+/// and snapshot to `rec` as it is made: the loop itself keeps nothing that
+/// grows with the epochs.
+pub fn train_with<R: Recorder>(
+    spec: &RunSpec,
+    start: Start,
+    keep: Keep,
+    rec: &mut R,
+) -> Result<Finished, R::Error> {
     let policy = spec.policy.as_ref();
     // On-policy runs rewrite their pairs as they go; others borrow the spec's.
     let mut sampler = spec.on_policy.map(|o| Sampler::new(o, spec.seed));
@@ -187,9 +270,6 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
         spec.data.pairs.len()
     ];
     let mut tracker = SummaryTracker::default();
-    let mut metrics_rows = Vec::new();
-    let mut snapshots = Vec::new();
-    let mut logit_snapshots = Vec::new();
     let mut diverged = None;
     let f32 = spec.precision == Precision::F32;
 
@@ -271,25 +351,22 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
             break;
         }
         tracker.update(epoch, &core, loss, data, &logp);
-        metrics_rows.extend(row);
-        if record && keep.snapshots {
-            snapshots.push((epoch, logp.clone()));
-            logit_snapshots.extend(kept_logits.map(|z| (epoch, z)));
+        if let Some(row) = row {
+            rec.metrics(row)?;
         }
+        if let Some(z) = kept_logits {
+            rec.snapshot(epoch, &logp, z)?;
+        }
+        rec.epoch_done(epoch);
         if epoch == spec.epochs {
             break;
         }
     }
 
     let summary = tracker.finish(diverged, reference.max_abs_err, reference.steps);
-    RunResult {
-        n_prompts: x,
-        n_responses: y,
-        metrics: metrics_rows,
-        snapshots,
-        logit_snapshots,
+    Ok(Finished {
         ref_logp,
         reference,
         summary,
-    }
+    })
 }
