@@ -131,14 +131,14 @@ fn a_sweep_killed_anywhere_resumes_to_the_same_files() {
     ok(&sweep(&f, &whole, &[], None));
     no_leftovers(&whole, "whole");
     let points = [
-        "append:1",
-        "append:6",
-        "append:12",
-        "torn:1",
-        "torn:7",
-        "assemble-temps:1",
-        "assemble-marker:1",
-        "assemble-rename:1",
+        "sweep:append:1",
+        "sweep:append:6",
+        "sweep:append:12",
+        "sweep:torn:1",
+        "sweep:torn:7",
+        "sweep:assemble-temps:1",
+        "sweep:assemble-marker:1",
+        "sweep:assemble-rename:1",
     ];
     for at in points {
         let out = d.join(at.replace(':', "-"));
@@ -190,7 +190,11 @@ fn a_merge_killed_anywhere_keeps_or_finishes_the_pair() {
     );
     let older = d.join("older");
     ok(&sweep(&other, &older, &[], None));
-    for at in ["assemble-temps:1", "assemble-marker:1", "assemble-rename:1"] {
+    for at in [
+        "sweep:assemble-temps:1",
+        "sweep:assemble-marker:1",
+        "sweep:assemble-rename:1",
+    ] {
         let out = d.join(format!("m-{}", at.replace(':', "-")));
         std::fs::create_dir_all(&out).unwrap();
         for name in ["runs.csv", "curves.csv"] {
@@ -198,7 +202,7 @@ fn a_merge_killed_anywhere_keeps_or_finishes_the_pair() {
         }
         let o = merge_cmd(&out, &shards, Some(at));
         assert!(!o.status.success(), "{at}: the hook did not stop the merge");
-        if at == "assemble-rename:1" {
+        if at == "sweep:assemble-rename:1" {
             // The new curves.csv is in; the marker says runs.csv must follow.
             assert_eq!(
                 read(&out.join("curves.csv")),
@@ -336,7 +340,9 @@ fn results_of_other_configs_are_refused() {
     let d = tmp("refuse");
     let f = setup(&d, SWEEP);
     let cut = d.join("cut");
-    assert!(!sweep(&f, &cut, &[], Some("append:5")).status.success());
+    assert!(!sweep(&f, &cut, &[], Some("sweep:append:5"))
+        .status
+        .success());
     std::fs::write(d.join("base.toml"), BASE.replace("lr = 0.01", "lr = 0.02")).unwrap();
     let o = sweep(&f, &cut, &[], None);
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));

@@ -8,6 +8,7 @@ use crate::engine::metrics::{MetricsRow, Summary};
 use crate::engine::train::{train, Keep};
 use crate::error::{Error, Result};
 use crate::io::config::Config;
+use crate::io::crash;
 use crate::io::journal::{self, Entry, Journal};
 use crate::io::output::{csv_header, csv_record, write_atomic};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -642,32 +643,6 @@ const JOURNAL: &str = "journal.txt";
 const FINGERPRINT: &str = "sweep.toml";
 const FORMAT: &str = "# dpo-lab sweep journal v2; shard ";
 
-/// Test hook for the crash-consistency tests: `DPO_LAB_CRASH_AT=<point>:<n>`
-/// aborts the process (as `kill -9` would stop it) the `n`-th time (from 1)
-/// it reaches `point`: `append` (before a journal record is written), `torn`
-/// (after writing the first half of one), `assemble-temps` (the new
-/// `runs.csv` and `curves.csv` written under temporary names),
-/// `assemble-marker` (their commit marker written) or `assemble-rename`
-/// (`curves.csv` renamed into place, `runs.csv` not yet).
-fn crash_at(point: &str) -> bool {
-    use std::sync::OnceLock;
-    static SPEC: OnceLock<Option<(String, usize)>> = OnceLock::new();
-    static SEEN: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
-    let spec = SPEC.get_or_init(|| {
-        let v = std::env::var("DPO_LAB_CRASH_AT").ok()?;
-        let (p, n) = v.rsplit_once(':')?;
-        Some((p.to_string(), n.parse().ok()?))
-    });
-    let Some((p, n)) = spec else { return false };
-    if p != point {
-        return false;
-    }
-    let mut seen = SEEN.lock().expect("crash counter");
-    let k = seen.entry(point.to_string()).or_insert(0);
-    *k += 1;
-    *k == *n
-}
-
 /// Reads a journal file as bytes (a missing one is empty).
 fn read_journal(path: &Path) -> Result<Journal> {
     match fs::read(path) {
@@ -995,10 +970,10 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
     todo.par_iter().try_for_each(|p| -> Result<()> {
         let rec = journal::encode(&run_point(sweep, p)?);
         let mut f = journal.lock().expect("journal lock");
-        if crash_at("append") {
+        if crash::hit("sweep:append") {
             std::process::abort();
         }
-        if crash_at("torn") {
+        if crash::hit("sweep:torn") {
             let _ = f.write_all(&rec.as_bytes()[..rec.len() / 2]);
             std::process::abort();
         }
@@ -1159,8 +1134,8 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
 /// sweep or merge in the directory finishes the renames of a marker left by
 /// a crash ([`recover`]) and removes temporaries of dead processes.
 mod pair {
-    use super::crash_at;
     use crate::error::{Error, Result};
+    use crate::io::crash;
     use crate::io::output::write_atomic;
     use std::fs;
     use std::io::Write;
@@ -1191,7 +1166,7 @@ mod pair {
             let _ = fs::remove_file(&ct);
             return Err(e);
         }
-        if crash_at("assemble-temps") {
+        if crash::hit("sweep:assemble-temps") {
             std::process::abort();
         }
         let mode = if curves.is_some() {
@@ -1204,7 +1179,7 @@ mod pair {
             let _ = fs::remove_file(&ct);
             return Err(e);
         }
-        if crash_at("assemble-marker") {
+        if crash::hit("sweep:assemble-marker") {
             std::process::abort();
         }
         finish(dir, pid, curves.is_some())
@@ -1231,7 +1206,7 @@ mod pair {
                 return Err(io(&final_curves, e));
             }
         }
-        if crash_at("assemble-rename") {
+        if crash::hit("sweep:assemble-rename") {
             std::process::abort();
         }
         let final_runs = dir.join("runs.csv");
