@@ -7,6 +7,8 @@
 //! `UPDATE_SNAPSHOTS=1 cargo test --release --test precision_text` and
 //! review the diff.
 
+mod common;
+
 use dpo_lab::analysis::bookkeeping::Candidate;
 use dpo_lab::studies::late_jump::{CandidateFacts, Facts, Rise, RunFacts, RULE};
 use dpo_lab::studies::precision::{Experiment, PairStats};
@@ -18,31 +20,7 @@ fn snapshot(name: &str, text: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/snapshots/precision")
         .join(format!("{name}.md"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_SNAPSHOTS=1 to create it",
-            path.display()
-        )
-    });
-    if want != text {
-        let line = want
-            .lines()
-            .zip(text.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(want.lines().count().min(text.lines().count()));
-        panic!(
-            "{} differs from the rendering at line {}:\nexpected: {}\nrendered: {}\n(UPDATE_SNAPSHOTS=1 regenerates it)",
-            path.display(),
-            line + 1,
-            want.lines().nth(line).unwrap_or("<end>"),
-            text.lines().nth(line).unwrap_or("<end>")
-        );
-    }
+    common::snapshot::check(&path, text);
 }
 
 fn experiment(seeds: &[u64]) -> Experiment {

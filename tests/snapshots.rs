@@ -5,6 +5,8 @@
 //! `UPDATE_SNAPSHOTS=1 cargo test --release --test snapshots` and review the
 //! diff.
 
+mod common;
+
 use dpo_lab::analysis::runs::{RunsTable, Stat};
 use dpo_lab::engine::metrics::Summary;
 use dpo_lab::present::{findings, plots, report, zoo, Facts};
@@ -29,32 +31,7 @@ fn snapshot(name: &str, text: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/snapshots")
         .join(format!("{name}.md"));
-    let text = format!("{}\n", text.trim_end());
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &text).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_SNAPSHOTS=1 to create it",
-            path.display()
-        )
-    });
-    if want != text {
-        let line = want
-            .lines()
-            .zip(text.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(want.lines().count().min(text.lines().count()));
-        panic!(
-            "{} differs from the rendering at line {}:\nexpected: {}\nrendered: {}\n(UPDATE_SNAPSHOTS=1 regenerates it)",
-            path.display(),
-            line + 1,
-            want.lines().nth(line).unwrap_or("<end>"),
-            text.lines().nth(line).unwrap_or("<end>")
-        );
-    }
+    common::snapshot::check(&path, &format!("{}\n", text.trim_end()));
 }
 
 fn stat(mean: f64, sd: f64, n: usize) -> Stat {
