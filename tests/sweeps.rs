@@ -288,3 +288,93 @@ fn config_hash_is_the_sha256_of_the_run_config() {
     }
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn merge(out: &Path, shards: &[PathBuf]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["merge", "--out"])
+        .arg(out)
+        .args(shards)
+        .output()
+        .unwrap()
+}
+
+/// A sweep has `dpo-lab run`'s length limits: a run of i64::MAX epochs is
+/// refused before anything is created, naming `epochs` and `--force`.
+#[test]
+fn over_long_sweep_runs_are_refused_without_force() {
+    let d = tmp("long");
+    let text = SWEEP.replace("epochs = 100", "epochs = 9223372036854775807");
+    let f = write_sweep(&d, &text);
+    let o = sweep(&f, &d.join("out"), &[], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let msg = stderr(&o);
+    assert!(msg.contains("`epochs`") && msg.contains("--force"), "{msg}");
+    assert!(!d.join("out").exists());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// `merge` never writes over another sweep's results: not into a sweep's
+/// own directory, not over a runs.csv of other configs; an identical earlier
+/// merge is replaced by the same bytes.
+#[test]
+fn merge_refuses_to_overwrite_other_results() {
+    let d = tmp("merge-over");
+    let f = write_sweep(&d, SWEEP);
+    std::fs::create_dir_all(d.join("o")).unwrap();
+    let other = write_sweep(&d.join("o"), &SWEEP.replace("seed = 7", "seed = 8"));
+    let shards: Vec<PathBuf> = (1..=2).map(|k| d.join(format!("s{k}"))).collect();
+    for (k, s) in shards.iter().enumerate() {
+        let spec = format!("{}/2", k + 1);
+        assert!(sweep(&f, s, &["--shard", &spec], None).status.success());
+    }
+    let foreign = d.join("foreign");
+    assert!(sweep(&other, &foreign, &[], None).status.success());
+    let before = read(&foreign.join("runs.csv"));
+    let o = merge(&foreign, &shards);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("sweep's own directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(read(&foreign.join("runs.csv")), before);
+    // The same results copied elsewhere, without the journal.
+    let copy = d.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::write(copy.join("runs.csv"), &before).unwrap();
+    let o = merge(&copy, &shards);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("different sweep"), "{}", stderr(&o));
+    assert_eq!(read(&copy.join("runs.csv")), before);
+    let merged = d.join("merged");
+    assert!(merge(&merged, &shards).status.success());
+    let first = read(&merged.join("runs.csv"));
+    let o = merge(&merged, &shards);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&merged.join("runs.csv")), first);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Two processes never write into one sweep directory at once: while the
+/// directory is locked (as a running sweep or merge holds it), a sweep into
+/// it exits 2 saying so, and leaves it untouched.
+#[test]
+fn a_directory_in_use_is_refused() {
+    let d = tmp("lock");
+    let f = write_sweep(&d, SWEEP);
+    let out = d.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let held = std::fs::File::open(&out).unwrap();
+    held.lock().unwrap();
+    let o = sweep(&f, &out, &[], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("in use by another"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    held.unlock().unwrap();
+    assert!(sweep(&f, &out, &[], None).status.success());
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::io::config::Config;
 use crate::io::crash;
 use crate::io::journal::{self, Entry, Journal};
-use crate::io::output::{csv_header, csv_record, write_atomic};
+use crate::io::output::{csv_header, csv_record, write_atomic, MAX_EPOCHS, MAX_RECORDED_ROWS};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -562,10 +562,38 @@ impl Sweep {
                 ));
             }
         }
-        (0..n)
+        let points: Vec<RunPoint> = (0..n)
             .filter(|&id| shard.contains(id))
             .map(|id| self.point(id))
-            .collect()
+            .collect::<Result<_>>()?;
+        if max_runs.is_some() {
+            for p in &points {
+                self.check_length(p)?;
+            }
+        }
+        Ok(points)
+    }
+
+    /// Refuses a run longer than [`MAX_EPOCHS`] or whose curve rows (held
+    /// until its journal record is written) exceed [`MAX_RECORDED_ROWS`]:
+    /// the limits of `dpo-lab run`, lifted by the same `--force`.
+    fn check_length(&self, p: &RunPoint) -> Result<()> {
+        let epochs = p.config.epochs.max(0) as u64;
+        let rows = if self.curve_every > 0 {
+            epochs / self.curve_every as u64 + 2
+        } else {
+            0
+        };
+        if epochs <= MAX_EPOCHS && rows <= MAX_RECORDED_ROWS {
+            return Ok(());
+        }
+        Err(Error::config(
+            "epochs",
+            format!(
+                "= {epochs} in run {} with `[sweep] curve_every` = {} is too long a run: the limits are {MAX_EPOCHS} epochs and {MAX_RECORDED_ROWS} curve rows per run; lower `epochs` (base or axis) or raise `curve_every`, or pass --force to run it anyway",
+                p.id, self.curve_every
+            ),
+        ))
     }
 
     /// Header of `runs.csv`: `run_id`, one column per axis (named by its
@@ -918,6 +946,7 @@ pub struct SweepOptions {
 pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize> {
     let points = sweep.points(opts.shard, opts.max_runs)?;
     fs::create_dir_all(out).map_err(|e| Error::file(out, "cannot create output directory", e))?;
+    let _lock = lock_dir(out)?;
     pair::recover(out)?;
     let shard = format!("{}/{}", opts.shard.index + 1, opts.shard.count);
     let journal_path = out.join(JOURNAL);
@@ -1119,11 +1148,64 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
     }
     // Only now, with every shard checked, is the output directory touched.
     if all.len() == sweep.len() {
+        refuse_foreign_results(out, &all)?;
         fs::create_dir_all(out)
             .map_err(|e| Error::file(out, "cannot create output directory", e))?;
+        let _lock = lock_dir(out)?;
         pair::recover(out)?;
+        return assemble(&sweep, &all, out, sweep.len());
     }
     assemble(&sweep, &all, out, sweep.len())
+}
+
+/// `merge` never writes over another sweep's results: not into a sweep's
+/// own directory (its journal would no longer match its runs.csv), nor over
+/// a runs.csv whose runs have other configs than the merged ones.
+fn refuse_foreign_results(out: &Path, all: &BTreeMap<usize, Entry>) -> Result<()> {
+    for own in [JOURNAL, FINGERPRINT] {
+        if out.join(own).exists() {
+            return Err(Error::io(
+                out,
+                format!("is a sweep's own directory (it holds {own}); merge into another --out"),
+            ));
+        }
+    }
+    let path = out.join("runs.csv");
+    let Ok(mut reader) = csv::Reader::from_path(&path) else {
+        return Ok(());
+    };
+    let col = reader
+        .headers()
+        .ok()
+        .and_then(|h| h.iter().position(|c| c == "config_hash"));
+    let old: Option<Vec<String>> = col.and_then(|c| {
+        reader
+            .records()
+            .map(|r| r.ok().and_then(|r| r.get(c).map(String::from)))
+            .collect()
+    });
+    let new: Vec<String> = all.values().map(|e| e.config_hash.clone()).collect();
+    if old.as_ref() == Some(&new) {
+        return Ok(());
+    }
+    Err(Error::io(
+        path,
+        "holds the results of a different sweep (its runs' config hashes differ from the merged ones); merge into another --out, or delete them first",
+    ))
+}
+
+/// An exclusive lock on `dir` for as long as the returned handle lives, so
+/// that two sweeps or merges never write into one directory at once.
+fn lock_dir(dir: &Path) -> Result<fs::File> {
+    let f = fs::File::open(dir).map_err(|e| Error::file(dir, "cannot open to lock", e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::io(
+            dir,
+            "is in use by another dpo-lab sweep or merge; wait for it to finish, or use another --out",
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(Error::file(dir, "cannot lock", e)),
+    }
 }
 
 /// `runs.csv` and `curves.csv` replaced as one unit. Both are written under
