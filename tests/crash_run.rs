@@ -419,3 +419,46 @@ fn run_memory_does_not_grow_with_the_records() {
     assert!(std::fs::read(out.join("probs.csv")).unwrap() == csv_bytes(&r.prob_rows()));
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// An existing output directory keeps what its owner set on it (permission
+/// bits, setgid) when a run replaces it, and `--out .` writes into the
+/// directory the caller stands in rather than swapping it for a new one.
+#[cfg(unix)]
+#[test]
+fn an_existing_output_directory_keeps_its_mode_and_identity() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = temp_dir("mode");
+    let cfg = d.join("run.toml");
+    std::fs::write(&cfg, config(0.5)).unwrap();
+    let out = d.join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o2750)).unwrap();
+    for _ in 0..2 {
+        let o = run(&cfg, &out, &[], None);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o2750, "mode {mode:o}");
+        assert!(out.join("config.toml").is_file());
+    }
+    let here = d.join("here");
+    std::fs::create_dir(&here).unwrap();
+    let ino = std::fs::metadata(&here).unwrap().ino();
+    for _ in 0..2 {
+        let o = Command::new(env!("CARGO_BIN_EXE_dpo-lab"))
+            .arg("run")
+            .arg(&cfg)
+            .args(["--out", "."])
+            .current_dir(&here)
+            .env_remove("DPO_LAB_CRASH_AT")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            std::fs::metadata(&here).unwrap().ino(),
+            ino,
+            "directory swapped"
+        );
+        assert_eq!(contents(&here), contents(&out), "same run, same files");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -275,6 +275,18 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// A directory that replaces `old` keeps what its owner set on it: `new`
+/// takes its owner where allowed, then its permission bits (setgid included;
+/// in that order, as a change of owner clears setgid). Nothing if `old` is gone.
+fn adopt_attributes(old: &Path, new: &Path) {
+    #[cfg(unix)]
+    if let Ok(m) = fs::metadata(old) {
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::chown(new, Some(m.uid()), Some(m.gid()));
+        let _ = fs::set_permissions(new, m.permissions());
+    }
+}
+
 /// What is in a run's output directory before the run.
 enum Existing {
     /// Nothing (or an empty directory): the new directory is renamed in.
@@ -462,7 +474,12 @@ impl RunOutput {
         };
         // A mount point (e.g. a container's volume) cannot be renamed, and a
         // temporary beside it would be on another file system.
-        let existing = if is_mount_point(&abs, parent) {
+        // Nor can the directory a shell stands in (`--out .`) be swapped
+        // for a new one without leaving that shell in a deleted directory.
+        let holds_cwd = std::env::current_dir()
+            .and_then(|c| c.canonicalize())
+            .is_ok_and(|c| abs.canonicalize().is_ok_and(|a| c.starts_with(a)));
+        let existing = if is_mount_point(&abs, parent) || holds_cwd {
             Existing::InPlace
         } else {
             existing
@@ -559,8 +576,12 @@ impl RunOutput {
         let (dir, parent) = (&self.abs, self.abs.parent().expect("checked in begin"));
         let fail = |e| Error::file(&self.dir, "cannot put the finished run in place", e);
         match self.existing {
-            Existing::Nothing => fs::rename(&self.tmp, dir).map_err(fail)?,
+            Existing::Nothing => {
+                adopt_attributes(dir, &self.tmp);
+                fs::rename(&self.tmp, dir).map_err(fail)?
+            }
             Existing::Run => {
+                adopt_attributes(dir, &self.tmp);
                 let aside = parent.join(format!(
                     ".{}.old-{}",
                     dir.file_name().unwrap_or_default().to_string_lossy(),
