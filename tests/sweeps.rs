@@ -378,3 +378,51 @@ fn a_directory_in_use_is_refused() {
     assert!(sweep(&f, &out, &[], None).status.success());
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A base written differently but giving every run the same config (a
+/// default spelled out, a field every run's axis overrides) resumes, to the
+/// files of the uninterrupted sweep; a base edit that changes runs does not.
+#[test]
+fn a_base_rewritten_to_the_same_runs_resumes() {
+    let d = tmp("same-runs");
+    let f = write_sweep(&d, SWEEP);
+    let whole = d.join("whole");
+    assert!(sweep(&f, &whole, &[], None).status.success());
+    let cut = d.join("cut");
+    let killed = Command::new(BIN)
+        .args(["sweep", "--quiet", "--out"])
+        .arg(&cut)
+        .arg(&f)
+        .env("DPO_LAB_CRASH_AT", "sweep:append:5")
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success(), "the crash hook did not fire");
+    // `precision = "f64"` is the default; β is set by the loss.beta axis.
+    let same = SWEEP
+        .replace("epochs = 100\n", "epochs = 100\nprecision = \"f64\"\n")
+        .replace("beta = 0.1\n", "beta = 0.3\n");
+    assert_ne!(same, SWEEP);
+    write_sweep(&d, &same);
+    let o = sweep(&f, &cut, &[], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for name in ["runs.csv", "curves.csv"] {
+        assert_eq!(read(&whole.join(name)), read(&cut.join(name)), "{name}");
+    }
+    // A base edit that changes the runs is still refused.
+    let cut2 = d.join("cut2");
+    write_sweep(&d, SWEEP);
+    let killed = Command::new(BIN)
+        .args(["sweep", "--quiet", "--out"])
+        .arg(&cut2)
+        .arg(&f)
+        .env("DPO_LAB_CRASH_AT", "sweep:append:5")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    write_sweep(&d, &SWEEP.replace("lr = 0.01", "lr = 0.02"));
+    let o = sweep(&f, &cut2, &[], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("optimizer.lr"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&d).unwrap();
+}
