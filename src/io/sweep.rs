@@ -801,10 +801,14 @@ impl Sweep {
     /// Why a field of a run's config may have changed, for messages.
     fn hint(&self, field: &str) -> String {
         let under = |a: &str| field == a || field.starts_with(&format!("{a}."));
-        if self.axes.iter().any(|a| under(&a.field)) {
-            "the sweep file's axes changed?".into()
+        // A run's seed comes from the sweep's seed and its replicate (the
+        // `seed` axis value), so either may have changed.
+        if field == "seed" && self.axes.iter().any(|a| a.field == "seed") {
+            "the sweep's seed or its seed axis changed?".into()
         } else if field == "seed" {
             "the sweep's seed changed?".into()
+        } else if self.axes.iter().any(|a| under(&a.field)) {
+            "the sweep file's axes changed?".into()
         } else if field == "record_every" {
             "the sweep's curve_every changed?".into()
         } else if let Some(f) = &self.base_file {
@@ -1154,7 +1158,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
             if all.insert(id, e).is_some() {
                 return Err(Error::io(
                     d,
-                    format!("run {id} appears in more than one shard"),
+                    format!("run {id} appears in more than one shard; give each shard directory once, from shards that do not overlap"),
                 ));
             }
         }
