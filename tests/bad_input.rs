@@ -743,6 +743,8 @@ fn empty_out_is_a_named_error() {
             "".as_ref(),
         ],
         vec!["calibrate".as_ref(), g, "--out".as_ref(), "".as_ref()],
+        vec!["run".as_ref(), g, "--out".as_ref(), " ".as_ref()],
+        vec!["sweep".as_ref(), g, "--out".as_ref(), "\t ".as_ref()],
     ];
     for args in cases {
         // Run from `dir`, so that a write into "the current directory" shows.
@@ -756,7 +758,11 @@ fn empty_out_is_a_named_error() {
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         };
         assert_eq!(o.code, Some(2), "{args:?}: {}", o.stderr);
-        for needle in ["--out", "empty path"] {
+        let blank = args
+            .iter()
+            .any(|a| !a.is_empty() && a.to_string_lossy().trim().is_empty());
+        let what = if blank { "blanks only" } else { "empty path" };
+        for needle in ["--out", what] {
             assert!(
                 o.stderr.contains(needle),
                 "{args:?}: `{}` lacks `{needle}`",

@@ -139,6 +139,14 @@ pub fn out_dir(s: &str) -> std::result::Result<PathBuf, String> {
                 .into(),
         );
     }
+    // A name of blanks only is almost surely an unset shell variable or a
+    // stray quote, and would make a directory no listing shows plainly.
+    if s.trim().is_empty() {
+        return Err(
+            "a path of blanks only names no intended directory; give the output directory, e.g. --out out/run"
+                .into(),
+        );
+    }
     Ok(PathBuf::from(s))
 }
 
