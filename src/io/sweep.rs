@@ -551,8 +551,12 @@ impl Sweep {
         })
     }
 
-    /// Every run of `shard`, validated; fails before any run starts.
-    pub fn points(&self, shard: Shard, max_runs: Option<usize>) -> Result<Vec<RunPoint>> {
+    /// The ids of `shard`'s runs, each validated (its config resolved and
+    /// built; unless `max_runs` is `None`, its length within `dpo-lab run`'s
+    /// limits); fails before any run starts. Only the ids are kept: a run's
+    /// point is rebuilt when it runs, so a sweep's memory does not hold every
+    /// run's config.
+    pub fn ids(&self, shard: Shard, max_runs: Option<usize>) -> Result<Vec<usize>> {
         let n = self.len();
         if let Some(max) = max_runs {
             if n > max {
@@ -562,16 +566,15 @@ impl Sweep {
                 ));
             }
         }
-        let points: Vec<RunPoint> = (0..n)
-            .filter(|&id| shard.contains(id))
-            .map(|id| self.point(id))
-            .collect::<Result<_>>()?;
-        if max_runs.is_some() {
-            for p in &points {
-                self.check_length(p)?;
+        let mut ids = Vec::new();
+        for id in (0..n).filter(|&id| shard.contains(id)) {
+            let p = self.point(id)?;
+            if max_runs.is_some() {
+                self.check_length(&p)?;
             }
+            ids.push(id);
         }
-        Ok(points)
+        Ok(ids)
     }
 
     /// Refuses a run longer than [`MAX_EPOCHS`] or whose curve rows (held
@@ -844,7 +847,7 @@ fn read_stored(dir: &Path) -> Result<Option<(String, String)>> {
 /// sweep and shard: every journaled run must have the config it has now.
 fn check_resume(
     sweep: &Sweep,
-    points: &[RunPoint],
+    ids: &[usize],
     out: &Path,
     shard: &str,
     stored: &(String, String),
@@ -857,11 +860,10 @@ fn check_resume(
             format!("holds the journal of shard {} of a sweep, not of shard {shard}; use another --out or delete it", stored.0),
         ));
     }
-    let by_id: BTreeMap<usize, &RunPoint> = points.iter().map(|p| (p.id, p)).collect();
     let journal_path = out.join(JOURNAL);
     let redo = "use another --out, or delete the directory to start the sweep afresh";
     for e in done.entries.values() {
-        let Some(p) = by_id.get(&e.id) else {
+        if ids.binary_search(&e.id).is_err() {
             return Err(Error::io(
                 &journal_path,
                 format!(
@@ -869,7 +871,8 @@ fn check_resume(
                     e.id
                 ),
             ));
-        };
+        }
+        let p = sweep.point(e.id)?;
         if p.config_hash == e.config_hash {
             continue;
         }
@@ -961,7 +964,7 @@ pub struct SweepOptions {
 /// Runs (or resumes) a sweep into `out`, then writes `runs.csv` and `curves.csv`.
 /// Returns the number of runs executed now (those already journaled are skipped).
 pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize> {
-    let points = sweep.points(opts.shard, opts.max_runs)?;
+    let ids = sweep.ids(opts.shard, opts.max_runs)?;
     fs::create_dir_all(out).map_err(|e| Error::file(out, "cannot create output directory", e))?;
     let _lock = lock_dir(out)?;
     pair::recover(out)?;
@@ -969,7 +972,7 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
     let journal_path = out.join(JOURNAL);
     let done = read_journal(&journal_path)?;
     match read_stored(out)? {
-        Some(stored) => check_resume(sweep, &points, out, &shard, &stored, &done)?,
+        Some(stored) => check_resume(sweep, &ids, out, &shard, &stored, &done)?,
         None if !done.entries.is_empty() => {
             return Err(Error::io(
                 out.join(FINGERPRINT),
@@ -996,9 +999,10 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
     // Rewrite the journal with only its intact records before appending to it.
     let clean: String = done.entries.values().map(journal::encode).collect();
     write_atomic(&journal_path, clean.as_bytes())?;
-    let todo: Vec<&RunPoint> = points
+    let todo: Vec<usize> = ids
         .iter()
-        .filter(|p| !done.entries.contains_key(&p.id))
+        .copied()
+        .filter(|id| !done.entries.contains_key(id))
         .collect();
     let file = OpenOptions::new()
         .append(true)
@@ -1010,11 +1014,11 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
         eprintln!(
             "sweep: resuming, {} of {} runs already done",
             done.entries.len(),
-            points.len()
+            ids.len()
         );
     }
-    todo.par_iter().try_for_each(|p| -> Result<()> {
-        let rec = journal::encode(&run_point(sweep, p)?);
+    todo.par_iter().try_for_each(|&id| -> Result<()> {
+        let rec = journal::encode(&run_point(sweep, &sweep.point(id)?)?);
         let mut f = journal.lock().expect("journal lock");
         if crash::hit("sweep:append") {
             std::process::abort();
@@ -1039,7 +1043,7 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
             format!("lost {} records while the sweep ran (is the disk failing?); rerun the same command to redo them", all.dropped),
         ));
     }
-    assemble(sweep, &all.entries, out, points.len())?;
+    assemble(sweep, &all.entries, out, ids.len())?;
     Ok(todo.len())
 }
 
