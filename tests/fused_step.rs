@@ -6,20 +6,8 @@ use dpo_lab::maths::optim::{Optimizer, OptimizerKind};
 use dpo_lab::maths::policy::{Activation, Loglinear, Mlp, MlpInit, Policy, SharedBias, Tabular};
 use proptest::prelude::*;
 
-fn optimizers() -> [OptimizerKind; 4] {
-    [
-        OptimizerKind::Sgd { momentum: 0.0 },
-        OptimizerKind::Sgd { momentum: 0.9 },
-        OptimizerKind::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        },
-        OptimizerKind::RmsProp {
-            alpha: 0.99,
-            eps: 1e-8,
-        },
-    ]
+fn optimizers() -> Vec<OptimizerKind> {
+    dpo_lab::maths::optim::test_kinds()
 }
 
 /// Three steps both ways from the same start; every bit must agree.

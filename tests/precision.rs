@@ -110,19 +110,7 @@ fn f32_mode_stores_only_float32_values() {
 
 #[test]
 fn f32_optimiser_state_and_parameters_are_float32() {
-    let kinds = [
-        OptimizerKind::Sgd { momentum: 0.0 },
-        OptimizerKind::Sgd { momentum: 0.9 },
-        OptimizerKind::Adam {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        },
-        OptimizerKind::RmsProp {
-            alpha: 0.99,
-            eps: 1e-8,
-        },
-    ];
+    let kinds = dpo_lab::maths::optim::test_kinds();
     for kind in kinds {
         let mut o64 = Optimizer::new(kind, 0.01, 4);
         let mut o32 = Optimizer::new(kind, 0.01, 4);

@@ -53,6 +53,27 @@ pub struct OptimizerSpec {
     pub build: fn(&[f64]) -> OptimizerKind,
 }
 
+impl OptimizerSpec {
+    /// The kind with every knob at its default (a knob without one at 0).
+    pub fn with_defaults(&self) -> OptimizerKind {
+        let v: Vec<f64> = self
+            .knobs
+            .iter()
+            .map(|k| k.default.unwrap_or(0.0))
+            .collect();
+        (self.build)(&v)
+    }
+}
+
+/// Every rule of the registry at its defaults, plus SGD with momentum 0.9
+/// (the momentum path): what the optimiser tests iterate, so that a new
+/// registry entry is tested without touching them.
+pub fn test_kinds() -> Vec<OptimizerKind> {
+    let mut kinds: Vec<OptimizerKind> = OPTIMIZERS.iter().map(|o| o.with_defaults()).collect();
+    kinds.push(OptimizerKind::Sgd { momentum: 0.9 });
+    kinds
+}
+
 /// A number in [0, 1), the domain of a decay rate or momentum.
 const UNIT: Domain = Domain::HalfOpen(0.0, 1.0);
 /// ε of Adam and RMSprop (default 1e-8, PyTorch's).
@@ -264,22 +285,6 @@ impl Optimizer {
 mod tests {
     use super::*;
 
-    fn kinds() -> [OptimizerKind; 4] {
-        [
-            OptimizerKind::Sgd { momentum: 0.0 },
-            OptimizerKind::Sgd { momentum: 0.9 },
-            OptimizerKind::Adam {
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-            },
-            OptimizerKind::RmsProp {
-                alpha: 0.99,
-                eps: 1e-8,
-            },
-        ]
-    }
-
     /// Plain SGD on f(θ) = θ²/2 with lr = 1/2 halves θ, which is exact in
     /// binary: θ_t = 2^-t θ_0, bit for bit.
     #[test]
@@ -304,7 +309,7 @@ mod tests {
         let c: Vec<f64> = (0..n).map(|i| 0.2 + 0.37 * i as f64).collect();
         let p0: Vec<f64> = (0..n).map(|i| (i as f64 * 1.7).sin() * 2.0).collect();
         let lr = 0.01;
-        for kind in kinds() {
+        for kind in test_kinds() {
             let mut opt = Optimizer::new(kind, lr, n);
             let mut p = p0.clone();
             let (mut q, mut m, mut v) = (p0.clone(), vec![0.0; n], vec![0.0; n]);
