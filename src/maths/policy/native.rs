@@ -234,59 +234,58 @@ fn dense_backward<T: Real>(
     din: Option<&mut [T]>,
 ) {
     let n = gb.len();
-    // Each gradient row summed over the data rows in registers (row order),
-    // instead of one read-modify-write pass over `gw` per data row; `L`
-    // columns at a time, so that the additions of different columns (several
-    // vector registers) overlap instead of waiting on one register's chain.
-    const L: usize = 64;
     for (i, (gwrow, gbi)) in gw.chunks_exact_mut(k).zip(gb.iter_mut()).enumerate() {
         let mut sb = T::ZERO;
         for drow in dout.chunks_exact(n) {
             sb += drow[i];
         }
         *gbi = sb;
-        let full = k / L * L;
-        for c in (0..full).step_by(L) {
-            let mut acc = [T::ZERO; L];
-            for (irow, drow) in inp.chunks_exact(k).zip(dout.chunks_exact(n)) {
-                let d = drow[i];
-                let xs: &[T; L] = irow[c..c + L].try_into().expect("a full chunk");
-                for j in 0..L {
-                    acc[j] += d * xs[j];
-                }
-            }
-            gwrow[c..c + L].copy_from_slice(&acc);
-        }
-        for (c, g) in gwrow.iter_mut().enumerate().skip(full) {
-            let mut acc = T::ZERO;
-            for (irow, drow) in inp.chunks_exact(k).zip(dout.chunks_exact(n)) {
-                acc += drow[i] * irow[c];
-            }
-            *g = acc;
-        }
+        combine(gwrow, &dout[i..], n, inp, k);
     }
     if let Some(din) = din {
-        let full = k / L * L;
         for (dinrow, drow) in din.chunks_exact_mut(k).zip(dout.chunks_exact(n)) {
-            for c in (0..full).step_by(L) {
-                let mut acc = [T::ZERO; L];
-                for (wrow, &d) in w.chunks_exact(k).zip(drow) {
-                    let ws: &[T; L] = wrow[c..c + L].try_into().expect("a full chunk");
-                    for j in 0..L {
-                        acc[j] += d * ws[j];
-                    }
-                }
-                dinrow[c..c + L].copy_from_slice(&acc);
-            }
-            for (c, g) in dinrow.iter_mut().enumerate().skip(full) {
-                let mut acc = T::ZERO;
-                for (wrow, &d) in w.chunks_exact(k).zip(drow) {
-                    acc += d * wrow[c];
-                }
-                *g = acc;
-            }
+            combine(dinrow, drow, 1, w, k);
         }
     }
+}
+
+/// `out[c] = Σ_j coef[j·stride] · src[j·k + c]` over the rows `j` of `src`
+/// (in order): each output summed in registers instead of one
+/// read-modify-write pass over `out` per row, 64 columns at a time (the
+/// additions of different columns, in several vector registers, overlap
+/// instead of waiting on one register's chain), then 16, then one.
+#[inline(always)]
+fn combine<T: Real>(out: &mut [T], coef: &[T], stride: usize, src: &[T], k: usize) {
+    let c = combine_cols::<T, 64>(out, coef, stride, src, k, 0);
+    let c = combine_cols::<T, 16>(out, coef, stride, src, k, c);
+    combine_cols::<T, 1>(out, coef, stride, src, k, c);
+}
+
+/// [`combine`] for the columns from `start` on, `L` at a time, as long as
+/// `L` remain; returns the first column not done.
+#[inline(always)]
+fn combine_cols<T: Real, const L: usize>(
+    out: &mut [T],
+    coef: &[T],
+    stride: usize,
+    src: &[T],
+    k: usize,
+    start: usize,
+) -> usize {
+    let mut c = start;
+    while c + L <= out.len() {
+        let mut acc = [T::ZERO; L];
+        for (j, row) in src.chunks_exact(k).enumerate() {
+            let a = coef[j * stride];
+            let xs: &[T; L] = row[c..c + L].try_into().expect("L columns");
+            for l in 0..L {
+                acc[l] += a * xs[l];
+            }
+        }
+        out[c..c + L].copy_from_slice(&acc);
+        c += L;
+    }
+    c
 }
 
 #[inline(always)]
