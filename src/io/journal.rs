@@ -559,4 +559,62 @@ mod tests {
         assert_eq!(j.entries.keys().copied().collect::<Vec<_>>(), [0]);
         assert_eq!(j.dropped, 2);
     }
+
+    /// What an index of `bytes` with slots for runs `first`, `first +
+    /// stride`, ... below `n` reads: its entries (each read back from where
+    /// the index says it starts) and its dropped count.
+    fn indexed(bytes: &[u8], first: usize, stride: usize, n: usize) -> Journal {
+        let mut src = Reader::new(std::io::Cursor::new(bytes));
+        let mut index = Index::new(first, stride, n);
+        index.scan(&mut src).unwrap();
+        let entries: BTreeMap<usize, Entry> = index
+            .iter()
+            .map(|(id, at)| (id, src.record_at(at).unwrap().unwrap()))
+            .collect();
+        assert_eq!(entries.len(), index.len());
+        for id in 0..n + 2 {
+            assert_eq!(index.contains(id), entries.contains_key(&id), "run {id}");
+        }
+        Journal {
+            entries,
+            dropped: index.dropped,
+        }
+    }
+
+    #[test]
+    fn every_index_layout_reads_as_decode() {
+        let es: Vec<Entry> = (0..6).map(|i| entry(i, i % 3)).collect();
+        let mut other = es[4].clone();
+        other.runs_line.push('9');
+        let torn = encode(&es[5]);
+        let mut damaged = journal(&[es[3].clone(), es[0].clone(), es[4].clone()]);
+        damaged.extend_from_slice(b"garbage\n");
+        damaged.extend(journal(&[
+            es[1].clone(),
+            es[0].clone(),
+            other,
+            es[2].clone(),
+        ]));
+        damaged.extend_from_slice(&torn.as_bytes()[..torn.len() / 2]);
+        for bytes in [journal(&es), damaged] {
+            let want = decode(&bytes);
+            // Slots for every run, for a shard's runs, for too few, for none.
+            for (first, stride, n) in [(0, 1, 6), (1, 2, 6), (0, 3, 4), (2, 1, 3), (0, 1, 0)] {
+                let got = indexed(&bytes, first, stride, n);
+                assert_eq!(got, want, "slots {first}, {stride}, {n}");
+            }
+        }
+        let j = decode(&journal(&es));
+        assert_eq!((j.entries.len(), j.dropped), (6, 0));
+    }
+
+    #[test]
+    fn an_index_takes_each_run_once() {
+        let mut index = Index::new(0, 1, 4);
+        assert!(index.insert(2, 10));
+        assert!(!index.insert(2, 20));
+        assert!(index.insert(9, 0));
+        assert_eq!(index.iter().collect::<Vec<_>>(), [(2, 10), (9, 0)]);
+        assert_eq!(index.len(), 2);
+    }
 }

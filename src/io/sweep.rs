@@ -726,10 +726,7 @@ impl Journals {
 
     /// Adds a journal read to its end; returns the base of its offsets.
     fn push(&mut self, path: &Path, src: Reader<fs::File>) -> u64 {
-        let base = self
-            .files
-            .last()
-            .map_or(0, |(b, _, r)| b + r.pos() + 1);
+        let base = self.files.last().map_or(0, |(b, _, r)| b + r.pos() + 1);
         self.files.push((base, path.to_path_buf(), src));
         base
     }
@@ -1121,7 +1118,13 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
             format!("lost {} records while the sweep ran (is the disk failing?); rerun the same command to redo them", all.dropped),
         ));
     }
-    assemble(sweep, &all, &mut Journals::one(&journal_path, src), out, runs)?;
+    assemble(
+        sweep,
+        &all,
+        &mut Journals::one(&journal_path, src),
+        out,
+        runs,
+    )?;
     Ok(todo)
 }
 
@@ -1158,13 +1161,7 @@ pub fn run_for_report(file: &Path, dir: &Path, resume: bool) -> Result<Sweep> {
 /// Writes `out/runs.csv` and `out/curves.csv` from the journaled runs `all`
 /// (read back from `src` one at a time, straight into the files), in run-id
 /// order, as one unit; there must be `want` of them.
-fn assemble(
-    sweep: &Sweep,
-    all: &Index,
-    src: &mut Journals,
-    out: &Path,
-    want: usize,
-) -> Result<()> {
+fn assemble(sweep: &Sweep, all: &Index, src: &mut Journals, out: &Path, want: usize) -> Result<()> {
     if all.len() != want {
         return Err(Error::io(
             out,
