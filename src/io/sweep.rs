@@ -712,6 +712,8 @@ fn read_journal(path: &Path, slots: Index) -> Result<(Option<Reader<fs::File>>, 
 struct Journals {
     /// Each journal's base offset, path and reader, by base.
     files: Vec<(u64, PathBuf, Reader<fs::File>)>,
+    /// Where the next journal's offsets start.
+    end: u64,
 }
 
 impl Journals {
@@ -719,14 +721,16 @@ impl Journals {
     fn one(path: &Path, src: Option<Reader<fs::File>>) -> Self {
         let mut j = Journals::default();
         if let Some(src) = src {
-            j.files.push((0, path.to_path_buf(), src));
+            j.push(path, src);
         }
         j
     }
 
-    /// Adds a journal read to its end; returns the base of its offsets.
+    /// Adds a journal just read to its end by [`Index::scan`]; returns the
+    /// base of its offsets.
     fn push(&mut self, path: &Path, src: Reader<fs::File>) -> u64 {
-        let base = self.files.last().map_or(0, |(b, _, r)| b + r.pos() + 1);
+        let base = self.end;
+        self.end = base + src.pos() + 1;
         self.files.push((base, path.to_path_buf(), src));
         base
     }
