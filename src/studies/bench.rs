@@ -12,7 +12,7 @@ use crate::maths::data::{Dataset, Pair};
 use crate::maths::loss::dpo::Dpo;
 use crate::maths::objective::PairObjective;
 use crate::maths::optim::OptimizerKind;
-use crate::maths::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
+use crate::maths::policy::{Activation, Loglinear, Mlp, MlpInit, Policy, Tabular};
 use crate::maths::precision::Precision;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -71,6 +71,23 @@ pub struct BenchRow {
     /// gradient and Adam's two state vectors through memory once (read all
     /// four, write three), the floor a step cannot beat.
     pub stream_ns: Option<f64>,
+    /// Length of the policy's parameter vector (0 in rows written before it
+    /// was recorded).
+    #[serde(default)]
+    pub params: usize,
+    /// For the `scale-logits` cases: the growth of the process's resident
+    /// memory while the run was built and trained (`VmHWM` after, reset
+    /// before, minus `VmRSS` before), in bytes; empty where not measured.
+    #[serde(default)]
+    pub peak_bytes: Option<f64>,
+    /// For the `scale-logits` cases: the least-squares slope of
+    /// `log ns_per_step` against `log(prompts · responses)` over the case's
+    /// rows of this policy (1 = time linear in the logits).
+    #[serde(default)]
+    pub time_slope: Option<f64>,
+    /// The same slope for `peak_bytes` (1 = memory linear in the logits).
+    #[serde(default)]
+    pub memory_slope: Option<f64>,
     /// The CPU model and core count the row was timed on (empty in rows
     /// written before it was recorded).
     #[serde(default)]
@@ -296,6 +313,10 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
         steps_per_sec: steps / seconds,
         ns_per_step: seconds * 1e9 * threads as f64 / steps,
         stream_ns: (sh.case != "paper" && sh.kind == "tabular").then(|| stream_ns(x * y)),
+        params: specs[0].policy.n_params(),
+        peak_bytes: None,
+        time_slope: None,
+        memory_slope: None,
         machine: machine_name(),
         identical_to_run,
     }
@@ -341,7 +362,7 @@ pub fn case_epochs(epochs: usize, quick: bool) -> usize {
 pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchRow> {
     let len = |epochs| case_epochs(epochs, quick);
     let mut out = Vec::new();
-    let mut push = |r: BenchRow| {
+    let mut push = |out: &mut Vec<BenchRow>, r: BenchRow| {
         progress(&r);
         out.push(r);
     };
@@ -361,18 +382,14 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
         precision: Precision::F64,
     };
     for (kind, width, epochs) in cases {
-        push(measure(
-            shape("paper", kind, width, 4, 10),
-            4,
-            len(epochs),
-            false,
-        ));
-        push(measure(
-            shape("paper", kind, width, 4, 10),
-            64,
-            len(epochs),
-            true,
-        ));
+        push(
+            &mut out,
+            measure(shape("paper", kind, width, 4, 10), 4, len(epochs), false),
+        );
+        push(
+            &mut out,
+            measure(shape("paper", kind, width, 4, 10), 64, len(epochs), true),
+        );
     }
     // The native float32 path on the same MLPs (its target: 1.8× the f64 rate).
     for (kind, width, epochs) in cases.into_iter().filter(|c| c.0 == "mlp") {
@@ -380,26 +397,41 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
             precision: Precision::F32Native,
             ..shape("paper", kind, width, 4, 10)
         };
-        push(measure(sh, 4, len(epochs), false));
-        push(measure(sh, 64, len(epochs), true));
+        push(&mut out, measure(sh, 4, len(epochs), false));
+        push(&mut out, measure(sh, 64, len(epochs), true));
     }
     for y in [10, 1_000, 100_000] {
         let epochs = len((20_000_000 / (4 * y)).clamp(20, 100_000));
-        push(measure(
-            shape("scale-responses", "tabular", 0, 4, y),
-            1,
-            epochs,
-            false,
-        ));
+        push(
+            &mut out,
+            measure(
+                shape("scale-responses", "tabular", 0, 4, y),
+                1,
+                epochs,
+                false,
+            ),
+        );
+    }
+    for kind in ["tabular", "loglinear"] {
+        let first = out.len();
+        for x in [10, 100, 1_000, 10_000] {
+            let y = 1_000;
+            let epochs = len((200_000_000 / (x * y)).clamp(20, 10_000));
+            push(&mut out, measure_logits(kind, x, y, epochs));
+        }
+        fit_slopes(&mut out[first..]);
     }
     for x in [4, 64, 1024] {
         let epochs = len((20_000_000 / (x * 10)).clamp(20, 100_000));
-        push(measure(
-            shape("scale-prompts", "tabular", 0, x, 10),
-            1,
-            epochs,
-            false,
-        ));
+        push(
+            &mut out,
+            measure(
+                shape("scale-prompts", "tabular", 0, x, 10),
+                1,
+                epochs,
+                false,
+            ),
+        );
     }
     out
 }
@@ -437,4 +469,115 @@ pub fn f32_speedups(rows: &[BenchRow]) -> Vec<Speedup> {
             })
         })
         .collect()
+}
+
+/// Reads a field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`);
+/// `None` where the file or field is missing (not Linux).
+fn status_bytes(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
+}
+
+/// Resets the process's peak resident memory (`VmHWM`) to its current
+/// resident memory; false where the kernel does not allow it.
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// A DPO + Adam run of the `kind` policy (`tabular`, or `loglinear` of
+/// dimension 8) on `x` prompts × `y` responses: built, fitted (the
+/// log-linear reference capped at 10 steps: only the step is timed) and
+/// trained once for its peak memory, then timed over [`REPEATS`].
+fn measure_logits(kind: &str, x: usize, y: usize, epochs: usize) -> BenchRow {
+    let build = || {
+        let data = wide_data(x, y);
+        let policy: Box<dyn Policy> = if kind == "tabular" {
+            policy_for(kind, 0, x, y)
+        } else {
+            Box::new(Loglinear {
+                n_prompts: x,
+                n_responses: y,
+                dim: 8,
+                freeze_responses: false,
+                pair_similarity: None,
+                init_scale: Loglinear::DEFAULT_INIT_SCALE,
+                pairs: data.pairs.iter().map(|p| (p.chosen, p.rejected)).collect(),
+            })
+        };
+        let mut spec = dpo_adam_spec(policy, data, epochs, 0);
+        spec.reference.max_steps = 10;
+        spec
+    };
+    let measured = reset_peak();
+    let before = status_bytes("VmRSS");
+    let spec = build();
+    let start = prepare(&spec);
+    let once = train_from(&spec, start.clone(), NO_RECORDS).summary;
+    let peak = status_bytes("VmHWM");
+    let peak_bytes = match (measured, before, peak) {
+        (true, Some(b), Some(p)) => Some(p - b),
+        _ => None,
+    };
+    let mut seconds = f64::INFINITY;
+    for _ in 0..REPEATS {
+        let st = start.clone();
+        let t = Instant::now();
+        train_from(&spec, st, NO_RECORDS);
+        seconds = seconds.min(t.elapsed().as_secs_f64());
+    }
+    let identical_to_run = same_bits(&once, &train(&spec, NO_RECORDS).summary);
+    BenchRow {
+        case: "scale-logits".into(),
+        policy: kind.into(),
+        precision: Precision::F64.name().into(),
+        width: 0,
+        activation: String::new(),
+        prompts: x,
+        responses: y,
+        threads: 1,
+        runs: 1,
+        epochs,
+        seconds,
+        steps_per_sec: epochs as f64 / seconds,
+        ns_per_step: seconds * 1e9 / epochs as f64,
+        stream_ns: None,
+        params: spec.policy.n_params(),
+        peak_bytes,
+        time_slope: None,
+        memory_slope: None,
+        machine: machine_name(),
+        identical_to_run,
+    }
+}
+
+/// The least-squares slope of `ys` against `xs`; `None` for fewer than two
+/// distinct `xs`.
+pub fn slope(xs: &[f64], ys: &[f64]) -> Option<f64> {
+    let n = xs.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    (xs.len() >= 2 && sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// Writes the log-log slopes of time and memory against the number of
+/// logits into every row of `rows` (one policy's `scale-logits` rows).
+fn fit_slopes(rows: &mut [BenchRow]) {
+    let logits: Vec<f64> = rows
+        .iter()
+        .map(|r| ((r.prompts * r.responses) as f64).log10())
+        .collect();
+    let times: Vec<f64> = rows.iter().map(|r| r.ns_per_step.log10()).collect();
+    let time_slope = slope(&logits, &times);
+    let mem: Option<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.peak_bytes.filter(|b| *b > 0.0).map(f64::log10))
+        .collect();
+    let memory_slope = mem.and_then(|m| slope(&logits, &m));
+    for r in rows {
+        r.time_slope = time_slope;
+        r.memory_slope = memory_slope;
+    }
 }
