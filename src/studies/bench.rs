@@ -13,6 +13,7 @@ use crate::maths::loss::dpo::Dpo;
 use crate::maths::objective::PairObjective;
 use crate::maths::optim::OptimizerKind;
 use crate::maths::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
+use crate::maths::precision::Precision;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -26,6 +27,13 @@ pub const TARGET_MLP64_SWEEP: f64 = 2e5;
 /// The performance issue's target for a big tabular step: at most this many
 /// times the time to stream its parameters, gradient and Adam state once.
 pub const TARGET_STREAM_FACTOR: f64 = 2.0;
+/// The performance issue's target for the native float32 path: at least
+/// this many times the f64 steps per second of the same MLP case.
+pub const TARGET_F32_SPEEDUP: f64 = 1.8;
+
+fn f64_name() -> String {
+    Precision::F64.name().into()
+}
 
 /// One measurement.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +42,10 @@ pub struct BenchRow {
     pub case: String,
     /// The policy kind timed: `tabular` or `mlp`.
     pub policy: String,
+    /// The run's `precision`: `f64`, or `f32-native` (float32 arithmetic);
+    /// rows written before it was recorded are f64.
+    #[serde(default = "f64_name")]
+    pub precision: String,
     /// The MLP's hidden width `H` (0 for the tabular policy).
     pub width: usize,
     /// The MLP's hidden activation (empty for the tabular policy).
@@ -98,7 +110,7 @@ pub fn stream_ns(n: usize) -> f64 {
     times[3]
 }
 
-/// A DPO (β = 0.1, sum) + Adam (lr 3e-3) run on `data` with `policy`.
+/// A DPO (β = 0.1, sum) + Adam (lr 3e-3) run on `data` with `policy`, in f64.
 pub fn dpo_adam_spec(policy: Box<dyn Policy>, data: Dataset, epochs: usize, seed: u64) -> RunSpec {
     RunSpec {
         seed,
@@ -122,7 +134,7 @@ pub fn dpo_adam_spec(policy: Box<dyn Policy>, data: Dataset, epochs: usize, seed
             lr: 0.01,
         },
         on_policy: None,
-        precision: crate::maths::precision::Precision::F64,
+        precision: Precision::F64,
     }
 }
 
@@ -214,6 +226,7 @@ struct Shape<'a> {
     width: usize,
     prompts: usize,
     responses: usize,
+    precision: Precision,
 }
 
 /// Times `runs` runs of `epochs` steps; `parallel` spreads them over rayon's pool.
@@ -225,8 +238,9 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
         wide_data(x, y)
     };
     let specs: Vec<RunSpec> = (0..runs)
-        .map(|i| {
-            dpo_adam_spec(
+        .map(|i| RunSpec {
+            precision: sh.precision,
+            ..dpo_adam_spec(
                 policy_for(sh.kind, sh.width, x, y),
                 data.clone(),
                 epochs,
@@ -266,6 +280,7 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
     BenchRow {
         case: sh.case.into(),
         policy: sh.kind.into(),
+        precision: sh.precision.name().into(),
         width: if sh.kind == "tabular" { 0 } else { sh.width },
         activation: if sh.kind == "tabular" {
             String::new()
@@ -343,6 +358,7 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
         width,
         prompts,
         responses,
+        precision: Precision::F64,
     };
     for (kind, width, epochs) in cases {
         push(measure(
@@ -357,6 +373,15 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
             len(epochs),
             true,
         ));
+    }
+    // The native float32 path on the same MLPs (its target: 1.8× the f64 rate).
+    for (kind, width, epochs) in cases.into_iter().filter(|c| c.0 == "mlp") {
+        let sh = Shape {
+            precision: Precision::F32Native,
+            ..shape("paper", kind, width, 4, 10)
+        };
+        push(measure(sh, 4, len(epochs), false));
+        push(measure(sh, 64, len(epochs), true));
     }
     for y in [10, 1_000, 100_000] {
         let epochs = len((20_000_000 / (4 * y)).clamp(20, 100_000));
@@ -377,4 +402,39 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
         ));
     }
     out
+}
+
+/// The native float32 path's speed against f64 on one MLP case.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speedup {
+    /// The MLP's width.
+    pub width: usize,
+    /// Runs timed together.
+    pub runs: usize,
+    /// Threads they ran on.
+    pub threads: usize,
+    /// f32-native steps/s over f64 steps/s.
+    pub ratio: f64,
+}
+
+/// For every `paper` MLP case timed in both precisions, f32-native's steps/s
+/// over f64's (same width, runs and threads).
+pub fn f32_speedups(rows: &[BenchRow]) -> Vec<Speedup> {
+    rows.iter()
+        .filter(|r| r.case == "paper" && r.policy == "mlp" && r.precision == "f32-native")
+        .filter_map(|n| {
+            let f = rows.iter().find(|r| {
+                r.case == "paper"
+                    && r.policy == "mlp"
+                    && r.precision == "f64"
+                    && (r.width, r.runs, r.threads) == (n.width, n.runs, n.threads)
+            })?;
+            Some(Speedup {
+                width: n.width,
+                runs: n.runs,
+                threads: n.threads,
+                ratio: n.steps_per_sec / f.steps_per_sec,
+            })
+        })
+        .collect()
 }
