@@ -81,3 +81,57 @@ fn quick_bench_never_times_too_few_steps() {
         assert!(q <= full && q >= full.min(MIN_QUICK_STEPS), "{full} -> {q}");
     }
 }
+
+/// The log-log slope is the least-squares one: exact on a line, the
+/// textbook value on scattered points, undefined with one distinct size.
+#[test]
+fn slopes_are_least_squares_fits() {
+    use dpo_lab::studies::bench::slope;
+    assert_eq!(slope(&[0.0, 1.0, 2.0], &[1.0, 3.0, 5.0]), Some(2.0));
+    // x = 1..4, y = 2, 3, 5, 4: means 2.5 and 3.5, Sxy = 2.25 + 0.25 + 0.75
+    // + 0.75 = 4, Sxx = 5 (worked by hand).
+    let s = slope(&[1.0, 2.0, 3.0, 4.0], &[2.0, 3.0, 5.0, 4.0]).unwrap();
+    assert!((s - 0.8).abs() < 1e-15, "{s}");
+    assert_eq!(slope(&[3.0, 3.0], &[1.0, 2.0]), None);
+    assert_eq!(slope(&[3.0], &[1.0]), None);
+}
+
+/// f32-native rows are paired with the f64 row of the same width, runs and
+/// threads; unpaired rows give no ratio.
+#[test]
+fn f32_speedups_pair_like_rows() {
+    use dpo_lab::studies::bench::{f32_speedups, BenchRow};
+    let row = |precision: &str, width, runs, threads, sps| BenchRow {
+        case: "paper".into(),
+        policy: "mlp".into(),
+        precision: String::from(precision),
+        width,
+        activation: "relu".into(),
+        prompts: 4,
+        responses: 10,
+        threads,
+        runs,
+        epochs: 10,
+        seconds: 1.0,
+        steps_per_sec: sps,
+        ns_per_step: 1.0,
+        stream_ns: None,
+        params: 0,
+        peak_bytes: None,
+        time_slope: None,
+        memory_slope: None,
+        machine: String::new(),
+        identical_to_run: true,
+    };
+    let rows = [
+        row("f64", 64, 4, 1, 100.0),
+        row("f64", 64, 64, 2, 180.0),
+        row("f32-native", 64, 64, 2, 360.0),
+        row("f32-native", 64, 4, 1, 150.0),
+        row("f32-native", 16, 4, 1, 1.0),
+    ];
+    let s = f32_speedups(&rows);
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[0].runs, s[0].ratio), (64, 2.0));
+    assert_eq!((s[1].runs, s[1].ratio), (4, 1.5));
+}

@@ -376,8 +376,18 @@ fn logits_panel(rows: &[BenchRow], memory: bool) -> Option<BenchPanel> {
     for (kind, color) in [("tabular", style::INK), ("loglinear", style::CHOSEN)] {
         let of: Vec<&&BenchRow> = sel.iter().filter(|r| r.policy == kind).collect();
         let Some(last) = of.last() else { continue };
-        let value = |r: &BenchRow| if memory { r.peak_bytes } else { Some(r.ns_per_step) };
-        let slope = if memory { last.memory_slope } else { last.time_slope };
+        let value = |r: &BenchRow| {
+            if memory {
+                r.peak_bytes
+            } else {
+                Some(r.ns_per_step)
+            }
+        };
+        let slope = if memory {
+            last.memory_slope
+        } else {
+            last.time_slope
+        };
         let slope = slope.map_or("no fit".into(), |s| format!("slope {s:.2}"));
         let label = match (memory, last.peak_bytes) {
             (true, Some(b)) => format!(
@@ -395,9 +405,15 @@ fn logits_panel(rows: &[BenchRow], memory: bool) -> Option<BenchPanel> {
     }
     let sizes: Vec<f64> = sel.iter().map(|r| logits(r)).collect();
     let (title, y) = if memory {
-        ("peak memory of one run vs logits", "bytes (resident-memory growth)")
+        (
+            "peak memory of one run vs logits",
+            "bytes (resident-memory growth)",
+        )
     } else {
-        ("step time vs logits (1 000 responses)", "ns per training step (one thread)")
+        (
+            "step time vs logits (1 000 responses)",
+            "ns per training step (one thread)",
+        )
     };
     Some(BenchPanel {
         title: title.into(),
