@@ -258,6 +258,27 @@ fn bench(quick: bool, out: &Path, from: Option<&Path>) -> Result<()> {
             r.ns_per_step
         )
     });
+    let b = dpo_lab::studies::bench::bounds();
+    let mut rows = rows;
+    rows.extend(dpo_lab::studies::bench::bound_rows(&b));
+    for r in rows.iter().filter(|r| {
+        r.case == "paper" && r.policy == "mlp" && r.threads == 1 && r.precision == "f64"
+    }) {
+        let div = b.divider_ns * r.params as f64;
+        let madd = b.madd_ns
+            * dpo_lab::studies::bench::mlp_step_madds(r.prompts, r.width, r.responses, r.params);
+        eprintln!(
+            "MLP width {} {}: {:.0} ns a step; bounds: divider {:.0} ns ({:.2} ns/parameter), multiply-adds {:.0} ns ({:.3} ns each); {:.0} % of the tighter",
+            r.width,
+            r.precision,
+            r.ns_per_step,
+            div,
+            b.divider_ns,
+            madd,
+            b.madd_ns,
+            100.0 * div.max(madd) / r.ns_per_step
+        );
+    }
     for s in dpo_lab::studies::bench::f32_speedups(&rows) {
         eprintln!(
             "f32-native / f64, MLP width {} ({} runs on {} threads): {:.2}× (target {}×)",

@@ -108,6 +108,109 @@ crate::fast::kernel! {
     }
 }
 
+crate::fast::kernel! {
+    fn divider_pass<'a>(v: &'a mut [f64], g: &'a [f64]) {
+        for (x, &y) in v.iter_mut().zip(g) {
+            *x = y / (x.sqrt() + 1e-8);
+        }
+    }
+}
+
+crate::fast::kernel! {
+    fn madd_pass<'a>(v: &'a mut [f64], g: &'a [f64]) {
+        for (x, &y) in v.iter_mut().zip(g) {
+            let mut a = *x;
+            for _ in 0..MADDS_PER_ELEMENT {
+                a = a * 0.999 + y;
+            }
+            *x = a;
+        }
+    }
+}
+
+/// Multiply-adds per element of [`madd_pass`] (chained in registers, so
+/// the pass measures the arithmetic units, not memory).
+const MADDS_PER_ELEMENT: usize = 16;
+
+/// The arithmetic bounds of one f64 training step on this machine, from
+/// micro-benchmarks at the level in force (median of repeated passes over
+/// 5 130 values, the width-64 MLP's parameter count, so the data stay in
+/// cache as in a step).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bounds {
+    /// Nanoseconds per element of one square root and one division (Adam's
+    /// divider work per parameter).
+    pub divider_ns: f64,
+    /// Nanoseconds per multiply and add (the forward and backward passes'
+    /// work per weight and data row; the lab's kernels do not fuse them).
+    pub madd_ns: f64,
+}
+
+/// Measures [`Bounds`].
+pub fn bounds() -> Bounds {
+    let n = 5_130;
+    let g: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64 * 0.1).collect();
+    let time = |pass: &dyn Fn(&mut [f64])| {
+        let mut v = vec![1.0; n];
+        let reps = 2_000;
+        let mut times = Vec::with_capacity(7);
+        for _ in 0..7 {
+            let t = Instant::now();
+            for _ in 0..reps {
+                pass(std::hint::black_box(&mut v));
+            }
+            times.push(t.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64);
+        }
+        std::hint::black_box(&v);
+        times.sort_by(f64::total_cmp);
+        times[3]
+    };
+    Bounds {
+        divider_ns: time(&|v| divider_pass(v, &g)),
+        madd_ns: time(&|v| madd_pass(v, &g)) / MADDS_PER_ELEMENT as f64,
+    }
+}
+
+/// [`Bounds`] as `bench.csv` rows: case `bound`, policy `sqrt+div` or
+/// `mul+add`, `ns_per_step` the nanoseconds per element (per square root
+/// and division, per multiply and add).
+pub fn bound_rows(b: &Bounds) -> Vec<BenchRow> {
+    [("sqrt+div", b.divider_ns), ("mul+add", b.madd_ns)]
+        .into_iter()
+        .map(|(what, ns)| BenchRow {
+            case: "bound".into(),
+            policy: what.into(),
+            precision: Precision::F64.name().into(),
+            width: 0,
+            activation: String::new(),
+            prompts: 0,
+            responses: 0,
+            threads: 1,
+            runs: 1,
+            epochs: 0,
+            seconds: 0.0,
+            steps_per_sec: 1e9 / ns,
+            ns_per_step: ns,
+            stream_ns: None,
+            params: 0,
+            peak_bytes: None,
+            time_slope: None,
+            memory_slope: None,
+            machine: machine_name(),
+            identical_to_run: true,
+        })
+        .collect()
+}
+
+/// Multiply-adds of one full-batch step of the MLP (`x` prompts, width
+/// `h`, `y` responses) with the one-hot first layer as a lookup: forward
+/// `x(h² + yh)`, backward `2x(h² + yh)` (weight gradients and input
+/// gradients of the two dense layers), Adam's five per parameter.
+pub fn mlp_step_madds(x: usize, h: usize, y: usize, params: usize) -> f64 {
+    let dense = (x * (h * h + y * h)) as f64;
+    3.0 * dense + 5.0 * params as f64
+}
+
 /// Nanoseconds to stream `n` parameters with their gradient and Adam state
 /// once (median of repeated passes).
 pub fn stream_ns(n: usize) -> f64 {
