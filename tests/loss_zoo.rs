@@ -4,9 +4,12 @@
 //! identities between losses, finiteness over the log-probability range,
 //! and the config domains of every loss's parameters.
 
-use dpo_lab::maths::loss::{self, Domain, LogProbs, LossEval, PairLoss, LOSSES};
+use dpo_lab::maths::loss::{self, Domain, LogProbs, LossEval, LOSSES};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
+
+mod common;
+use common::loss::{assert_eval, at, build, close, given};
 
 /// The losses this file is about (config names).
 const ZOO: [&str; 13] = [
@@ -24,40 +27,6 @@ const ZOO: [&str; 13] = [
     "orpo",
     "sft",
 ];
-
-fn given(params: &[(&str, f64)]) -> BTreeMap<String, f64> {
-    params.iter().map(|&(k, v)| (k.to_string(), v)).collect()
-}
-
-/// Builds loss `name` through the config path (`resolve_params`).
-fn build(name: &str, params: &[(&str, f64)]) -> Box<dyn PairLoss> {
-    let spec = loss::spec(name).unwrap();
-    (spec.build)(&loss::resolve_params(spec, &given(params)).unwrap())
-}
-
-fn at(l_plus: f64, l_minus: f64, l0_plus: f64, l0_minus: f64) -> LogProbs {
-    LogProbs {
-        l_plus,
-        l_minus,
-        l0_plus,
-        l0_minus,
-    }
-}
-
-fn close(a: f64, b: f64, tol: f64) -> bool {
-    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
-}
-
-#[track_caller]
-fn assert_eval(what: &str, ev: LossEval, value: f64, d_plus: f64, d_minus: f64) {
-    let ok = close(ev.value, value, 1e-13)
-        && close(ev.d_plus, d_plus, 1e-13)
-        && close(ev.d_minus, d_minus, 1e-13);
-    assert!(
-        ok,
-        "{what}: got {ev:?}, expected value {value}, d_plus {d_plus}, d_minus {d_minus}"
-    );
-}
 
 // ---------------------------------------------------------------------------
 // (a) Finite differences.

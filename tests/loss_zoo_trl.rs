@@ -19,12 +19,12 @@
 //! The few values given as decimals come from that script.
 
 mod common;
+use common::loss::{assert_eval, at, build, close, given};
 use common::{PAIRS, X, Y};
 use dpo_lab::maths::data::Dataset;
 use dpo_lab::maths::loss::{self, LogProbs, LossEval, PairLoss, State, LOSSES};
 use dpo_lab::maths::numerics::{log_sigmoid, sigmoid};
 use proptest::prelude::*;
-use std::collections::BTreeMap;
 
 /// The losses this file is about (config names), in registry order.
 const NEW: [&str; 10] = [
@@ -42,40 +42,6 @@ const NEW: [&str; 10] = [
 
 /// The batch-level losses: exactly those whose spec says `batch_level`.
 const BATCH_LEVEL: [&str; 3] = ["aot", "aot-pair", "beta-dpo"];
-
-fn given(params: &[(&str, f64)]) -> BTreeMap<String, f64> {
-    params.iter().map(|&(k, v)| (k.to_string(), v)).collect()
-}
-
-/// Builds loss `name` through the config path (`resolve_params`).
-fn build(name: &str, params: &[(&str, f64)]) -> Box<dyn PairLoss> {
-    let spec = loss::spec(name).unwrap();
-    (spec.build)(&loss::resolve_params(spec, &given(params)).unwrap())
-}
-
-fn at(l_plus: f64, l_minus: f64, l0_plus: f64, l0_minus: f64) -> LogProbs {
-    LogProbs {
-        l_plus,
-        l_minus,
-        l0_plus,
-        l0_minus,
-    }
-}
-
-fn close(a: f64, b: f64, tol: f64) -> bool {
-    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
-}
-
-#[track_caller]
-fn assert_eval(what: &str, ev: LossEval, value: f64, d_plus: f64, d_minus: f64) {
-    let ok = close(ev.value, value, 1e-13)
-        && close(ev.d_plus, d_plus, 1e-13)
-        && close(ev.d_minus, d_minus, 1e-13);
-    assert!(
-        ok,
-        "{what}: got {ev:?}, expected value {value}, d_plus {d_plus}, d_minus {d_minus}"
-    );
-}
 
 fn ln(x: f64) -> f64 {
     x.ln()

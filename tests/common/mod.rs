@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod figure;
+pub mod loss;
 pub mod snapshot;
 
 use dpo_lab::maths::loss::LogProbs;

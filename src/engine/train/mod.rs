@@ -213,6 +213,25 @@ impl Recorder for InMemory {
     }
 }
 
+/// Hands an epoch that is part of the run to `rec`: its metrics row and
+/// snapshot where the loop kept them, then [`Recorder::epoch_done`].
+fn record_epoch<R: Recorder>(
+    rec: &mut R,
+    epoch: usize,
+    logp: &[f64],
+    row: Option<MetricsRow>,
+    logits: Option<Vec<f64>>,
+) -> Result<(), R::Error> {
+    if let Some(row) = row {
+        rec.metrics(row)?;
+    }
+    if let Some(z) = logits {
+        rec.snapshot(epoch, logp, z)?;
+    }
+    rec.epoch_done(epoch);
+    Ok(())
+}
+
 /// What a run ends with besides what it recorded.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -360,13 +379,7 @@ pub fn train_with<R: Recorder>(
             break;
         }
         tracker.update(epoch, &core, loss, data, &logp);
-        if let Some(row) = row {
-            rec.metrics(row)?;
-        }
-        if let Some(z) = kept_logits {
-            rec.snapshot(epoch, &logp, z)?;
-        }
-        rec.epoch_done(epoch);
+        record_epoch(rec, epoch, &logp, row, kept_logits)?;
         if epoch == spec.epochs {
             break;
         }

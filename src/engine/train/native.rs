@@ -10,7 +10,7 @@
 
 use crate::engine::metrics::{self, SummaryTracker};
 use crate::engine::onpolicy::Sampler;
-use crate::engine::train::{Finished, Keep, Recorder, RunSpec, Start, LOGIT_LIMIT};
+use crate::engine::train::{record_epoch, Finished, Keep, Recorder, RunSpec, Start, LOGIT_LIMIT};
 use crate::maths::loss::{LossEval, State};
 use crate::maths::policy::native::{NativeKernels, NativeOptimizer, Net, Real};
 
@@ -133,13 +133,7 @@ pub fn train_native<T: NativeKernels, R: Recorder>(
             opt.step(&mut params, &grad);
         }
         tracker.update(epoch, &core, loss, data, &logp);
-        if let Some(row) = row {
-            rec.metrics(row)?;
-        }
-        if let Some(z) = kept_logits {
-            rec.snapshot(epoch, &logp, z)?;
-        }
-        rec.epoch_done(epoch);
+        record_epoch(rec, epoch, &logp, row, kept_logits)?;
         if epoch == spec.epochs {
             break;
         }
