@@ -84,12 +84,29 @@ impl Interval {
         }
         v.sort_by(f64::total_cmp);
         Interval {
-            lo: quantile_sorted(&v, 0.1),
-            median: quantile_sorted(&v, 0.5),
-            hi: quantile_sorted(&v, 0.9),
+            lo: quantile_inf(&v, 0.1),
+            median: quantile_inf(&v, 0.5),
+            hi: quantile_inf(&v, 0.9),
             mean: mean_or_neg_inf(&v),
             n: v.len(),
         }
+    }
+}
+
+/// [`quantile_sorted`] that allows infinities: between an infinite order
+/// statistic and any other value the interpolation is that infinity
+/// (between −∞ and −∞ it is −∞, not NaN).
+fn quantile_inf(v: &[f64], q: f64) -> f64 {
+    let h = (v.len() - 1) as f64 * q.clamp(0.0, 1.0);
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    if lo == hi || v[lo] == v[hi] {
+        v[lo]
+    } else if v[lo].is_infinite() {
+        v[lo]
+    } else if v[hi].is_infinite() {
+        v[hi]
+    } else {
+        quantile_sorted(v, q)
     }
 }
 
@@ -251,6 +268,12 @@ mod tests {
         assert_eq!((i.lo, i.median, i.n), (1.0, 3.5, 8));
         assert!((i.hi - 6.9).abs() < 1e-12 && (i.mean - 31.0 / 8.0).abs() < 1e-12);
         assert_eq!(Interval::of(&[0.0, f64::NEG_INFINITY]).mean, f64::NEG_INFINITY);
+        // Infinite order statistics: no NaN from −∞ − (−∞).
+        let all = Interval::of(&[f64::NEG_INFINITY; 8]);
+        assert_eq!((all.lo, all.median, all.hi), (f64::NEG_INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY));
+        let mixed = Interval::of(&[f64::NEG_INFINITY, -3.0, -2.0, -1.0]);
+        assert_eq!(mixed.lo, f64::NEG_INFINITY);
+        assert_eq!(mixed.median, -2.5);
     }
 
     #[test]

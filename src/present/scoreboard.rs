@@ -146,9 +146,9 @@ fn confirm_word(t: &Tuning) -> String {
                 Confirm::Reversed => "reversed",
                 _ => "inconclusive",
             },
-            exp10(m),
-            exp10(lo),
-            exp10(hi)
+            val(m),
+            val(lo),
+            val(hi)
         ),
     }
 }
@@ -198,10 +198,10 @@ pub fn family_table(f: &ScoreboardFacts, family: &str) -> Result<String> {
             i + 1,
             display_name(m),
             setting_change(m, &d.setting, &t.setting),
-            exp10(tu.held_in.0),
-            exp10(tu.held_in.1),
-            exp10(tu.held_out.0),
-            exp10(tu.held_out.1),
+            val(tu.held_in.0),
+            val(tu.held_in.1),
+            val(tu.held_out.0),
+            val(tu.held_out.1),
             confirm_word(tu),
             both(0)?,
             both(1)?,
@@ -360,7 +360,14 @@ pub fn mechanisms_markdown(f: &ScoreboardFacts) -> Result<String> {
             put(&mut fx, "method", display_name(m));
             put(&mut fx, "family", family_label(f, &first.family));
             put(&mut fx, "variant", phrase(variant_key(first.variant), &Facts::new())?);
-            put(&mut fx, "also", list(&also));
+            let also = if also.is_empty() {
+                String::new()
+            } else {
+                let mut ax = Facts::new();
+                put(&mut ax, "list", list(&also));
+                phrase("also", &ax)?
+            };
+            put(&mut fx, "also", also);
             put(&mut fx, "property", property_name(p).to_lowercase());
             let line = if p == 0 {
                 let c = &first.checks[0];
@@ -369,17 +376,26 @@ pub fn mechanisms_markdown(f: &ScoreboardFacts) -> Result<String> {
                 phrase(if c.separated { "mech-drop-yes" } else { "mech-drop-no" }, &cx)?
             } else {
                 let mut clauses = Vec::new();
-                for c in &first.checks {
-                    let key = match (c.quantity.as_str(), c.separated) {
-                        ("ratio_end", true) => "clause-ratio-yes",
-                        ("ratio_end", false) => "clause-ratio-no",
-                        (_, true) => "clause-pull-yes",
-                        (_, false) => "clause-pull-no",
-                    };
-                    clauses.push(phrase(key, &check_facts(c))?);
+                for c in first.checks.iter().filter(|c| c.separated) {
+                    clauses.push(phrase(&format!("clause-{}", c.quantity), &check_facts(c))?);
                 }
-                if first.checks.iter().all(|c| !c.separated) {
-                    clauses.push(phrase("clause-neither", &Facts::new())?);
+                if clauses.is_empty() {
+                    let mut nx = Facts::new();
+                    for c in &first.checks {
+                        let pre = match c.quantity.as_str() {
+                            "ratio_end" => "ratio",
+                            "plus_end" => "pull",
+                            _ => continue,
+                        };
+                        for (k, v) in check_facts(c) {
+                            let key = match k.strip_prefix("loss") {
+                                Some(rest) => format!("{pre}{rest}"),
+                                None => format!("dpo_{pre}{}", &k["dpo".len()..]),
+                            };
+                            nx.insert(key, v);
+                        }
+                    }
+                    clauses.push(phrase("clause-none", &nx)?);
                 }
                 let mut cx = fx;
                 put(&mut cx, "clauses", clauses.join("; "));
@@ -476,6 +492,19 @@ pub fn scoreboard_markdown(f: &ScoreboardFacts) -> Result<String> {
         let mut tx = Facts::new();
         put(&mut tx, "family", &fam.label);
         put(&mut tx, "lr", num(fam.lr));
+        // Every interval a point: the seeds repeat one run.
+        let point = f
+            .entries
+            .iter()
+            .filter(|e| e.family == fam.id)
+            .flat_map(|e| &e.cells)
+            .all(|c| c.drop.lo == c.drop.hi && c.objective.lo == c.objective.hi);
+        let note = if point {
+            phrase("seeds-repeat", &Facts::new())?
+        } else {
+            String::new()
+        };
+        put(&mut tx, "note", note);
         tables.push(format!(
             "{}\n\n{}\n{}",
             phrase("table-intro", &tx)?,

@@ -334,6 +334,10 @@ pub struct RunRow {
     pub log10_grad_minus_start: Option<f64>,
     /// The same at the end.
     pub log10_grad_minus_end: Option<f64>,
+    /// `ln` of the average chosen probability at the end (held-out runs only).
+    pub logp_avg_chosen_end: Option<f64>,
+    /// `ln` of the average rejected probability at the end.
+    pub logp_avg_rejected_end: Option<f64>,
 }
 
 /// One job: what it is and its config.
@@ -386,6 +390,8 @@ fn run_jobs(jobs: &[Job], plan: &Plan, grads: bool) -> Result<Vec<RunRow>> {
                 log10_grad_plus_end: g(last, true),
                 log10_grad_minus_start: g(first, false),
                 log10_grad_minus_end: g(last, false),
+                logp_avg_chosen_end: last.map(|m| m.logp_avg_chosen),
+                logp_avg_rejected_end: last.map(|m| m.logp_avg_rejected),
             })
         })
         .collect()
@@ -430,6 +436,11 @@ pub struct Gradients {
     pub plus_end: Interval,
     /// `log10 (|∂L/∂π(y−)| / |∂L/∂π(y+)|)` at the end (Corollary 1's ratio).
     pub ratio_end: Interval,
+    /// `ratio_end − log10(π̄(y+)/π̄(y−))` at the end: about
+    /// `log10 |∂L/∂log π(y−)| / |∂L/∂log π(y+)|`, the loss's own balance
+    /// (0 for DPO pair by pair, whose Corollary 1 ratio is `π(y+)/π(y−)`;
+    /// near 0 over the pairs' means).
+    pub balance_end: Interval,
 }
 
 /// A gradient exactly 0 at the end (`None`): `log10` is −∞.
@@ -443,18 +454,23 @@ impl Gradients {
         let v = |f: &dyn Fn(&RunRow) -> f64| -> Interval {
             Interval::of(&runs.iter().map(|r| f(r)).collect::<Vec<_>>())
         };
+        let ratio = |r: &RunRow| match (r.log10_grad_minus_end, r.log10_grad_plus_end) {
+            (Some(m), Some(p)) => m - p,
+            (None, Some(_)) => f64::NEG_INFINITY,
+            (Some(_), None) => f64::INFINITY,
+            (None, None) => f64::NAN,
+        };
         Gradients {
+            balance_end: v(&|r| match (r.logp_avg_chosen_end, r.logp_avg_rejected_end) {
+                (Some(c), Some(m)) => ratio(r) - (c - m) / std::f64::consts::LN_10,
+                _ => f64::NAN,
+            }),
             minus_growth: v(&|r| {
                 or_zero(r.log10_grad_minus_end) - r.log10_grad_minus_start.unwrap_or(f64::NAN)
             }),
             minus_end: v(&|r| or_zero(r.log10_grad_minus_end)),
             plus_end: v(&|r| or_zero(r.log10_grad_plus_end)),
-            ratio_end: v(&|r| match (r.log10_grad_minus_end, r.log10_grad_plus_end) {
-                (Some(m), Some(p)) => m - p,
-                (None, Some(_)) => f64::NEG_INFINITY,
-                (Some(_), None) => f64::INFINITY,
-                (None, None) => f64::NAN,
-            }),
+            ratio_end: v(&ratio),
         }
     }
 }
@@ -518,7 +534,8 @@ pub struct Tuning {
 /// One gradient check of a mechanism: the loss's interval against DPO's.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
-    /// Which quantity of [`Gradients`] (`minus_growth`, `ratio_end`, `plus_end`).
+    /// Which field of [`Gradients`] (`minus_growth`, `minus_end`, `ratio_end`,
+    /// `balance_end`, `plus_end`).
     pub quantity: String,
     /// The loss's interval.
     pub loss: Interval,
@@ -541,8 +558,8 @@ pub struct Mechanism {
     pub variant: Variant,
     /// Index in [`PROPERTIES`].
     pub property: usize,
-    /// The checks: `minus_growth` for the drop; `ratio_end` and `plus_end`
-    /// for degradation and dispersion.
+    /// The checks: `minus_growth` for the drop; `minus_end`, `ratio_end`,
+    /// `balance_end` and `plus_end` for degradation and dispersion.
     pub checks: Vec<Check>,
 }
 
@@ -635,7 +652,9 @@ pub fn mechanism(e: &Entry, dpo: &Entry, p: usize) -> Mechanism {
     let check = |q: &str, lower: bool| {
         let (a, b) = match q {
             "minus_growth" => (e.gradients.minus_growth, dpo.gradients.minus_growth),
+            "minus_end" => (e.gradients.minus_end, dpo.gradients.minus_end),
             "ratio_end" => (e.gradients.ratio_end, dpo.gradients.ratio_end),
+            "balance_end" => (e.gradients.balance_end, dpo.gradients.balance_end),
             _ => (e.gradients.plus_end, dpo.gradients.plus_end),
         };
         Check {
@@ -648,7 +667,12 @@ pub fn mechanism(e: &Entry, dpo: &Entry, p: usize) -> Mechanism {
     let checks = if p == 0 {
         vec![check("minus_growth", true)]
     } else {
-        vec![check("ratio_end", true), check("plus_end", false)]
+        vec![
+            check("minus_end", true),
+            check("ratio_end", true),
+            check("balance_end", true),
+            check("plus_end", false),
+        ]
     };
     Mechanism {
         method: e.method.clone(),
@@ -919,6 +943,8 @@ mod tests {
             log10_grad_plus_end: Some(g[1]),
             log10_grad_minus_start: Some(g[2]),
             log10_grad_minus_end: Some(g[3]),
+            logp_avg_chosen_end: Some(-1.0),
+            logp_avg_rejected_end: Some(-10.0),
         }
     }
 
@@ -949,9 +975,15 @@ mod tests {
         assert!(m.checks[0].separated);
         assert_eq!(m.checks[0].loss.median, -2.0);
         assert_eq!(m.checks[0].dpo.lo, 30.0);
-        // Degradation: ratio −2 vs 32.x is separated; the pull 0 vs −2 too.
+        // Degradation: the push left (−2 vs 30+), the ratio (−2 vs 32+) and
+        // the pull (0 vs −2) separate; the balance (ratio − 9/ln 10 for both
+        // rows' π̄ ratio) does too, −2 − 3.9 against 32 − 3.9 and up.
         let m = mechanism(&loss, &dpo, 1);
+        let q: Vec<&str> = m.checks.iter().map(|c| c.quantity.as_str()).collect();
+        assert_eq!(q, ["minus_end", "ratio_end", "balance_end", "plus_end"]);
         assert!(m.checks.iter().all(|c| c.separated), "{m:?}");
+        let b = &m.checks[2].loss;
+        assert!((b.median - (-2.0 - 9.0 / std::f64::consts::LN_10)).abs() < 1e-12);
         // Against itself nothing separates.
         assert!(mechanism(&dpo, &dpo, 0).checks.iter().all(|c| !c.separated));
     }
