@@ -366,7 +366,9 @@ fn sweeps_and_report(
                 dpo_lab::studies::zoo::run(&sweeps, &exp.join("fig2.toml"), out_dir, resume)?;
             zoo::zoo_figures(plots_dir, &facts)
         }),
-        ("loss scoreboard", &|| scoreboard_section(root, out_dir, plots_dir)),
+        ("loss scoreboard", &|| {
+            scoreboard_section(root, out_dir, plots_dir)
+        }),
         ("f32 vs f64", &|| {
             let facts = late_jump::run_report(&exp, out_dir)?;
             precision::precision_figure(plots_dir, &facts)

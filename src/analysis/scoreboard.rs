@@ -186,7 +186,13 @@ pub fn pick(candidates: &[Vec<Scored>], held_in: &[u64]) -> Option<(usize, f64)>
 mod tests {
     use super::*;
 
-    fn summary(start: f64, end: f64, degradation: f64, dispersion: f64, min_unseen: f64) -> Summary {
+    fn summary(
+        start: f64,
+        end: f64,
+        degradation: f64,
+        dispersion: f64,
+        min_unseen: f64,
+    ) -> Summary {
         Summary {
             start_avg_optimal: Some(start),
             final_avg_optimal: Some(end),
@@ -250,13 +256,22 @@ mod tests {
     fn presence_at_its_boundaries() {
         let t = 0.05;
         // Every upper end strictly below: removed.
-        assert_eq!(presence(&[iv(0.0, 0.049), iv(0.0, 0.01)], t), Presence::Removed);
+        assert_eq!(
+            presence(&[iv(0.0, 0.049), iv(0.0, 0.01)], t),
+            Presence::Removed
+        );
         // One upper end exactly at the threshold: not removed, not shown.
-        assert_eq!(presence(&[iv(0.0, 0.049), iv(0.0, 0.05)], t), Presence::Unclear);
+        assert_eq!(
+            presence(&[iv(0.0, 0.049), iv(0.0, 0.05)], t),
+            Presence::Unclear
+        );
         // A lower end exactly at the threshold is not above it.
         assert_eq!(presence(&[iv(0.05, 0.2)], t), Presence::Unclear);
         // Strictly above in one scenario: shown, whatever the others say.
-        assert_eq!(presence(&[iv(0.0, 0.01), iv(0.051, 0.2)], t), Presence::Shown);
+        assert_eq!(
+            presence(&[iv(0.0, 0.01), iv(0.051, 0.2)], t),
+            Presence::Shown
+        );
         // No scenarios or NaN intervals: never removed.
         assert_eq!(presence(&[], t), Presence::Unclear);
         assert_eq!(presence(&[Interval::of(&[])], t), Presence::Unclear);
@@ -267,10 +282,16 @@ mod tests {
         let i = Interval::of(&[3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, f64::NAN]);
         assert_eq!((i.lo, i.median, i.n), (1.0, 3.5, 8));
         assert!((i.hi - 6.9).abs() < 1e-12 && (i.mean - 31.0 / 8.0).abs() < 1e-12);
-        assert_eq!(Interval::of(&[0.0, f64::NEG_INFINITY]).mean, f64::NEG_INFINITY);
+        assert_eq!(
+            Interval::of(&[0.0, f64::NEG_INFINITY]).mean,
+            f64::NEG_INFINITY
+        );
         // Infinite order statistics: no NaN from −∞ − (−∞).
         let all = Interval::of(&[f64::NEG_INFINITY; 8]);
-        assert_eq!((all.lo, all.median, all.hi), (f64::NEG_INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY));
+        assert_eq!(
+            (all.lo, all.median, all.hi),
+            (f64::NEG_INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY)
+        );
         let mixed = Interval::of(&[f64::NEG_INFINITY, -3.0, -2.0, -1.0]);
         assert_eq!(mixed.lo, f64::NEG_INFINITY);
         assert_eq!(mixed.median, -2.5);

@@ -317,7 +317,11 @@ fn removals(f: &ScoreboardFacts) -> Result<(String, String)> {
     let text = if lines.is_empty() {
         phrase("removals-none", &Facts::new())?
     } else {
-        format!("{}\n\n{}", phrase("removals", &Facts::new())?, lines.join("\n"))
+        format!(
+            "{}\n\n{}",
+            phrase("removals", &Facts::new())?,
+            lines.join("\n")
+        )
     };
     Ok((status, text))
 }
@@ -359,7 +363,11 @@ pub fn mechanisms_markdown(f: &ScoreboardFacts) -> Result<String> {
             let mut fx = Facts::new();
             put(&mut fx, "method", display_name(m));
             put(&mut fx, "family", family_label(f, &first.family));
-            put(&mut fx, "variant", phrase(variant_key(first.variant), &Facts::new())?);
+            put(
+                &mut fx,
+                "variant",
+                phrase(variant_key(first.variant), &Facts::new())?,
+            );
             let also = if also.is_empty() {
                 String::new()
             } else {
@@ -373,7 +381,14 @@ pub fn mechanisms_markdown(f: &ScoreboardFacts) -> Result<String> {
                 let c = &first.checks[0];
                 let mut cx = check_facts(c);
                 cx.extend(fx);
-                phrase(if c.separated { "mech-drop-yes" } else { "mech-drop-no" }, &cx)?
+                phrase(
+                    if c.separated {
+                        "mech-drop-yes"
+                    } else {
+                        "mech-drop-no"
+                    },
+                    &cx,
+                )?
             } else {
                 let mut clauses = Vec::new();
                 for c in first.checks.iter().filter(|c| c.separated) {
@@ -450,7 +465,10 @@ pub fn scoreboard_markdown(f: &ScoreboardFacts) -> Result<String> {
     let factors = |v: &[f64]| {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
-        format!("{{{}}}", v.iter().map(|x| num(*x)).collect::<Vec<_>>().join(", "))
+        format!(
+            "{{{}}}",
+            v.iter().map(|x| num(*x)).collect::<Vec<_>>().join(", ")
+        )
     };
     put(&mut fx, "knob_factors", factors(&f.knob_factors));
     put(&mut fx, "lr_factors", factors(&f.lr_factors));
@@ -485,7 +503,11 @@ pub fn scoreboard_markdown(f: &ScoreboardFacts) -> Result<String> {
     let (status, removals) = removals(f)?;
     put(&mut fx, "dpo_status", status);
     put(&mut fx, "removals", removals);
-    put(&mut fx, "mechanism_intro", phrase("mechanism-intro", &Facts::new())?);
+    put(
+        &mut fx,
+        "mechanism_intro",
+        phrase("mechanism-intro", &Facts::new())?,
+    );
     put(&mut fx, "mechanisms", mechanisms_markdown(f)?);
     let mut tables = Vec::new();
     for fam in &f.families {
@@ -551,7 +573,11 @@ pub fn panels(f: &ScoreboardFacts) -> Result<Vec<Panel>> {
         out.push(Panel {
             title: format!("{} (lr {})", fam.label, num(fam.lr)),
             rows,
-            cols: short.iter().chain(short.iter()).map(|s| s.to_string()).collect(),
+            cols: short
+                .iter()
+                .chain(short.iter())
+                .map(|s| s.to_string())
+                .collect(),
             values,
             text,
         });
@@ -562,8 +588,16 @@ pub fn panels(f: &ScoreboardFacts) -> Result<Vec<Panel>> {
 /// Draws `plots_dir/scoreboard` (PNG + SVG) and returns the report's section.
 pub fn scoreboard_figures(plots_dir: &Path, f: &ScoreboardFacts) -> Result<String> {
     let mut fx = Facts::new();
-    put(&mut fx, "first", f.held_out.first().copied().unwrap_or_default());
-    put(&mut fx, "last", f.held_out.last().copied().unwrap_or_default());
+    put(
+        &mut fx,
+        "first",
+        f.held_out.first().copied().unwrap_or_default(),
+    );
+    put(
+        &mut fx,
+        "last",
+        f.held_out.last().copied().unwrap_or_default(),
+    );
     put(&mut fx, "removed", verdict(Presence::Removed)?);
     let title = phrase("figure-title", &fx)?;
     scoreboard_figure(&plots_dir.join("scoreboard"), &panels(f)?, &title)?;

@@ -116,7 +116,10 @@ impl Plan {
         let base = Config::load(&dir.join(&f.base))?;
         let (i, o) = (f.held_in, f.held_out);
         if i.first > i.last || o.first > o.last {
-            return Err(Error::config("held_in", "needs first <= last (and so does held_out)"));
+            return Err(Error::config(
+                "held_in",
+                "needs first <= last (and so does held_out)",
+            ));
         }
         if i.first <= o.last && o.first <= i.last {
             return Err(Error::config(
@@ -127,7 +130,10 @@ impl Plan {
                 ),
             ));
         }
-        for (name, fs) in [("knob_factors", &f.knob_factors), ("lr_factors", &f.lr_factors)] {
+        for (name, fs) in [
+            ("knob_factors", &f.knob_factors),
+            ("lr_factors", &f.lr_factors),
+        ] {
             if !fs.contains(&1.0) || fs.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
                 return Err(Error::config(
                     name,
@@ -461,10 +467,12 @@ impl Gradients {
             (None, None) => f64::NAN,
         };
         Gradients {
-            balance_end: v(&|r| match (r.logp_avg_chosen_end, r.logp_avg_rejected_end) {
-                (Some(c), Some(m)) => ratio(r) - (c - m) / std::f64::consts::LN_10,
-                _ => f64::NAN,
-            }),
+            balance_end: v(
+                &|r| match (r.logp_avg_chosen_end, r.logp_avg_rejected_end) {
+                    (Some(c), Some(m)) => ratio(r) - (c - m) / std::f64::consts::LN_10,
+                    _ => f64::NAN,
+                },
+            ),
             minus_growth: v(&|r| {
                 or_zero(r.log10_grad_minus_end) - r.log10_grad_minus_start.unwrap_or(f64::NAN)
             }),
@@ -806,10 +814,29 @@ fn facts_of(
                     .filter(|r| r.family == fam.id && r.method == *m && r.variant == variant)
                     .collect()
             };
-            let (d_rows, t_rows) = (of("default"), if best == 0 { of("default") } else { of("tuned") });
+            let (d_rows, t_rows) = (
+                of("default"),
+                if best == 0 {
+                    of("default")
+                } else {
+                    of("tuned")
+                },
+            );
             let grid = &grids[fi][mi];
-            entries.push(entry(m, &fam.id, Variant::Default, grid[0].clone(), &d_rows));
-            entries.push(entry(m, &fam.id, Variant::Tuned, grid[best].clone(), &t_rows));
+            entries.push(entry(
+                m,
+                &fam.id,
+                Variant::Default,
+                grid[0].clone(),
+                &d_rows,
+            ));
+            entries.push(entry(
+                m,
+                &fam.id,
+                Variant::Tuned,
+                grid[best].clone(),
+                &t_rows,
+            ));
             let mean = |rows: &[&RunRow]| {
                 Interval::of(&rows.iter().map(|r| r.objective).collect::<Vec<_>>()).mean
             };
@@ -853,7 +880,8 @@ fn facts_of(
         dpo.push((fam.id.clone(), dpo_default.presence));
         for e in fam_entries {
             for p in 0..3 {
-                if e.presence[p] == Presence::Removed && dpo_default.presence[p] == Presence::Shown {
+                if e.presence[p] == Presence::Removed && dpo_default.presence[p] == Presence::Shown
+                {
                     mechanisms.push(mechanism(e, dpo_default, p));
                 }
             }
@@ -892,7 +920,9 @@ mod tests {
         let fam = &p.families[0];
         for (name, specs) in methods() {
             let g = p.grid(name, fam).unwrap();
-            let tuned = specs.iter().filter(|s| !p.fixed.iter().any(|f| f == s.name));
+            let tuned = specs
+                .iter()
+                .filter(|s| !p.fixed.iter().any(|f| f == s.name));
             // At most 3 values per tuned parameter and 3 learning rates.
             assert!(g.len() <= 3usize.pow(tuned.count() as u32 + 1), "{name}");
             assert_eq!(g[0].lr, fam.lr, "{name}");
@@ -920,7 +950,10 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
         let text = std::fs::read_to_string(dir.join("scoreboard.toml"))
             .unwrap()
-            .replace("held_out = { first = 16, last = 23 }", "held_out = { first = 2, last = 9 }");
+            .replace(
+                "held_out = { first = 16, last = 23 }",
+                "held_out = { first = 2, last = 9 }",
+            );
         let e = Plan::from_toml_str(&text, &dir).unwrap_err().to_string();
         assert!(e.contains("overlap"), "{e}");
     }
