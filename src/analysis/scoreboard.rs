@@ -99,9 +99,7 @@ impl Interval {
 fn quantile_inf(v: &[f64], q: f64) -> f64 {
     let h = (v.len() - 1) as f64 * q.clamp(0.0, 1.0);
     let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-    if lo == hi || v[lo] == v[hi] {
-        v[lo]
-    } else if v[lo].is_infinite() {
+    if lo == hi || v[lo] == v[hi] || v[lo].is_infinite() {
         v[lo]
     } else if v[hi].is_infinite() {
         v[hi]
@@ -112,7 +110,7 @@ fn quantile_inf(v: &[f64], q: f64) -> f64 {
 
 /// The mean of `v`, −∞ when any value is −∞ (an objective's failed run).
 fn mean_or_neg_inf(v: &[f64]) -> f64 {
-    if v.iter().any(|x| *x == f64::NEG_INFINITY) {
+    if v.contains(&f64::NEG_INFINITY) {
         return f64::NEG_INFINITY;
     }
     v.iter().sum::<f64>() / v.len() as f64

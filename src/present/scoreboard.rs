@@ -528,10 +528,10 @@ pub fn scoreboard_markdown(f: &ScoreboardFacts) -> Result<String> {
         };
         put(&mut tx, "note", note);
         tables.push(format!(
-            "{}\n\n{}\n{}",
+            "{}\n\n{}\n\n{}",
             phrase("table-intro", &tx)?,
             family_table(f, &fam.id)?.trim_end(),
-            format!("\n{}", details_table(f, &fam.id)?.trim_end())
+            details_table(f, &fam.id)?.trim_end()
         ));
     }
     put(&mut fx, "tables", tables.join("\n\n"));
