@@ -155,7 +155,7 @@ fn loss_parameters_out_of_range() {
 fn valid_value(domain: Domain) -> f64 {
     match domain {
         Domain::Positive | Domain::NonNegative | Domain::Finite => 0.5,
-        Domain::HalfOpen(lo, hi) => lo + 0.5 * (hi - lo),
+        Domain::HalfOpen(lo, hi) | Domain::Open(lo, hi) => lo + 0.5 * (hi - lo),
     }
 }
 
@@ -170,11 +170,16 @@ fn every_loss_rejects_each_bad_parameter() {
             .map(|p| format!("{} = {:?}", p.name, valid_value(p.domain)))
             .collect();
         for p in spec.params {
-            let mut bad = vec!["nan", "inf", "-inf"];
+            let mut bad: Vec<String> = ["nan", "inf", "-inf"].map(String::from).to_vec();
             match p.domain {
-                Domain::Positive => bad.extend(["0", "-1e300"]),
-                Domain::NonNegative => bad.push("-1e-300"),
-                Domain::HalfOpen(..) => bad.extend(["-1e300", "1e300"]),
+                Domain::Positive => bad.extend(["0", "-1e300"].map(String::from)),
+                Domain::NonNegative => bad.push("-1e-300".into()),
+                Domain::HalfOpen(..) => bad.extend(["-1e300", "1e300"].map(String::from)),
+                // Both ends of an open interval are out.
+                Domain::Open(lo, hi) => {
+                    bad.extend(["-1e300", "1e300"].map(String::from));
+                    bad.extend([lo, hi].map(|v| format!("{v:?}")));
+                }
                 Domain::Finite => {}
             }
             for bad in bad {

@@ -75,6 +75,7 @@ fn param_value(domain: Domain, u: f64) -> f64 {
         Domain::NonNegative => 60.0 * u,
         Domain::Finite => -3.0 + 6.0 * u,
         Domain::HalfOpen(lo, hi) => lo + (hi - lo) * 0.98 * u,
+        Domain::Open(lo, hi) => lo + (hi - lo) * (0.01 + 0.98 * u),
     }
 }
 
@@ -686,6 +687,7 @@ fn out_of_domain_parameters_are_rejected_naming_the_field() {
                 Domain::NonNegative => bad.extend([-1e-12, -1.0]),
                 Domain::Finite => {}
                 Domain::HalfOpen(lo, hi) => bad.extend([lo - 1e-9, hi, hi + 1.0]),
+                Domain::Open(lo, hi) => bad.extend([lo - 1e-9, lo, hi, hi + 1.0]),
             }
             for v in bad {
                 let err = loss::resolve_params(spec, &given(&[(p.name, v)]))

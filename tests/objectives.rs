@@ -777,7 +777,8 @@ fn all_losses_sweep_covers_the_registries() {
 }
 
 /// `PairLoss::eval_pairs` (one dynamic call for all pairs, which
-/// `PairObjective` uses) gives every loss's `eval` at each pair, bit for bit.
+/// `PairObjective` uses) gives every per-triple loss's `eval` at each pair,
+/// bit for bit, and differs from it for exactly the batch-level losses.
 #[test]
 fn eval_pairs_is_eval_at_each_pair() {
     let data = Dataset::scenario("scenario1").unwrap();
@@ -809,10 +810,23 @@ fn eval_pairs_is_eval_at_each_pair() {
         };
         let mut out = vec![blank; data.pairs.len()];
         l.eval_pairs(&s, &mut out);
-        for (i, o) in out.iter().enumerate() {
-            let want = l.eval(&s.pair_logprobs(i));
-            let bits = |e: &LossEval| [e.value, e.d_plus, e.d_minus].map(f64::to_bits);
-            assert_eq!(bits(o), bits(&want), "{} at pair {i}", spec.name);
-        }
+        let bits = |e: &LossEval| [e.value, e.d_plus, e.d_minus].map(f64::to_bits);
+        let differs = out
+            .iter()
+            .enumerate()
+            .any(|(i, o)| bits(o) != bits(&l.eval(&s.pair_logprobs(i))));
+        // A batch-level loss (its spec says so) couples the pairs: its
+        // eval_pairs is not eval at each pair, and a loss flagged batch level
+        // that were per triple would escape the per-triple checks.
+        assert_eq!(
+            differs, spec.batch_level,
+            "{}: eval_pairs vs eval at each pair",
+            spec.name
+        );
+        assert!(
+            out.iter().all(|o| bits(o) != bits(&blank)),
+            "{}: eval_pairs left a pair unwritten",
+            spec.name
+        );
     }
 }

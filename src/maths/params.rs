@@ -13,6 +13,8 @@ pub enum Domain {
     Finite,
     /// Finite, `lo ≤ v < hi`.
     HalfOpen(f64, f64),
+    /// Finite, `lo < v < hi`.
+    Open(f64, f64),
 }
 
 impl Domain {
@@ -24,6 +26,7 @@ impl Domain {
                 Domain::NonNegative => v >= 0.0,
                 Domain::Finite => true,
                 Domain::HalfOpen(lo, hi) => lo <= v && v < hi,
+                Domain::Open(lo, hi) => lo < v && v < hi,
             }
     }
 
@@ -34,6 +37,7 @@ impl Domain {
             Domain::NonNegative => "a finite number >= 0".into(),
             Domain::Finite => "a finite number".into(),
             Domain::HalfOpen(lo, hi) => format!("a number in [{lo}, {hi})"),
+            Domain::Open(lo, hi) => format!("a number in ({lo}, {hi})"),
         }
     }
 }

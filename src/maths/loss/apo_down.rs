@@ -39,5 +39,6 @@ pub const SPEC: LossSpec = LossSpec {
     name: "apo-down",
     params: &[BETA],
     uses_reference: true,
+    batch_level: false,
     build: |p| Box::new(ApoDown { beta: p[0] }),
 };

@@ -38,5 +38,6 @@ pub const SPEC: LossSpec = LossSpec {
     name: "apo-zero",
     params: &[BETA],
     uses_reference: true,
+    batch_level: false,
     build: |p| Box::new(ApoZero { beta: p[0] }),
 };

@@ -37,5 +37,6 @@ pub const SPEC: LossSpec = LossSpec {
     name: "bco-pair",
     params: &[BETA],
     uses_reference: true,
+    batch_level: false,
     build: |p| Box::new(BcoPair { beta: p[0] }),
 };

@@ -40,6 +40,7 @@ pub const SPEC: LossSpec = LossSpec {
     name: "cdpo",
     params: &[BETA, EPSILON],
     uses_reference: true,
+    batch_level: false,
     build: |p| {
         Box::new(CDpo {
             beta: p[0],

@@ -37,5 +37,6 @@ pub const SPEC: LossSpec = LossSpec {
     name: "cpo",
     params: &[BETA],
     uses_reference: false,
+    batch_level: false,
     build: |p| Box::new(Cpo { beta: p[0] }),
 };

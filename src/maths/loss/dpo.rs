@@ -56,5 +56,6 @@ pub const SPEC: LossSpec = LossSpec {
     name: "dpo",
     params: &[BETA],
     uses_reference: true,
+    batch_level: false,
     build: |p| Box::new(Dpo { beta: p[0] }),
 };

@@ -56,6 +56,7 @@ pub const SPEC: LossSpec = LossSpec {
         },
     ],
     uses_reference: true,
+    batch_level: false,
     build: |p| {
         Box::new(Dpop {
             beta: p[0],

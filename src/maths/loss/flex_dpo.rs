@@ -41,6 +41,7 @@ pub const SPEC: LossSpec = LossSpec {
         },
     ],
     uses_reference: true,
+    batch_level: false,
     build: |p| {
         Box::new(FlexDpo {
             beta_plus: p[0],

@@ -43,5 +43,6 @@ pub const SPEC: LossSpec = LossSpec {
     name: "hinge",
     params: &[BETA],
     uses_reference: true,
+    batch_level: false,
     build: |p| Box::new(Hinge { beta: p[0] }),
 };

@@ -32,5 +32,6 @@ pub const SPEC: LossSpec = LossSpec {
         domain: Domain::Positive,
     }],
     uses_reference: true,
+    batch_level: false,
     build: |p| Box::new(Ipo { tau: p[0] }),
 };

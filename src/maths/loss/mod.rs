@@ -6,19 +6,41 @@
 //!
 //! Adding a loss: write `src/maths/loss/NAME.rs` with a struct implementing
 //! [`PairLoss`] and a `pub const SPEC: LossSpec`, and list it in [`LOSSES`].
+//!
+//! Batch-level losses (AOT, β-DPO) are not a sum of per-triple terms: each
+//! pair's term depends on the other pairs (ranks after sorting, a batch mean).
+//! They say so with [`LossSpec::batch_level`] and override
+//! [`PairLoss::eval_pairs`], which sees every pair of the data set; the lab
+//! trains full batch, so the batch is the whole data set and training stays
+//! exact and deterministic. For them `eval` is the loss of a batch of one
+//! pair. Quantities a loss treats as constants in the gradient (a
+//! stop-gradient, e.g. β-DPO's batch temperature) are exposed through
+//! [`PairLoss::detached_at`], so a finite-difference check can hold them
+//! fixed.
 
 use crate::error::{Error, Result};
 use crate::maths::data::Dataset;
+use crate::maths::numerics::{log_sigmoid, sigmoid};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
+pub mod aot;
+pub mod aot_pair;
 pub mod apo_down;
 pub mod apo_zero;
 pub mod bco_pair;
+pub mod beta_dpo;
+pub mod cal_dpo;
 pub mod cdpo;
+pub mod chi_po;
 pub mod cpo;
+pub mod discopop;
 pub mod dpo;
+pub mod dpo_alpha;
+pub mod dpo_forward_kl;
+pub mod dpo_js;
 pub mod dpop;
+pub mod exo_pair;
 pub mod flex_dpo;
 pub mod hinge;
 pub mod ipo;
@@ -78,10 +100,22 @@ pub trait PairLoss: Send + Sync + Debug {
     /// [`PairLoss::eval`] at every pair of `s`, into `out[i]` for pair `i`.
     /// The default needs no override: compiled for each loss, it makes one
     /// dynamic call for all pairs and inlines `eval` into the loop.
+    ///
+    /// Batch-level losses ([`LossSpec::batch_level`]) override it: there
+    /// `out[i]` holds pair `i`'s share of the batch loss and the partials of
+    /// the whole batch loss in that pair's `l+` and `l-`.
     fn eval_pairs(&self, s: &State, out: &mut [LossEval]) {
         for (i, o) in out.iter_mut().enumerate().take(s.data.pairs.len()) {
             *o = self.eval(&s.pair_logprobs(i));
         }
+    }
+
+    /// The loss with its stop-gradient quantities frozen at `at`: a loss
+    /// whose exact gradient at `at` is what `eval_pairs` returns there
+    /// (β-DPO: DPO at the batch temperature of `at`). `None` (the default)
+    /// when `eval_pairs`'s partials already are the gradient of its total.
+    fn detached_at(&self, _at: &State) -> Option<Box<dyn PairLoss>> {
+        None
     }
 }
 
@@ -100,6 +134,40 @@ pub const EPSILON: ParamSpec = ParamSpec {
     default: Some(0.1),
     domain: Domain::HalfOpen(0.0, 0.5),
 };
+
+/// Label smoothing ε in [0, 0.5) with TRL's default 0 (AOT, AOT-pair).
+pub const LABEL_SMOOTHING: ParamSpec = ParamSpec {
+    name: "epsilon",
+    default: Some(0.0),
+    domain: Domain::HalfOpen(0.0, 0.5),
+};
+
+/// The largest exponent the exponential links (forward KL, α-divergence,
+/// χPO) evaluate: `exp(min(t, EXP_CAP))`, `e^500 ≈ 1.4e217`. Past it the link
+/// is flat (zero derivative), as TRL clamps its exponent; the cap leaves
+/// ~1e91 of headroom below `f64::MAX` for β, 1/α and sums over pairs, so
+/// values and gradients stay finite for any log-ratio.
+pub const EXP_CAP: f64 = 500.0;
+
+/// `exp(min(t, EXP_CAP))` and its derivative in `t` (0 past the cap).
+#[inline]
+pub fn capped_exp(t: f64) -> (f64, f64) {
+    if t < EXP_CAP {
+        let e = t.exp();
+        (e, e)
+    } else {
+        (EXP_CAP.exp(), 0.0)
+    }
+}
+
+/// The label-smoothed logistic loss `-(1-ε) log σ(u) - ε log σ(-u)` and its
+/// derivative in `u` (cDPO's form; AOT and AOT-pair apply it to sorted margins).
+#[inline]
+pub fn smoothed_logistic(u: f64, epsilon: f64) -> (f64, f64) {
+    let value = -(1.0 - epsilon) * log_sigmoid(u) - epsilon * log_sigmoid(-u);
+    let du = -(1.0 - epsilon) * sigmoid(-u) + epsilon * sigmoid(u);
+    (value, du)
+}
 
 impl LossEval {
     /// A loss of the scaled margin `u = βΔ` alone, given its value and
@@ -121,6 +189,10 @@ pub struct LossSpec {
     pub params: &'static [ParamSpec],
     /// Whether the loss reads the reference log-probabilities.
     pub uses_reference: bool,
+    /// Whether a pair's term depends on the other pairs (sorting, batch
+    /// statistics): then only [`PairLoss::eval_pairs`] gives the training
+    /// loss, and per-triple checks of `eval` do not apply.
+    pub batch_level: bool,
     /// Builds the loss from validated parameter values (in `params` order).
     pub build: fn(&[f64]) -> Box<dyn PairLoss>,
 }
@@ -145,6 +217,16 @@ pub const LOSSES: &[&LossSpec] = &[
     &cpo::SPEC,
     &orpo::SPEC,
     &sft::SPEC,
+    &exo_pair::SPEC,
+    &aot::SPEC,
+    &aot_pair::SPEC,
+    &discopop::SPEC,
+    &dpo_forward_kl::SPEC,
+    &dpo_js::SPEC,
+    &dpo_alpha::SPEC,
+    &cal_dpo::SPEC,
+    &chi_po::SPEC,
+    &beta_dpo::SPEC,
 ];
 
 /// Looks a loss up by its config name.

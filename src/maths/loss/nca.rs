@@ -37,5 +37,6 @@ pub const SPEC: LossSpec = LossSpec {
     name: "nca",
     params: &[BETA],
     uses_reference: true,
+    batch_level: false,
     build: |p| Box::new(NcaPair { beta: p[0] }),
 };

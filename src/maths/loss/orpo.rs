@@ -58,5 +58,6 @@ pub const SPEC: LossSpec = LossSpec {
         domain: Domain::NonNegative,
     }],
     uses_reference: false,
+    batch_level: false,
     build: |p| Box::new(Orpo { lambda: p[0] }),
 };

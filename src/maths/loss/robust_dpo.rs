@@ -41,6 +41,7 @@ pub const SPEC: LossSpec = LossSpec {
     name: "robust-dpo",
     params: &[BETA, EPSILON],
     uses_reference: true,
+    batch_level: false,
     build: |p| {
         Box::new(RobustDpo {
             beta: p[0],

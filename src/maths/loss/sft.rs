@@ -23,5 +23,6 @@ pub const SPEC: LossSpec = LossSpec {
     name: "sft",
     params: &[],
     uses_reference: false,
+    batch_level: false,
     build: |_| Box::new(Sft),
 };

@@ -35,6 +35,7 @@ pub const SPEC: LossSpec = LossSpec {
         },
     ],
     uses_reference: true,
+    batch_level: false,
     build: |p| {
         Box::new(SftDpo {
             beta: p[0],

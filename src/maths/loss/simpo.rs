@@ -52,6 +52,7 @@ pub const SPEC: LossSpec = LossSpec {
         },
     ],
     uses_reference: false,
+    batch_level: false,
     build: |p| {
         Box::new(SimPo {
             beta: p[0],

@@ -41,6 +41,7 @@ pub const SPEC: LossSpec = LossSpec {
         },
     ],
     uses_reference: false,
+    batch_level: false,
     build: |p| {
         Box::new(Slic {
             delta: p[0],

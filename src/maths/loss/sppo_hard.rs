@@ -37,5 +37,6 @@ pub const SPEC: LossSpec = LossSpec {
     name: "sppo-hard",
     params: &[BETA],
     uses_reference: true,
+    batch_level: false,
     build: |p| Box::new(SppoHard { beta: p[0] }),
 };
