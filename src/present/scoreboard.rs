@@ -303,7 +303,25 @@ fn removals(f: &ScoreboardFacts) -> Result<(String, String)> {
                 let mut mx = Facts::new();
                 put(&mut mx, "method", display_name(m));
                 put(&mut mx, "variants", phrase(key, &Facts::new())?);
-                methods.push(phrase("removal-method", &mx)?);
+                // A removal by a setting that reaches the goal worse than
+                // DPO (lower mean objective) says so.
+                let v = if key == "variant-tuned" {
+                    Variant::Tuned
+                } else {
+                    Variant::Default
+                };
+                let j = f.entry(fam, m, v).map_or(f64::NAN, |e| e.objective.mean);
+                let dpo_j = f
+                    .entry(fam, "dpo", Variant::Default)
+                    .map_or(f64::NAN, |e| e.objective.mean);
+                put(&mut mx, "j", val(j));
+                put(&mut mx, "dpo_j", val(dpo_j));
+                let which = if j < dpo_j {
+                    "removal-method-worse"
+                } else {
+                    "removal-method"
+                };
+                methods.push(phrase(which, &mx)?);
             }
             put(&mut fx, "property", property_name(p));
             put(&mut fx, "methods", list(&methods));
@@ -555,7 +573,13 @@ pub fn panels(f: &ScoreboardFacts) -> Result<Vec<Panel>> {
                     match e {
                         Some(e) => {
                             let d = worst(e, p).median;
-                            vr.push((f.thresholds[p] / d).log10().clamp(-REACH, REACH));
+                            // A D-score ≤ 0 (the rejected rose) is below any threshold.
+                            let v = if d <= 0.0 {
+                                REACH
+                            } else {
+                                (f.thresholds[p] / d).log10().clamp(-REACH, REACH)
+                            };
+                            vr.push(v);
                             tr.push(verdict(e.presence[p])?);
                         }
                         None => {

@@ -7,7 +7,7 @@
 //! spans the method's own parameters (from its `ParamSpec` list) and the
 //! learning rate; every grid point runs on the four scenarios and the
 //! held-in seeds, and [`pick`] chooses the point with the best mean
-//! [`objective`] there. The default and the chosen setting then run on the
+//! [`objective()`] there. The default and the chosen setting then run on the
 //! held-out seeds, which alone feed the D-scores, the "removes" verdicts
 //! ([`presence`]) and the π-space gradient checks of the mechanisms
 //! ([`Mechanism`]). [`run`] returns the [`ScoreboardFacts`] (also written
@@ -328,7 +328,7 @@ pub struct RunRow {
     pub dispersion: f64,
     /// Final mean π(optimal response).
     pub final_optimal: f64,
-    /// The run's [`objective`].
+    /// The run's [`objective()`].
     pub objective: f64,
     /// Whether it diverged.
     pub diverged: bool,
@@ -416,7 +416,7 @@ pub struct Cell {
     pub dispersion: Interval,
     /// Final mean π(optimal response).
     pub final_optimal: Interval,
-    /// The [`objective`].
+    /// The [`objective()`].
     pub objective: Interval,
     /// Runs that diverged.
     pub diverged: usize,
@@ -496,7 +496,7 @@ pub struct Entry {
     pub setting: Setting,
     /// One per scenario ([`SCENARIOS`] order).
     pub cells: Vec<Cell>,
-    /// The [`objective`] over every held-out run (its mean ranks the entries).
+    /// The [`objective()`] over every held-out run (its mean ranks the entries).
     pub objective: Interval,
     /// [`presence`] of each of [`PROPERTIES`] at [`THRESHOLDS`].
     pub presence: [Presence; 3],
