@@ -231,14 +231,24 @@ fn bench(quick: bool, out: &Path, from: Option<&Path>) -> Result<()> {
         return Ok(());
     }
     eprintln!(
-        "{:<16} {:<8} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14} {:>10}",
-        "case", "policy", "width", "prompts", "responses", "threads", "runs", "steps/s", "ns/step"
+        "{:<16} {:<8} {:<10} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14} {:>10}",
+        "case",
+        "policy",
+        "precision",
+        "width",
+        "prompts",
+        "responses",
+        "threads",
+        "runs",
+        "steps/s",
+        "ns/step"
     );
     let rows = dpo_lab::studies::bench::run_bench(quick, |r| {
         eprintln!(
-            "{:<16} {:<8} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14.0} {:>10.1}",
+            "{:<16} {:<8} {:<10} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14.0} {:>10.1}",
             r.case,
             r.policy,
+            r.precision,
             r.width,
             r.prompts,
             r.responses,
@@ -248,6 +258,16 @@ fn bench(quick: bool, out: &Path, from: Option<&Path>) -> Result<()> {
             r.ns_per_step
         )
     });
+    for s in dpo_lab::studies::bench::f32_speedups(&rows) {
+        eprintln!(
+            "f32-native / f64, MLP width {} ({} runs on {} threads): {:.2}× (target {}×)",
+            s.width,
+            s.runs,
+            s.threads,
+            s.ratio,
+            dpo_lab::studies::bench::TARGET_F32_SPEEDUP
+        );
+    }
     dpo_lab::io::output::write_files(out, &[("bench.csv", dpo_lab::io::output::csv_bytes(&rows))])?;
     dpo_lab::present::plots::bench::bench_figure(&out.join("bench"), &rows)?;
     eprintln!(

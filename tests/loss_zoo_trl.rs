@@ -534,6 +534,22 @@ fn discopop_limits() {
     assert!(close(ev.value, 0.5 * (-log_sigmoid(u) + (-u).exp()), 1e-11));
 }
 
+/// DiscoPOP's documented non-monotonicity: df/du(0) = (1 - ln 2)/(4τ) - ¾,
+/// and at τ = 0.05 a local minimum near u = -0.119 (gradient changes sign
+/// between -0.12 and -0.118) below f(0).
+#[test]
+fn discopop_pushes_a_zero_margin_down_at_small_tau() {
+    let f = build("discopop", &[("beta", 1.0), ("tau", 0.05)]);
+    let at_u = |u: f64| f.eval(&at(-1.0, -1.0 - u, -1.0, -1.0));
+    let d0 = at_u(0.0).d_plus;
+    assert!(close(d0, (1.0 - LN2) / 0.2 - 0.75, 1e-14), "{d0}");
+    assert!(at_u(-0.12).d_plus < 0.0 && at_u(-0.118).d_plus > 0.0);
+    assert!(at_u(-0.119).value < at_u(0.0).value);
+    // At τ = 0.2 > (1 - ln 2)/3 the slope at 0 is negative, like DPO's.
+    let g = build("discopop", &[("beta", 1.0), ("tau", 0.2)]);
+    assert!(g.eval(&at(-1.0, -1.0, -1.0, -1.0)).d_plus < 0.0);
+}
+
 #[test]
 fn beta_dpo_single_pair_temperature() {
     // eval is a batch of one pair: M = Δ. β0 = 1, α = ½, m0 = 0 at P1 (Δ = ln 2):

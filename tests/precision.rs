@@ -221,7 +221,8 @@ fn precision_config_is_validated_and_written_out() {
     // An unset field is not written by an unresolved config.
     assert!(!with(&base, 5, None).to_toml_string().contains("precision"));
     assert_eq!(Precision::parse("f32"), Some(Precision::F32));
-    assert_eq!(Precision::NAMES, ["f64", "f32"]);
+    assert_eq!(Precision::parse("f32-native"), Some(Precision::F32Native));
+    assert_eq!(Precision::NAMES, ["f64", "f32", "f32-native"]);
 }
 
 #[test]

@@ -284,6 +284,20 @@ impl Config {
         })?;
         let data = self.data.build()?;
         let policy = self.policy.build(&data)?;
+        if precision == Precision::F32Native && policy.native().is_none() {
+            let kinds: Vec<_> = crate::maths::policy::POLICIES
+                .iter()
+                .filter(|p| p.native)
+                .map(|p| format!("\"{}\"", p.name))
+                .collect();
+            return Err(Error::config(
+                "precision",
+                format!(
+                    "`f32-native` only applies to policy.kind = {}; use \"f32\" (storage emulation) for this policy",
+                    kinds.join(" or ")
+                ),
+            ));
+        }
         let scale = match self.loss.reduction.as_deref().unwrap_or("sum") {
             "sum" => 1.0,
             "mean" => 1.0 / data.pairs.len() as f64,

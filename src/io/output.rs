@@ -53,21 +53,35 @@ pub fn csv_header<T: Serialize>(row: &T) -> Vec<String> {
 
 /// Writes `bytes` to `path` atomically: a temporary sibling, synced, then renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |w| {
+        w.write_all(bytes).map_err(|e| Error::file(path, "", e))
+    })
+}
+
+/// [`write_atomic`] of the bytes `fill` writes (through a buffer), for
+/// files too large to build in memory first; `fill` maps its own errors
+/// (a write's to `path`'s, as this does).
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
+    let io = |e| Error::file(path, "", e);
+    let res = (|| -> Result<()> {
+        let mut w = BufWriter::new(fs::File::create(&tmp).map_err(io)?);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+        fs::rename(&tmp, path).map_err(io)
     })();
-    res.map_err(|e| {
+    if res.is_err() {
         let _ = fs::remove_file(&tmp);
-        Error::file(path, "", e)
-    })
+    }
+    res
 }
 
 /// `dir` and those of its ancestors that do not exist yet, innermost first:

@@ -9,8 +9,10 @@ use crate::engine::train::{train, Keep};
 use crate::error::{Error, Result};
 use crate::io::config::Config;
 use crate::io::crash;
-use crate::io::journal::{self, Entry, Journal};
-use crate::io::output::{csv_header, csv_record, write_atomic, MAX_EPOCHS, MAX_RECORDED_ROWS};
+use crate::io::journal::{self, Entry, Index, Reader};
+use crate::io::output::{
+    csv_header, csv_record, write_atomic, write_atomic_with, MAX_EPOCHS, MAX_RECORDED_ROWS,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -90,6 +92,21 @@ impl Shard {
 
     fn contains(self, id: usize) -> bool {
         id % self.count == self.index
+    }
+
+    /// How many of a grid of `n` runs this shard has.
+    fn len(self, n: usize) -> usize {
+        n.saturating_sub(self.index).div_ceil(self.count)
+    }
+
+    /// This shard's `k`-th run.
+    fn id(self, k: usize) -> usize {
+        self.index + k * self.count
+    }
+
+    /// An empty index of this shard's runs in a grid of `n`.
+    fn index(self, n: usize) -> Index {
+        Index::new(self.index, self.count, n)
     }
 }
 
@@ -551,12 +568,12 @@ impl Sweep {
         })
     }
 
-    /// The ids of `shard`'s runs, each validated (its config resolved and
-    /// built; unless `max_runs` is `None`, its length within `dpo-lab run`'s
-    /// limits); fails before any run starts. Only the ids are kept: a run's
-    /// point is rebuilt when it runs, so a sweep's memory does not hold every
-    /// run's config.
-    pub fn ids(&self, shard: Shard, max_runs: Option<usize>) -> Result<Vec<usize>> {
+    /// Validates `shard`'s runs (each config resolved and built; unless
+    /// `max_runs` is `None`, each run's length within `dpo-lab run`'s
+    /// limits) and returns how many there are; fails before any run starts.
+    /// Nothing is kept: a run's point is rebuilt when it runs, so a sweep's
+    /// memory does not hold every run's config.
+    pub fn check(&self, shard: Shard, max_runs: Option<usize>) -> Result<usize> {
         let n = self.len();
         if let Some(max) = max_runs {
             if n > max {
@@ -566,15 +583,13 @@ impl Sweep {
                 ));
             }
         }
-        let mut ids = Vec::new();
-        for id in (0..n).filter(|&id| shard.contains(id)) {
-            let p = self.point(id)?;
+        for k in 0..shard.len(n) {
+            let p = self.point(shard.id(k))?;
             if max_runs.is_some() {
                 self.check_length(&p)?;
             }
-            ids.push(id);
         }
-        Ok(ids)
+        Ok(shard.len(n))
     }
 
     /// Refuses a run longer than [`MAX_EPOCHS`] or whose curve rows (held
@@ -674,12 +689,66 @@ const JOURNAL: &str = "journal.txt";
 const FINGERPRINT: &str = "sweep.toml";
 const FORMAT: &str = "# dpo-lab sweep journal v2; shard ";
 
-/// Reads a journal file as bytes (a missing one is empty).
-fn read_journal(path: &Path) -> Result<Journal> {
-    match fs::read(path) {
-        Ok(b) => Ok(journal::decode(&b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Journal::default()),
-        Err(e) => Err(Error::file(path, "cannot read the sweep's journal", e)),
+/// Indexes the journal at `path` for runs laid out as `slots` (a missing
+/// journal is empty, and has no reader); the reader reads its records back.
+fn read_journal(path: &Path, slots: Index) -> Result<(Option<Reader<fs::File>>, Index)> {
+    let mut index = slots;
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, index)),
+        Err(e) => return Err(Error::file(path, "cannot read the sweep's journal", e)),
+    };
+    let mut src = Reader::new(file);
+    index
+        .scan(&mut src)
+        .map_err(|e| Error::file(path, "cannot read the sweep's journal", e))?;
+    Ok((Some(src), index))
+}
+
+/// Journals whose records are read back by offset: a sweep's own, or the
+/// shards' of a merge laid end to end (a record's offset is its journal's
+/// base plus its offset in the file, each base past the end of the one before).
+#[derive(Default)]
+struct Journals {
+    /// Each journal's base offset, path and reader, by base.
+    files: Vec<(u64, PathBuf, Reader<fs::File>)>,
+    /// Where the next journal's offsets start.
+    end: u64,
+}
+
+impl Journals {
+    /// The journals of one sweep: `src`, the journal at `path` (if there is one).
+    fn one(path: &Path, src: Option<Reader<fs::File>>) -> Self {
+        let mut j = Journals::default();
+        if let Some(src) = src {
+            j.push(path, src);
+        }
+        j
+    }
+
+    /// Adds a journal just read to its end by [`Index::scan`]; returns the
+    /// base of its offsets.
+    fn push(&mut self, path: &Path, src: Reader<fs::File>) -> u64 {
+        let base = self.end;
+        self.end = base + src.pos() + 1;
+        self.files.push((base, path.to_path_buf(), src));
+        base
+    }
+
+    /// The record at offset `at` (which an index of these journals gave).
+    fn entry(&mut self, at: u64) -> Result<Entry> {
+        let k = self.files.partition_point(|f| f.0 <= at);
+        let Some((base, path, src)) = k.checked_sub(1).and_then(|k| self.files.get_mut(k)) else {
+            return Err(Error::io(".", format!("no journal holds offset {at}")));
+        };
+        match src.record_at(at - *base) {
+            Ok(Some(e)) => Ok(e),
+            Ok(None) => Err(Error::io(
+                &*path,
+                "changed while it was being read (is another process writing it?); rerun the same command",
+            )),
+            Err(e) => Err(Error::file(&*path, "cannot read the sweep's journal", e)),
+        }
     }
 }
 
@@ -847,11 +916,12 @@ fn read_stored(dir: &Path) -> Result<Option<(String, String)>> {
 /// sweep and shard: every journaled run must have the config it has now.
 fn check_resume(
     sweep: &Sweep,
-    ids: &[usize],
+    slice: Shard,
     out: &Path,
     shard: &str,
     stored: &(String, String),
-    done: &Journal,
+    done: &Index,
+    src: &mut Journals,
 ) -> Result<()> {
     let fp = out.join(FINGERPRINT);
     if stored.0 != shard {
@@ -862,16 +932,15 @@ fn check_resume(
     }
     let journal_path = out.join(JOURNAL);
     let redo = "use another --out, or delete the directory to start the sweep afresh";
-    for e in done.entries.values() {
-        if ids.binary_search(&e.id).is_err() {
+    // Every journaled run, read back one at a time.
+    for (id, at) in done.iter() {
+        if id >= sweep.len() || !slice.contains(id) {
             return Err(Error::io(
                 &journal_path,
-                format!(
-                    "holds run {}, which this sweep (shard {shard}) does not have; {redo}",
-                    e.id
-                ),
+                format!("holds run {id}, which this sweep (shard {shard}) does not have; {redo}"),
             ));
         }
+        let e = src.entry(at)?;
         let p = sweep.point(e.id)?;
         if p.config_hash == e.config_hash {
             continue;
@@ -964,16 +1033,18 @@ pub struct SweepOptions {
 /// Runs (or resumes) a sweep into `out`, then writes `runs.csv` and `curves.csv`.
 /// Returns the number of runs executed now (those already journaled are skipped).
 pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize> {
-    let ids = sweep.ids(opts.shard, opts.max_runs)?;
+    let slice = opts.shard;
+    let runs = sweep.check(slice, opts.max_runs)?;
     fs::create_dir_all(out).map_err(|e| Error::file(out, "cannot create output directory", e))?;
     let _lock = lock_dir(out)?;
     pair::recover(out)?;
-    let shard = format!("{}/{}", opts.shard.index + 1, opts.shard.count);
+    let shard = format!("{}/{}", slice.index + 1, slice.count);
     let journal_path = out.join(JOURNAL);
-    let done = read_journal(&journal_path)?;
+    let (src, done) = read_journal(&journal_path, slice.index(sweep.len()))?;
+    let mut src = Journals::one(&journal_path, src);
     match read_stored(out)? {
-        Some(stored) => check_resume(sweep, &ids, out, &shard, &stored, &done)?,
-        None if !done.entries.is_empty() => {
+        Some(stored) => check_resume(sweep, slice, out, &shard, &stored, &done, &mut src)?,
+        None if !done.is_empty() => {
             return Err(Error::io(
                 out.join(FINGERPRINT),
                 "is missing beside a journal, so the journal's sweep is unknown; use another --out, or delete the directory to start afresh",
@@ -996,55 +1067,69 @@ pub fn run_sweep(sweep: &Sweep, out: &Path, opts: SweepOptions) -> Result<usize>
             journal_path.display(),
         );
     }
-    // Rewrite the journal with only its intact records before appending to it.
-    let clean: String = done.entries.values().map(journal::encode).collect();
-    write_atomic(&journal_path, clean.as_bytes())?;
-    let todo: Vec<usize> = ids
-        .iter()
-        .copied()
-        .filter(|id| !done.entries.contains_key(id))
-        .collect();
+    // Rewrite the journal with only its intact records (in run id order,
+    // each read back in turn) before appending to it.
+    write_atomic_with(&journal_path, |w| {
+        for (_, at) in done.iter() {
+            let rec = journal::encode(&src.entry(at)?);
+            w.write_all(rec.as_bytes())
+                .map_err(|e| Error::file(&journal_path, "", e))?;
+        }
+        Ok(())
+    })?;
+    drop(src);
+    let todo = runs.saturating_sub(done.len());
     let file = OpenOptions::new()
         .append(true)
         .open(&journal_path)
         .map_err(|e| Error::file(&journal_path, "", e))?;
     let journal = Mutex::new(file);
-    let bar = progress_bar(todo.len(), opts.quiet);
-    if !opts.quiet && !done.entries.is_empty() {
+    let bar = progress_bar(todo, opts.quiet);
+    if !opts.quiet && !done.is_empty() {
         eprintln!(
-            "sweep: resuming, {} of {} runs already done",
-            done.entries.len(),
-            ids.len()
+            "sweep: resuming, {} of {runs} runs already done",
+            done.len()
         );
     }
-    todo.par_iter().try_for_each(|&id| -> Result<()> {
-        let rec = journal::encode(&run_point(sweep, &sweep.point(id)?)?);
-        let mut f = journal.lock().expect("journal lock");
-        if crash::hit("sweep:append") {
-            std::process::abort();
-        }
-        if crash::hit("sweep:torn") {
-            let _ = f.write_all(&rec.as_bytes()[..rec.len() / 2]);
-            std::process::abort();
-        }
-        f.write_all(rec.as_bytes())
-            .map_err(|e| Error::file(&journal_path, "", e))?;
-        drop(f);
-        bar.inc(1);
-        Ok(())
-    })?;
+    (0..runs)
+        .into_par_iter()
+        .map(|k| slice.id(k))
+        .filter(|&id| !done.contains(id))
+        .try_for_each(|id| -> Result<()> {
+            let rec = journal::encode(&run_point(sweep, &sweep.point(id)?)?);
+            let mut f = journal.lock().expect("journal lock");
+            if crash::hit("sweep:append") {
+                std::process::abort();
+            }
+            if crash::hit("sweep:torn") {
+                let _ = f.write_all(&rec.as_bytes()[..rec.len() / 2]);
+                std::process::abort();
+            }
+            f.write_all(rec.as_bytes())
+                .map_err(|e| Error::file(&journal_path, "", e))?;
+            drop(f);
+            bar.inc(1);
+            Ok(())
+        })?;
     bar.finish_and_clear();
     drop(journal);
+    drop(done);
     // Assemble from what the journal holds on disk, checked as on resume.
-    let all = read_journal(&journal_path)?;
+    let (src, all) = read_journal(&journal_path, slice.index(sweep.len()))?;
     if all.dropped > 0 {
         return Err(Error::io(
             &journal_path,
             format!("lost {} records while the sweep ran (is the disk failing?); rerun the same command to redo them", all.dropped),
         ));
     }
-    assemble(sweep, &all.entries, out, ids.len())?;
-    Ok(todo.len())
+    assemble(
+        sweep,
+        &all,
+        &mut Journals::one(&journal_path, src),
+        out,
+        runs,
+    )?;
+    Ok(todo)
 }
 
 /// Runs the sweep in `file` into `dir` for a report: unless `resume`, any old
@@ -1077,9 +1162,10 @@ pub fn run_for_report(file: &Path, dir: &Path, resume: bool) -> Result<Sweep> {
     Ok(sweep)
 }
 
-/// Writes `out/runs.csv` and `out/curves.csv` from the journaled runs `all`,
-/// in run-id order, as one unit; there must be `want` of them.
-fn assemble(sweep: &Sweep, all: &BTreeMap<usize, Entry>, out: &Path, want: usize) -> Result<()> {
+/// Writes `out/runs.csv` and `out/curves.csv` from the journaled runs `all`
+/// (read back from `src` one at a time, straight into the files), in run-id
+/// order, as one unit; there must be `want` of them.
+fn assemble(sweep: &Sweep, all: &Index, src: &mut Journals, out: &Path, want: usize) -> Result<()> {
     if all.len() != want {
         return Err(Error::io(
             out,
@@ -1088,44 +1174,53 @@ fn assemble(sweep: &Sweep, all: &BTreeMap<usize, Entry>, out: &Path, want: usize
     }
     let mut runs = csv_record(&sweep.runs_header());
     runs.push('\n');
-    let mut curves = String::new();
-    if sweep.curve_every > 0 {
-        curves.push_str(&csv_record(&csv_header(&CurvesRow(
+    let curves = (sweep.curve_every > 0).then(|| {
+        let mut c = csv_record(&csv_header(&CurvesRow(
             RunId { run_id: 0 },
             &MetricsRow::default(),
-        ))));
-        curves.push('\n');
-    }
-    for e in all.values() {
-        runs.push_str(&e.runs_line);
-        runs.push('\n');
-        curves.push_str(&e.curves);
-    }
+        )));
+        c.push('\n');
+        c
+    });
     fs::create_dir_all(out).map_err(|e| Error::file(out, "", e))?;
-    pair::write(
-        out,
-        runs.as_bytes(),
-        (sweep.curve_every > 0).then_some(curves.as_bytes()),
-    )
+    pair::write(out, curves.is_some(), |w| {
+        w.runs(runs.as_bytes())?;
+        if let Some(c) = &curves {
+            w.curves(c.as_bytes())?;
+        }
+        for (_, at) in all.iter() {
+            let e = src.entry(at)?;
+            w.runs(e.runs_line.as_bytes())?;
+            w.runs(b"\n")?;
+            if curves.is_some() {
+                w.curves(e.curves.as_bytes())?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// `dpo-lab merge`: checks the shards belong to one sweep (the same resolved
 /// config for every run) and writes the files a single-machine sweep would.
+/// Each shard's journal is streamed; what is kept is where each run's record
+/// starts (8 bytes per run), and the records are read back to be written.
 pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
     let first = shard_dirs
         .first()
         .ok_or_else(|| Error::Usage("merge needs at least one shard directory".into()))?;
-    let stored = |d: &Path| -> Result<String> {
-        read_stored(d)?.map(|s| s.1).ok_or_else(|| {
+    let stored = |d: &Path| -> Result<(String, String)> {
+        read_stored(d)?.ok_or_else(|| {
             Error::io(
                 d.join(FINGERPRINT),
                 "is missing: not a sweep output directory",
             )
         })
     };
-    let text = stored(first)?;
+    let (first_shard, text) = stored(first)?;
+    let mut slices = vec![first_shard];
     for d in &shard_dirs[1..] {
-        let other = stored(d)?;
+        let (slice, other) = stored(d)?;
+        slices.push(slice);
         if other != text {
             let what = first_difference(&text, &other)
                 .map(|(f, a, b, n)| {
@@ -1141,17 +1236,23 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
     }
     // The stored sweep carries its base inline, so it stands on its own.
     let sweep = Sweep::from_toml_str(&text, first)?;
-    let mut all = BTreeMap::new();
-    for d in shard_dirs {
+    let mut all = Index::new(0, 1, sweep.len());
+    let mut src = Journals::default();
+    for (d, slice) in shard_dirs.iter().zip(&slices) {
         let path = d.join(JOURNAL);
-        let j = read_journal(&path)?;
+        // A shard's own index has slots for its slice of the grid only.
+        let slots = Shard::parse(slice).unwrap_or(Shard::ALL).index(sweep.len());
+        let (j_src, j) = read_journal(&path, slots)?;
         if j.dropped > 0 {
             return Err(Error::io(
                 &path,
                 format!("has {} damaged or incomplete records; rerun that shard's `dpo-lab sweep` command to redo their runs, then merge", j.dropped),
             ));
         }
-        for (id, e) in j.entries {
+        let Some(j_src) = j_src else { continue };
+        let base = src.push(&path, j_src);
+        for (id, at) in j.iter() {
+            let e = src.entry(base + at)?;
             let want = sweep.point(id).map(|p| p.config_hash).ok();
             if want.as_deref() != Some(e.config_hash.as_str()) {
                 return Err(Error::io(
@@ -1159,7 +1260,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
                     format!("run {id} was made from another config than the sweep in {} gives it; rerun that shard in a fresh directory", d.join(FINGERPRINT).display()),
                 ));
             }
-            if all.insert(id, e).is_some() {
+            if !all.insert(id, base + at) {
                 return Err(Error::io(
                     d,
                     format!("run {id} appears in more than one shard; give each shard directory once, from shards that do not overlap"),
@@ -1169,20 +1270,21 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<()> {
     }
     // Only now, with every shard checked, is the output directory touched.
     if all.len() == sweep.len() {
-        refuse_foreign_results(out, &all)?;
+        refuse_foreign_results(out, &all, &mut src)?;
         fs::create_dir_all(out)
             .map_err(|e| Error::file(out, "cannot create output directory", e))?;
         let _lock = lock_dir(out)?;
         pair::recover(out)?;
-        return assemble(&sweep, &all, out, sweep.len());
+        return assemble(&sweep, &all, &mut src, out, sweep.len());
     }
-    assemble(&sweep, &all, out, sweep.len())
+    assemble(&sweep, &all, &mut src, out, sweep.len())
 }
 
 /// `merge` never writes over another sweep's results: not into a sweep's
 /// own directory (its journal would no longer match its runs.csv), nor over
-/// a runs.csv whose runs have other configs than the merged ones.
-fn refuse_foreign_results(out: &Path, all: &BTreeMap<usize, Entry>) -> Result<()> {
+/// a runs.csv whose runs have other configs than the merged ones (compared
+/// row by row, each merged run's record read back in turn).
+fn refuse_foreign_results(out: &Path, all: &Index, src: &mut Journals) -> Result<()> {
     for own in [JOURNAL, FINGERPRINT] {
         if out.join(own).exists() {
             return Err(Error::io(
@@ -1199,15 +1301,20 @@ fn refuse_foreign_results(out: &Path, all: &BTreeMap<usize, Entry>) -> Result<()
         .headers()
         .ok()
         .and_then(|h| h.iter().position(|c| c == "config_hash"));
-    let old: Option<Vec<String>> = col.and_then(|c| {
-        reader
-            .records()
-            .map(|r| r.ok().and_then(|r| r.get(c).map(String::from)))
-            .collect()
-    });
-    let new: Vec<String> = all.values().map(|e| e.config_hash.clone()).collect();
-    if old.as_ref() == Some(&new) {
-        return Ok(());
+    if let Some(col) = col {
+        let mut old = reader.records();
+        let mut same = true;
+        for (_, at) in all.iter() {
+            let e = src.entry(at)?;
+            let row = old.next().and_then(|r| r.ok());
+            if row.as_ref().and_then(|r| r.get(col)) != Some(e.config_hash.as_str()) {
+                same = false;
+                break;
+            }
+        }
+        if same && old.next().is_none() {
+            return Ok(());
+        }
     }
     Err(Error::io(
         path,
@@ -1241,7 +1348,7 @@ mod pair {
     use crate::io::crash;
     use crate::io::output::write_atomic;
     use std::fs;
-    use std::io::Write;
+    use std::io::{BufWriter, Write};
     use std::path::{Path, PathBuf};
 
     const MARKER: &str = ".assemble.pending";
@@ -1250,20 +1357,67 @@ mod pair {
         dir.join(format!(".{name}.tmp-{pid}"))
     }
 
-    fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let mut f = fs::File::create(path)?;
-        f.write_all(bytes)?;
-        f.sync_all()
+    /// The two temporaries being written, each through a buffer.
+    pub(super) struct Files<'a> {
+        dir: &'a Path,
+        runs: BufWriter<fs::File>,
+        curves: Option<BufWriter<fs::File>>,
+    }
+
+    impl Files<'_> {
+        fn failed(&self, e: std::io::Error) -> Error {
+            Error::file(self.dir, "cannot write runs.csv and curves.csv", e)
+        }
+
+        /// Appends `bytes` to the new `runs.csv`.
+        pub(super) fn runs(&mut self, bytes: &[u8]) -> Result<()> {
+            self.runs.write_all(bytes).map_err(|e| self.failed(e))
+        }
+
+        /// Appends `bytes` to the new `curves.csv` (nothing without curves).
+        pub(super) fn curves(&mut self, bytes: &[u8]) -> Result<()> {
+            match &mut self.curves {
+                Some(c) => c.write_all(bytes).map_err(|e| self.failed(e)),
+                None => Ok(()),
+            }
+        }
+
+        /// Flushes both files to disk.
+        fn sync(self) -> Result<()> {
+            let sync = |w: BufWriter<fs::File>| -> std::io::Result<()> {
+                w.into_inner().map_err(|e| e.into_error())?.sync_all()
+            };
+            let dir = self.dir;
+            let failed = |e| Error::file(dir, "cannot write runs.csv and curves.csv", e);
+            sync(self.runs).map_err(failed)?;
+            self.curves.map_or(Ok(()), sync).map_err(failed)
+        }
     }
 
     /// Writes `runs.csv` and `curves.csv` (or removes an old `curves.csv`
-    /// when `curves` is `None`) into `dir` as one unit.
-    pub(super) fn write(dir: &Path, runs: &[u8], curves: Option<&[u8]>) -> Result<()> {
+    /// unless `curves`) into `dir` as one unit, their bytes streamed by
+    /// `fill` into the temporaries.
+    pub(super) fn write(
+        dir: &Path,
+        curves: bool,
+        fill: impl FnOnce(&mut Files) -> Result<()>,
+    ) -> Result<()> {
         let pid = std::process::id();
         let (rt, ct) = (tmp(dir, "runs.csv", pid), tmp(dir, "curves.csv", pid));
-        let res = write_synced(&rt, runs)
-            .and_then(|()| curves.map_or(Ok(()), |c| write_synced(&ct, c)))
-            .map_err(|e| Error::file(dir, "cannot write runs.csv and curves.csv", e));
+        let res = (|| {
+            let create = |p: &Path| {
+                fs::File::create(p)
+                    .map(BufWriter::new)
+                    .map_err(|e| Error::file(dir, "cannot write runs.csv and curves.csv", e))
+            };
+            let mut files = Files {
+                dir,
+                runs: create(&rt)?,
+                curves: if curves { Some(create(&ct)?) } else { None },
+            };
+            fill(&mut files)?;
+            files.sync()
+        })();
         if let Err(e) = res {
             let _ = fs::remove_file(&rt);
             let _ = fs::remove_file(&ct);
@@ -1272,11 +1426,7 @@ mod pair {
         if crash::hit("sweep:assemble-temps") {
             std::process::abort();
         }
-        let mode = if curves.is_some() {
-            "curves"
-        } else {
-            "nocurves"
-        };
+        let mode = if curves { "curves" } else { "nocurves" };
         if let Err(e) = write_atomic(&dir.join(MARKER), format!("{pid} {mode}\n").as_bytes()) {
             let _ = fs::remove_file(&rt);
             let _ = fs::remove_file(&ct);
@@ -1285,7 +1435,7 @@ mod pair {
         if crash::hit("sweep:assemble-marker") {
             std::process::abort();
         }
-        finish(dir, pid, curves.is_some())
+        finish(dir, pid, curves)
     }
 
     /// The renames a marker stands for; each step is skipped once done, so

@@ -23,6 +23,10 @@
 //! its result is rounded. Adam's bias corrections are f64 scalars, as in
 //! PyTorch. `f64` (the default) runs the loop unchanged.
 //!
+//! `precision = "f32-native"` computes in float32 instead
+//! ([`crate::maths::policy::native`]): every sum and product rounded as float32
+//! rounds it, not only the stored values.
+//!
 //! The f32 versus f64 experiment is [`crate::studies::precision`].
 
 /// The float type the training loop stores its values in.
@@ -33,17 +37,21 @@ pub enum Precision {
     F64,
     /// f32 storage emulation (see the module documentation).
     F32,
+    /// Native float32 arithmetic: forward, backward, softmax and optimiser
+    /// computed in f32 ([`crate::maths::policy::native`]; tabular and MLP policies).
+    F32Native,
 }
 
 impl Precision {
     /// The names accepted in the config's `precision` field.
-    pub const NAMES: [&'static str; 2] = ["f64", "f32"];
+    pub const NAMES: [&'static str; 3] = ["f64", "f32", "f32-native"];
 
     /// The precision called `name`, if any.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "f64" => Some(Precision::F64),
             "f32" => Some(Precision::F32),
+            "f32-native" => Some(Precision::F32Native),
             _ => None,
         }
     }
@@ -53,6 +61,7 @@ impl Precision {
         match self {
             Precision::F64 => "f64",
             Precision::F32 => "f32",
+            Precision::F32Native => "f32-native",
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::maths::data::{Dataset, Pair};
 use crate::maths::loss::dpo::Dpo;
 use crate::maths::objective::PairObjective;
 use crate::maths::optim::OptimizerKind;
-use crate::maths::policy::{Activation, Mlp, MlpInit, Policy, Tabular};
+use crate::maths::policy::{Activation, Loglinear, Mlp, MlpInit, Policy, Tabular};
+use crate::maths::precision::Precision;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -26,6 +27,13 @@ pub const TARGET_MLP64_SWEEP: f64 = 2e5;
 /// The performance issue's target for a big tabular step: at most this many
 /// times the time to stream its parameters, gradient and Adam state once.
 pub const TARGET_STREAM_FACTOR: f64 = 2.0;
+/// The performance issue's target for the native float32 path: at least
+/// this many times the f64 steps per second of the same MLP case.
+pub const TARGET_F32_SPEEDUP: f64 = 1.8;
+
+fn f64_name() -> String {
+    Precision::F64.name().into()
+}
 
 /// One measurement.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +42,10 @@ pub struct BenchRow {
     pub case: String,
     /// The policy kind timed: `tabular` or `mlp`.
     pub policy: String,
+    /// The run's `precision`: `f64`, or `f32-native` (float32 arithmetic);
+    /// rows written before it was recorded are f64.
+    #[serde(default = "f64_name")]
+    pub precision: String,
     /// The MLP's hidden width `H` (0 for the tabular policy).
     pub width: usize,
     /// The MLP's hidden activation (empty for the tabular policy).
@@ -59,6 +71,23 @@ pub struct BenchRow {
     /// gradient and Adam's two state vectors through memory once (read all
     /// four, write three), the floor a step cannot beat.
     pub stream_ns: Option<f64>,
+    /// Length of the policy's parameter vector (0 in rows written before it
+    /// was recorded).
+    #[serde(default)]
+    pub params: usize,
+    /// For the `scale-logits` cases: the growth of the process's resident
+    /// memory while the run was built and trained (`VmHWM` after, reset
+    /// before, minus `VmRSS` before), in bytes; empty where not measured.
+    #[serde(default)]
+    pub peak_bytes: Option<f64>,
+    /// For the `scale-logits` cases: the least-squares slope of
+    /// `log ns_per_step` against `log(prompts · responses)` over the case's
+    /// rows of this policy (1 = time linear in the logits).
+    #[serde(default)]
+    pub time_slope: Option<f64>,
+    /// The same slope for `peak_bytes` (1 = memory linear in the logits).
+    #[serde(default)]
+    pub memory_slope: Option<f64>,
     /// The CPU model and core count the row was timed on (empty in rows
     /// written before it was recorded).
     #[serde(default)]
@@ -98,7 +127,7 @@ pub fn stream_ns(n: usize) -> f64 {
     times[3]
 }
 
-/// A DPO (β = 0.1, sum) + Adam (lr 3e-3) run on `data` with `policy`.
+/// A DPO (β = 0.1, sum) + Adam (lr 3e-3) run on `data` with `policy`, in f64.
 pub fn dpo_adam_spec(policy: Box<dyn Policy>, data: Dataset, epochs: usize, seed: u64) -> RunSpec {
     RunSpec {
         seed,
@@ -122,7 +151,7 @@ pub fn dpo_adam_spec(policy: Box<dyn Policy>, data: Dataset, epochs: usize, seed
             lr: 0.01,
         },
         on_policy: None,
-        precision: crate::maths::precision::Precision::F64,
+        precision: Precision::F64,
     }
 }
 
@@ -214,6 +243,7 @@ struct Shape<'a> {
     width: usize,
     prompts: usize,
     responses: usize,
+    precision: Precision,
 }
 
 /// Times `runs` runs of `epochs` steps; `parallel` spreads them over rayon's pool.
@@ -225,8 +255,9 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
         wide_data(x, y)
     };
     let specs: Vec<RunSpec> = (0..runs)
-        .map(|i| {
-            dpo_adam_spec(
+        .map(|i| RunSpec {
+            precision: sh.precision,
+            ..dpo_adam_spec(
                 policy_for(sh.kind, sh.width, x, y),
                 data.clone(),
                 epochs,
@@ -266,6 +297,7 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
     BenchRow {
         case: sh.case.into(),
         policy: sh.kind.into(),
+        precision: sh.precision.name().into(),
         width: if sh.kind == "tabular" { 0 } else { sh.width },
         activation: if sh.kind == "tabular" {
             String::new()
@@ -281,6 +313,10 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
         steps_per_sec: steps / seconds,
         ns_per_step: seconds * 1e9 * threads as f64 / steps,
         stream_ns: (sh.case != "paper" && sh.kind == "tabular").then(|| stream_ns(x * y)),
+        params: specs[0].policy.n_params(),
+        peak_bytes: None,
+        time_slope: None,
+        memory_slope: None,
         machine: machine_name(),
         identical_to_run,
     }
@@ -326,7 +362,7 @@ pub fn case_epochs(epochs: usize, quick: bool) -> usize {
 pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchRow> {
     let len = |epochs| case_epochs(epochs, quick);
     let mut out = Vec::new();
-    let mut push = |r: BenchRow| {
+    let mut push = |out: &mut Vec<BenchRow>, r: BenchRow| {
         progress(&r);
         out.push(r);
     };
@@ -343,38 +379,205 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
         width,
         prompts,
         responses,
+        precision: Precision::F64,
     };
     for (kind, width, epochs) in cases {
-        push(measure(
-            shape("paper", kind, width, 4, 10),
-            4,
-            len(epochs),
-            false,
-        ));
-        push(measure(
-            shape("paper", kind, width, 4, 10),
-            64,
-            len(epochs),
-            true,
-        ));
+        push(
+            &mut out,
+            measure(shape("paper", kind, width, 4, 10), 4, len(epochs), false),
+        );
+        push(
+            &mut out,
+            measure(shape("paper", kind, width, 4, 10), 64, len(epochs), true),
+        );
+    }
+    // The native float32 path on the same MLPs (its target: 1.8× the f64 rate).
+    for (kind, width, epochs) in cases.into_iter().filter(|c| c.0 == "mlp") {
+        let sh = Shape {
+            precision: Precision::F32Native,
+            ..shape("paper", kind, width, 4, 10)
+        };
+        push(&mut out, measure(sh, 4, len(epochs), false));
+        push(&mut out, measure(sh, 64, len(epochs), true));
     }
     for y in [10, 1_000, 100_000] {
         let epochs = len((20_000_000 / (4 * y)).clamp(20, 100_000));
-        push(measure(
-            shape("scale-responses", "tabular", 0, 4, y),
-            1,
-            epochs,
-            false,
-        ));
+        push(
+            &mut out,
+            measure(
+                shape("scale-responses", "tabular", 0, 4, y),
+                1,
+                epochs,
+                false,
+            ),
+        );
+    }
+    for kind in ["tabular", "loglinear"] {
+        let first = out.len();
+        for x in [10, 100, 1_000, 10_000] {
+            let y = 1_000;
+            let epochs = len((200_000_000 / (x * y)).clamp(20, 10_000));
+            push(&mut out, measure_logits(kind, x, y, epochs));
+        }
+        fit_slopes(&mut out[first..]);
     }
     for x in [4, 64, 1024] {
         let epochs = len((20_000_000 / (x * 10)).clamp(20, 100_000));
-        push(measure(
-            shape("scale-prompts", "tabular", 0, x, 10),
-            1,
-            epochs,
-            false,
-        ));
+        push(
+            &mut out,
+            measure(
+                shape("scale-prompts", "tabular", 0, x, 10),
+                1,
+                epochs,
+                false,
+            ),
+        );
     }
     out
+}
+
+/// The native float32 path's speed against f64 on one MLP case.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speedup {
+    /// The MLP's width.
+    pub width: usize,
+    /// Runs timed together.
+    pub runs: usize,
+    /// Threads they ran on.
+    pub threads: usize,
+    /// f32-native steps/s over f64 steps/s.
+    pub ratio: f64,
+}
+
+/// For every `paper` MLP case timed in both precisions, f32-native's steps/s
+/// over f64's (same width, runs and threads).
+pub fn f32_speedups(rows: &[BenchRow]) -> Vec<Speedup> {
+    rows.iter()
+        .filter(|r| r.case == "paper" && r.policy == "mlp" && r.precision == "f32-native")
+        .filter_map(|n| {
+            let f = rows.iter().find(|r| {
+                r.case == "paper"
+                    && r.policy == "mlp"
+                    && r.precision == "f64"
+                    && (r.width, r.runs, r.threads) == (n.width, n.runs, n.threads)
+            })?;
+            Some(Speedup {
+                width: n.width,
+                runs: n.runs,
+                threads: n.threads,
+                ratio: n.steps_per_sec / f.steps_per_sec,
+            })
+        })
+        .collect()
+}
+
+/// Reads a field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`);
+/// `None` where the file or field is missing (not Linux).
+fn status_bytes(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
+}
+
+/// Resets the process's peak resident memory (`VmHWM`) to its current
+/// resident memory; false where the kernel does not allow it.
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// A DPO + Adam run of the `kind` policy (`tabular`, or `loglinear` of
+/// dimension 8) on `x` prompts × `y` responses: built, fitted (the
+/// log-linear reference capped at 10 steps: only the step is timed) and
+/// trained once for its peak memory, then timed over [`REPEATS`].
+fn measure_logits(kind: &str, x: usize, y: usize, epochs: usize) -> BenchRow {
+    let build = || {
+        let data = wide_data(x, y);
+        let policy: Box<dyn Policy> = if kind == "tabular" {
+            policy_for(kind, 0, x, y)
+        } else {
+            Box::new(Loglinear {
+                n_prompts: x,
+                n_responses: y,
+                dim: 8,
+                freeze_responses: false,
+                pair_similarity: None,
+                init_scale: Loglinear::DEFAULT_INIT_SCALE,
+                pairs: data.pairs.iter().map(|p| (p.chosen, p.rejected)).collect(),
+            })
+        };
+        let mut spec = dpo_adam_spec(policy, data, epochs, 0);
+        spec.reference.max_steps = 10;
+        spec
+    };
+    let measured = reset_peak();
+    let before = status_bytes("VmRSS");
+    let spec = build();
+    let start = prepare(&spec);
+    let once = train_from(&spec, start.clone(), NO_RECORDS).summary;
+    let peak = status_bytes("VmHWM");
+    let peak_bytes = match (measured, before, peak) {
+        (true, Some(b), Some(p)) => Some(p - b),
+        _ => None,
+    };
+    let mut seconds = f64::INFINITY;
+    for _ in 0..REPEATS {
+        let st = start.clone();
+        let t = Instant::now();
+        train_from(&spec, st, NO_RECORDS);
+        seconds = seconds.min(t.elapsed().as_secs_f64());
+    }
+    let identical_to_run = same_bits(&once, &train(&spec, NO_RECORDS).summary);
+    BenchRow {
+        case: "scale-logits".into(),
+        policy: kind.into(),
+        precision: Precision::F64.name().into(),
+        width: 0,
+        activation: String::new(),
+        prompts: x,
+        responses: y,
+        threads: 1,
+        runs: 1,
+        epochs,
+        seconds,
+        steps_per_sec: epochs as f64 / seconds,
+        ns_per_step: seconds * 1e9 / epochs as f64,
+        stream_ns: None,
+        params: spec.policy.n_params(),
+        peak_bytes,
+        time_slope: None,
+        memory_slope: None,
+        machine: machine_name(),
+        identical_to_run,
+    }
+}
+
+/// The least-squares slope of `ys` against `xs`; `None` for fewer than two
+/// distinct `xs`.
+pub fn slope(xs: &[f64], ys: &[f64]) -> Option<f64> {
+    let n = xs.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    (xs.len() >= 2 && sxx > 0.0).then(|| sxy / sxx)
+}
+
+/// Writes the log-log slopes of time and memory against the number of
+/// logits into every row of `rows` (one policy's `scale-logits` rows).
+fn fit_slopes(rows: &mut [BenchRow]) {
+    let logits: Vec<f64> = rows
+        .iter()
+        .map(|r| ((r.prompts * r.responses) as f64).log10())
+        .collect();
+    let times: Vec<f64> = rows.iter().map(|r| r.ns_per_step.log10()).collect();
+    let time_slope = slope(&logits, &times);
+    let mem: Option<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.peak_bytes.filter(|b| *b > 0.0).map(f64::log10))
+        .collect();
+    let memory_slope = mem.and_then(|m| slope(&logits, &m));
+    for r in rows {
+        r.time_slope = time_slope;
+        r.memory_slope = memory_slope;
+    }
 }

@@ -2,9 +2,8 @@
 //! experiment's runs, read the way float32 plotting code would read them.
 //!
 //! [`run`] repeats each config (the paper's Figure 3 scenarios) with each
-//! seed in f64 and in the f32 storage emulation of [`crate::maths::precision`] (a
-//! float32 compute path does not exist yet, so the f32 run's trajectory is
-//! the emulation's). From every epoch's logits of the f32 run (float32
+//! seed in f64 and in native float32 arithmetic
+//! ([`crate::studies::precision::F32_ARM`]). From every epoch's logits of the f32 run (float32
 //! values) it recomputes `torch.softmax` in float32 and the candidate
 //! averages of the unseen probabilities of [`crate::analysis::bookkeeping`], and
 //! measures each candidate's late jumps against the epochs at which unseen
@@ -351,7 +350,7 @@ pub struct Facts {
     pub experiment: Experiment,
     /// What counted as a late jump.
     pub rule: JumpRule,
-    /// The f64-vs-f32-emulation comparison of every run ([`crate::studies::precision::stats`]).
+    /// The f64-vs-f32 comparison of every run ([`crate::studies::precision::stats`]).
     pub precision: Vec<PairStats>,
     /// The float32 bookkeeping of every run, in the order of `precision`.
     pub runs: Vec<RunFacts>,

@@ -8,7 +8,7 @@
 //! - [`paper_bands`]: Figures 2 and 3 over a set of seeds (median and p10–p90
 //!   per curve, the config's own seed as a reference line).
 //! - [`robustness`]: each headline finding crossed with what it may depend on.
-//! - [`precision`]: the same runs in f64 and in the f32 storage emulation.
+//! - [`precision`]: the same runs in f64 and computed in float32 (`f32-native`).
 //! - [`late_jump`]: those runs read the way float32 plotting code would.
 //! - [`field`]: the paper's gradient field in (π⁺, π⁻) and runs through it.
 //! - [`mod@bench`]: steps per second of the training loop.

@@ -1,7 +1,7 @@
 //! The f32 versus f64 experiment on the paper's scenarios: does the sudden
 //! late jump of the unseen mass in scenarios 2-4 come from the rejected
-//! probability reaching the bottom of the f32 range? Its metrics are f64
-//! ones; [`crate::studies::late_jump`] reads the same runs the way float32
+//! probability reaching the bottom of the f32 range? The f32 runs compute in
+//! float32 ([`F32_ARM`]); its metrics are f64 ones; [`crate::studies::late_jump`] reads the same runs the way float32
 //! plotting code would. The numeric mode itself is [`crate::maths::precision`].
 //! The text is `crate::present::precision`'s.
 
@@ -24,7 +24,7 @@ pub struct PairedRun {
     pub data: Dataset,
     /// The run in f64.
     pub f64: RunResult,
-    /// The same run in the f32 storage emulation.
+    /// The same run computed in float32 ([`F32_ARM`]).
     pub f32: RunResult,
 }
 
@@ -286,14 +286,19 @@ pub fn variant(base: &Config, seed: u64, epochs: i64, precision: Precision) -> C
     c
 }
 
-/// Runs `base` with `seed` in both precisions.
+/// The precision of the study's float32 runs: native float32 arithmetic,
+/// as the paper's float32 code computed (the storage emulation, `f32`, keeps
+/// f64 arithmetic inside each operation).
+pub const F32_ARM: Precision = Precision::F32Native;
+
+/// Runs `base` with `seed` in f64 and in [`F32_ARM`].
 pub fn run_pair(base: &Config, seed: u64, epochs: i64) -> Result<PairedRun> {
     let run = |p| -> Result<(Dataset, RunResult)> {
         let spec = variant(base, seed, epochs, p).build()?;
         let result = train(&spec, Keep::ALL);
         Ok((spec.data, result))
     };
-    let (a, b) = rayon::join(|| run(Precision::F64), || run(Precision::F32));
+    let (a, b) = rayon::join(|| run(Precision::F64), || run(F32_ARM));
     let ((data, f64), (_, f32)) = (a?, b?);
     Ok(PairedRun {
         scenario: base

@@ -16,6 +16,13 @@
 //! Limits: at `u = 0`, `f = ½ log 2 + ½` for every τ; for `|u| ≫ τ` the loss
 //! is DPO's below zero and `e^{-u}` above. For τ ≤ 1 it is finite for every
 //! finite `u`; for τ > 1 it grows like `e^{|u|(1 - 1/τ)}` as `u → -∞`.
+//!
+//! The loss is not monotone in the margin (the paper notes it is
+//! non-convex): `df/du(0) = (1 - log 2)/(4τ) - ¾`, positive for
+//! τ < (1 - log 2)/3 ≈ 0.102. At the default τ = 0.05 it has a local maximum
+//! at `u ≈ 0.072` and a local minimum at `u ≈ -0.119`, so a policy that
+//! starts at its reference (`u = 0`) is pushed to a small *negative* margin
+//! and can stay there (the zoo's runs at the defaults do).
 
 use super::{Domain, LogProbs, LossEval, LossSpec, PairLoss, ParamSpec, BETA};
 use crate::maths::numerics::{log_sigmoid, sigmoid};

@@ -388,4 +388,8 @@ impl Policy for Mlp {
     ) {
         mlp_backward_step(self, params, scratch, dlogits, grad, opt)
     }
+
+    fn native(&self) -> Option<crate::maths::policy::native::Net> {
+        Some(crate::maths::policy::native::Net::Mlp(self.clone()))
+    }
 }

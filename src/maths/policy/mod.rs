@@ -13,6 +13,7 @@ use std::fmt::Debug;
 
 pub mod loglinear;
 pub mod mlp;
+pub mod native;
 pub mod shared_bias;
 pub mod tabular;
 
@@ -66,6 +67,11 @@ pub trait Policy: Send + Sync + Debug {
     fn exact_params(&self, _logits: &[f64]) -> Option<Vec<f64>> {
         None
     }
+    /// The policy as the native float32 path runs it
+    /// (`precision = "f32-native"`), if it can; `None` by default.
+    fn native(&self) -> Option<crate::maths::policy::native::Net> {
+        None
+    }
 }
 
 /// One policy family as the registry declares it: the name a config uses
@@ -80,6 +86,9 @@ pub struct PolicySpec {
     pub display: &'static str,
     /// The optional `[policy]` fields this family reads (any other is an error).
     pub fields: &'static [&'static str],
+    /// Whether the family runs on the native float32 path
+    /// (`precision = "f32-native"`; its [`Policy::native`] is `Some`).
+    pub native: bool,
 }
 
 /// Every policy family, from least to most parameter sharing.
@@ -88,21 +97,25 @@ pub const POLICIES: [PolicySpec; 4] = [
         name: "tabular",
         display: "tabular",
         fields: &[],
+        native: true,
     },
     PolicySpec {
         name: "shared-bias",
         display: "shared bias",
         fields: &[],
+        native: false,
     },
     PolicySpec {
         name: "loglinear",
         display: "log-linear",
         fields: &["init_scale", "dim", "freeze_responses", "pair_similarity"],
+        native: false,
     },
     PolicySpec {
         name: "mlp",
         display: "MLP",
         fields: &["width", "activation", "init_scale", "init"],
+        native: true,
     },
 ];
 

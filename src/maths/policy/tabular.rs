@@ -54,4 +54,7 @@ impl Policy for Tabular {
     fn exact_params(&self, logits: &[f64]) -> Option<Vec<f64>> {
         Some(logits.to_vec())
     }
+    fn native(&self) -> Option<crate::maths::policy::native::Net> {
+        Some(crate::maths::policy::native::Net::Tabular)
+    }
 }

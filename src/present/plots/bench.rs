@@ -208,13 +208,15 @@ impl Figure for BenchFig {
 /// width-64 MLP around width 64.
 fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
     let paper: Vec<&BenchRow> = rows.iter().filter(|r| r.case == "paper").collect();
-    let mlp_rows = |sweep: bool| -> Vec<&BenchRow> {
+    let mlp_in = |sweep: bool, precision: &str| -> Vec<&BenchRow> {
         paper
             .iter()
             .copied()
-            .filter(|r| r.policy == "mlp" && (r.threads > 1) == sweep)
+            .filter(|r| r.policy == "mlp" && (r.threads > 1) == sweep && r.precision == precision)
             .collect()
     };
+    let mlp_rows = |sweep: bool| mlp_in(sweep, "f64");
+    let (one32, all32) = (mlp_in(false, "f32-native"), mlp_in(true, "f32-native"));
     let point = |r: &BenchRow| ((r.width as f64).log10(), r.steps_per_sec.log10());
     let (one, all) = (mlp_rows(false), mlp_rows(true));
     let widths: Vec<f64> = one.iter().chain(&all).map(|r| r.width as f64).collect();
@@ -237,7 +239,7 @@ fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
             .map_or_else(Vec::new, |r| across(r.steps_per_sec))
     };
     let w64 = 64f64.log10();
-    let lines = vec![
+    let mut lines = vec![
         Line::new(
             &format!("MLP ({activation}), one run on 1 thread"),
             style::CHOSEN_MIN,
@@ -284,9 +286,23 @@ fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
             ],
         ),
     ];
+    if !all32.is_empty() {
+        lines.push(Line::new(
+            &format!("MLP ({activation}), f32-native, one run on 1 thread"),
+            style::CHOSEN_MIN,
+            Stroke::Dashed,
+            one32.iter().map(|r| point(r)).collect(),
+        ));
+        lines.push(Line::new(
+            &format!("MLP ({activation}), f32-native, 64 runs on all cores"),
+            style::CHOSEN,
+            Stroke::Dashed,
+            all32.iter().map(|r| point(r)).collect(),
+        ));
+    }
     let y = decade_axis(&lines, "training steps per second");
     Some(BenchPanel {
-        title: "steps/s on the paper's toy (4 × 10)".into(),
+        title: "steps/s on the paper's toy (4 × 10); solid f64, dashed f32-native".into(),
         x,
         y,
         lines,

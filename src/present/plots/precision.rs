@@ -1,10 +1,10 @@
 //! The f32 versus f64 figure (issue 5, item 4; issue 11, item 3): for the
 //! paper's scenarios 2-4, the average chosen, rejected (log scale) and
-//! unseen probabilities of the same run in f64 (solid) and in the f32
-//! storage emulation (dashed), the gap between the two unseen curves, a
+//! unseen probabilities of the same run in f64 (solid) and computed in
+//! float32 (`f32-native`, dashed), the gap between the two unseen curves, a
 //! marker at the epoch the rejected probability passes the bottom of the
 //! f32 range, and the unseen mass as float32 plotting code might average it
-//! ([`crate::analysis::bookkeeping`]). See [`crate::maths::precision`] for the emulation and
+//! ([`crate::analysis::bookkeeping`]). See [`crate::maths::policy::native`] for the float32 path and
 //! [`crate::studies::late_jump`] for the study, which runs the report's
 //! runs ([`crate::studies::late_jump::run_report`]); this module only draws.
 
@@ -47,7 +47,8 @@ const CANDIDATE_INK: [RGBColor; 4] = [
 const FIRST_ZERO: RGBColor = RGBColor(0x8c, 0x51, 0x0a);
 const REJ_ZERO: RGBColor = RGBColor(0x54, 0x27, 0x88);
 
-const F32_LABEL: &str = "f32 storage emulation (dashed; rejected: the probability f32 stores)";
+const F32_LABEL: &str =
+    "float32 arithmetic, f32-native (dashed; rejected: the probability f32 stores)";
 const FIRST_ZERO_LABEL: &str = "first unseen entry exactly 0 in the float32 softmax";
 const REJ_ZERO_LABEL: &str = "from here every other pair's rejected entry is 0";
 const MARKER_LABEL: &str = "avg rejected (f64) passes 1.4e-45, f32's smallest subnormal";
@@ -496,7 +497,7 @@ pub fn precision_figure(plots_dir: &Path, facts: &Facts) -> Result<String> {
     };
     let beta = cfg.loss.params.get("beta").copied().unwrap_or(f64::NAN);
     let title = format!(
-        "f64 (solid) vs f32 storage emulation (dashed) · {} · DPO (β = {beta}) · {} (lr {}) · {} epochs",
+        "f64 (solid) vs float32 arithmetic (dashed) · {} · DPO (β = {beta}) · {} (lr {}) · {} epochs",
         match cfg.policy.kind.as_str() {
             "mlp" => format!(
                 "MLP (width {}, {})",

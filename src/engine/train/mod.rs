@@ -2,6 +2,8 @@
 //! knows neither by name: a policy gives logits, a loss gives two partials
 //! per triple, and an [`crate::maths::objective::Objective`] joins them.
 
+pub mod native;
+
 use crate::engine::metrics::{self, MetricsRow, ProbRow, Summary, SummaryTracker};
 use crate::engine::onpolicy::Sampler;
 use crate::engine::reference::{fit_reference, ReferenceFit, ReferenceSettings};
@@ -132,10 +134,14 @@ pub fn prepare(spec: &RunSpec) -> Start {
     let targets: Vec<f64> = spec.data.targets.iter().flatten().copied().collect();
     let mut params = policy.init_params(spec.seed);
     let reference = fit_reference(policy, &mut params, &targets, &spec.reference);
-    if spec.precision == Precision::F32 {
+    if spec.precision != Precision::F64 {
         round_f32(&mut params);
     }
-    let ref_logp = log_probs_in(policy, &params, spec.precision);
+    let ref_logp = if spec.precision == Precision::F32Native {
+        native::log_probs::<f32>(spec, &params)
+    } else {
+        log_probs_in(policy, &params, spec.precision)
+    };
     Start {
         params,
         ref_logp,
@@ -243,6 +249,9 @@ pub fn train_with<R: Recorder>(
     keep: Keep,
     rec: &mut R,
 ) -> Result<Finished, R::Error> {
+    if spec.precision == Precision::F32Native {
+        return native::train_native::<f32, R>(spec, start, keep, rec);
+    }
     let policy = spec.policy.as_ref();
     // On-policy runs rewrite their pairs as they go; others borrow the spec's.
     let mut sampler = spec.on_policy.map(|o| Sampler::new(o, spec.seed));

@@ -1,0 +1,645 @@
+//! The native float32 compute path (`precision = "f32-native"`): the policy's
+//! forward and backward passes, the softmax and the optimiser step computed
+//! in a float type `T` ([`Real`]), every intermediate result rounded to `T`
+//! as a float32 framework rounds it (sums inside a matrix product too).
+//!
+//! Written once, generic over `T`: at `T = f32` it is the native path; at
+//! `T = f64` it is the same algorithm in double precision, which the tests
+//! check against the lab's f64 loop, so the f32 path is the f64 one up to
+//! the float type. Two functions are not computed in `T` arithmetic:
+//! `tanh` and `exp` of an f32 are evaluated in f64 and rounded once
+//! ([`Real::tanh_v`], [`Real::exp_v`]) — a correctly rounded result in
+//! nearly every case, as accurate as a float32 libm's `tanhf`/`expf`
+//! (≤ 1 ulp) and vectorisable. The pairwise loss itself is evaluated on the
+//! (exactly converted) float32 log-probabilities and its partials rounded to
+//! float32: it is scalar work per pair, as in the emulation
+//! ([`crate::maths::precision`]).
+//!
+//! Supported families: tabular and the MLP (the paper's network); a
+//! [`Net`] is what a policy declares it can run natively
+//! ([`crate::maths::policy::Policy::native`]).
+
+use crate::fast;
+use crate::maths::numerics::{exp_vectorizable, tanh_vectorizable};
+use crate::maths::optim::OptimizerKind;
+use crate::maths::policy::{Activation, Mlp};
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
+
+/// A float type the native path computes in (`f32`, or `f64` for the tests).
+pub trait Real:
+    Copy
+    + Debug
+    + Default
+    + PartialOrd
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+{
+    /// 0.
+    const ZERO: Self;
+    /// 1.
+    const ONE: Self;
+    /// The name of the precision that computes in this type.
+    const NAME: &'static str;
+    /// `x` rounded to this type.
+    fn of(x: f64) -> Self;
+    /// The exact f64 value.
+    fn f64(self) -> f64;
+    /// Square root (correctly rounded, as IEEE requires).
+    fn sqrt(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// `tanh`, vectorisable (see the module documentation).
+    fn tanh_v(self) -> Self;
+    /// `exp`, vectorisable (see the module documentation).
+    fn exp_v(self) -> Self;
+    /// The larger of two values (NaN-ignoring, as `f64::max`).
+    fn max(self, other: Self) -> Self;
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NAME: &'static str = "f64";
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f64::ln(self)
+    }
+    #[inline(always)]
+    fn tanh_v(self) -> Self {
+        tanh_vectorizable(self)
+    }
+    #[inline(always)]
+    fn exp_v(self) -> Self {
+        exp_vectorizable(self)
+    }
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        f64::max(self, other)
+    }
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NAME: &'static str = "f32";
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+    #[inline(always)]
+    fn ln(self) -> Self {
+        f32::ln(self)
+    }
+    #[inline(always)]
+    fn tanh_v(self) -> Self {
+        tanh_vectorizable(f64::from(self)) as f32
+    }
+    #[inline(always)]
+    fn exp_v(self) -> Self {
+        exp_vectorizable(f64::from(self)) as f32
+    }
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        f32::max(self, other)
+    }
+}
+
+/// A policy the native path can run: its shape and, for the MLP, its layers.
+#[derive(Debug, Clone)]
+pub enum Net {
+    /// One free logit per (prompt, response): the logits are the parameters.
+    Tabular,
+    /// The paper's three-layer MLP (same parameter layout as [`Mlp`]).
+    Mlp(Mlp),
+}
+
+impl Net {
+    /// Length of the scratch buffer [`Net::forward`] fills.
+    pub fn scratch_len(&self) -> usize {
+        match self {
+            Net::Tabular => 0,
+            Net::Mlp(m) => 4 * m.n_prompts * m.width,
+        }
+    }
+
+    /// Row-major `X × Y` logits at `params` (the MLP caches its activations
+    /// in `scratch` for [`Net::backward`]).
+    pub fn forward<T: NativeKernels>(&self, params: &[T], scratch: &mut [T], logits: &mut [T]) {
+        match self {
+            Net::Tabular => logits.copy_from_slice(params),
+            Net::Mlp(m) => T::mlp_forward(m, params, scratch, logits),
+        }
+    }
+
+    /// `grad = ∂L/∂params` given `dlogits`, for the last `forward`.
+    pub fn backward<T: NativeKernels>(
+        &self,
+        params: &[T],
+        scratch: &mut [T],
+        dlogits: &[T],
+        grad: &mut [T],
+    ) {
+        match self {
+            Net::Tabular => grad.copy_from_slice(dlogits),
+            Net::Mlp(m) => T::mlp_backward(m, params, scratch, dlogits, grad),
+        }
+    }
+}
+
+/// The layer sizes of an [`Mlp`]'s flat parameter vector, in order:
+/// `W1 (H×X), b1, W2 (H×H), b2, W3 (Y×H), b3`.
+fn mlp_blocks(m: &Mlp) -> [usize; 6] {
+    let (x, h, y) = (m.n_prompts, m.width, m.n_responses);
+    [h * x, h, h * h, h, y * h, y]
+}
+
+/// `Σ a_i b_i` over 16 interleaved partial sums (lane `j` takes the
+/// products `i ≡ j mod 16`), then the lanes added pairwise, halves first: a
+/// fixed order the compiler keeps when it vectorises.
+#[inline(always)]
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    const L: usize = 16;
+    let mut acc = [T::ZERO; L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..L {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    for ((s, &x), &y) in acc.iter_mut().zip(ra).zip(rb) {
+        *s += x * y;
+    }
+    let mut h8 = [T::ZERO; 8];
+    for j in 0..8 {
+        h8[j] = acc[j] + acc[j + 8];
+    }
+    let mut h4 = [T::ZERO; 4];
+    for j in 0..4 {
+        h4[j] = h8[j] + h8[j + 4];
+    }
+    (h4[0] + h4[2]) + (h4[1] + h4[3])
+}
+
+/// `out[r] = b + W inp[r]` for each row `r` of `inp` (`W` is `n × k`, row-major).
+#[inline(always)]
+fn dense<T: Real>(inp: &[T], w: &[T], b: &[T], k: usize, out: &mut [T]) {
+    let n = b.len();
+    for (irow, orow) in inp.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+        for ((o, wrow), &bi) in orow.iter_mut().zip(w.chunks_exact(k)).zip(b) {
+            *o = bi + dot(irow, wrow);
+        }
+    }
+}
+
+/// Back-propagates `dout` (rows × n) through `out = b + W inp`: `gw[i] =
+/// Σ_r dout[r,i] inp[r]`, `gb[i] = Σ_r dout[r,i]`, and, if asked,
+/// `din[r] = Σ_i dout[r,i] W[i]`, each sum in row order.
+#[inline(always)]
+fn dense_backward<T: Real>(
+    inp: &[T],
+    w: &[T],
+    dout: &[T],
+    k: usize,
+    gw: &mut [T],
+    gb: &mut [T],
+    din: Option<&mut [T]>,
+) {
+    let n = gb.len();
+    for (i, (gwrow, gbi)) in gw.chunks_exact_mut(k).zip(gb.iter_mut()).enumerate() {
+        let mut sb = T::ZERO;
+        for drow in dout.chunks_exact(n) {
+            sb += drow[i];
+        }
+        *gbi = sb;
+        combine(gwrow, &dout[i..], n, inp, k);
+    }
+    if let Some(din) = din {
+        for (dinrow, drow) in din.chunks_exact_mut(k).zip(dout.chunks_exact(n)) {
+            combine(dinrow, drow, 1, w, k);
+        }
+    }
+}
+
+/// `out[c] = Σ_j coef[j·stride] · src[j·k + c]` over the rows `j` of `src`
+/// (in order): each output summed in registers instead of one
+/// read-modify-write pass over `out` per row, 64 columns at a time (the
+/// additions of different columns, in several vector registers, overlap
+/// instead of waiting on one register's chain), then 16, then one.
+#[inline(always)]
+fn combine<T: Real>(out: &mut [T], coef: &[T], stride: usize, src: &[T], k: usize) {
+    let c = combine_cols::<T, 64>(out, coef, stride, src, k, 0);
+    let c = combine_cols::<T, 16>(out, coef, stride, src, k, c);
+    combine_cols::<T, 1>(out, coef, stride, src, k, c);
+}
+
+/// [`combine`] for the columns from `start` on, `L` at a time, as long as
+/// `L` remain; returns the first column not done.
+#[inline(always)]
+fn combine_cols<T: Real, const L: usize>(
+    out: &mut [T],
+    coef: &[T],
+    stride: usize,
+    src: &[T],
+    k: usize,
+    start: usize,
+) -> usize {
+    let mut c = start;
+    while c + L <= out.len() {
+        let mut acc = [T::ZERO; L];
+        for (j, row) in src.chunks_exact(k).enumerate() {
+            let a = coef[j * stride];
+            let xs: &[T; L] = row[c..c + L].try_into().expect("L columns");
+            for l in 0..L {
+                acc[l] += a * xs[l];
+            }
+        }
+        out[c..c + L].copy_from_slice(&acc);
+        c += L;
+    }
+    c
+}
+
+#[inline(always)]
+fn activate<T: Real>(act: Activation, xs: &mut [T]) {
+    match act {
+        Activation::Tanh => xs.iter_mut().for_each(|v| *v = v.tanh_v()),
+        Activation::Relu => xs.iter_mut().for_each(|v| *v = v.max(T::ZERO)),
+    }
+}
+
+/// `g ← g φ'(h)` from the activation's outputs `h`.
+#[inline(always)]
+fn scale_by_deriv<T: Real>(act: Activation, g: &mut [T], h: &[T]) {
+    match act {
+        Activation::Tanh => {
+            for (g, &hv) in g.iter_mut().zip(h) {
+                *g = *g * (T::ONE - hv * hv);
+            }
+        }
+        Activation::Relu => {
+            for (g, &hv) in g.iter_mut().zip(h) {
+                *g = if hv > T::ZERO { *g } else { T::ZERO };
+            }
+        }
+    }
+}
+
+/// The MLP's forward pass in `T` (the one-hot first layer is a column lookup).
+#[inline(always)]
+fn mlp_forward_generic<T: Real>(m: &Mlp, params: &[T], scratch: &mut [T], logits: &mut [T]) {
+    let (x, h) = (m.n_prompts, m.width);
+    let [s_w1, s_b1, s_w2, s_b2, s_w3, _] = mlp_blocks(m);
+    let (w1, rest) = params.split_at(s_w1);
+    let (b1, rest) = rest.split_at(s_b1);
+    let (w2, rest) = rest.split_at(s_w2);
+    let (b2, rest) = rest.split_at(s_b2);
+    let (w3, b3) = rest.split_at(s_w3);
+    let (h1, rest) = scratch.split_at_mut(x * h);
+    let h2 = &mut rest[..x * h];
+    for (xi, row) in h1.chunks_exact_mut(h).enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = w1[j * x + xi] + b1[j];
+        }
+    }
+    activate(m.activation, h1);
+    dense(h1, w2, b2, h, h2);
+    activate(m.activation, h2);
+    dense(h2, w3, b3, h, logits);
+}
+
+/// The MLP's backward pass in `T`, into `grad` (the parameter layout).
+#[inline(always)]
+fn mlp_backward_generic<T: Real>(
+    m: &Mlp,
+    params: &[T],
+    scratch: &mut [T],
+    dlogits: &[T],
+    grad: &mut [T],
+) {
+    let (x, h) = (m.n_prompts, m.width);
+    let [s_w1, s_b1, s_w2, s_b2, s_w3, _] = mlp_blocks(m);
+    let w2 = &params[s_w1 + s_b1..s_w1 + s_b1 + s_w2];
+    let w3 = &params[s_w1 + s_b1 + s_w2 + s_b2..][..s_w3];
+    let (acts, grads) = scratch.split_at_mut(2 * x * h);
+    let (h1, h2) = acts.split_at(x * h);
+    let (da2, da1) = grads.split_at_mut(x * h);
+    let (g_w1, rest) = grad.split_at_mut(s_w1);
+    let (g_b1, rest) = rest.split_at_mut(s_b1);
+    let (g_w2, rest) = rest.split_at_mut(s_w2);
+    let (g_b2, rest) = rest.split_at_mut(s_b2);
+    let (g_w3, g_b3) = rest.split_at_mut(s_w3);
+    dense_backward(h2, w3, dlogits, h, g_w3, g_b3, Some(&mut *da2));
+    scale_by_deriv(m.activation, da2, h2);
+    dense_backward(h1, w2, da2, h, g_w2, g_b2, Some(&mut *da1));
+    scale_by_deriv(m.activation, da1, h1);
+    g_b1.fill(T::ZERO);
+    for (xi, row) in da1.chunks_exact(h).enumerate() {
+        for (j, &g) in row.iter().enumerate() {
+            g_w1[j * x + xi] = g;
+            g_b1[j] += g;
+        }
+    }
+}
+
+/// Row-wise log-softmax and softmax in `T`, as a float32 framework computes
+/// them: `l = z - max`, `e = exp(l)`, `s = Σ e` (in row order),
+/// `log π = l - ln s`, `π = e / s`. Returns whether every logit has
+/// `|z| ≤ limit` (false on NaN). The exponentials run over the whole
+/// matrix at once (rows of the toy are short).
+#[inline(always)]
+fn softmax_generic<T: Real>(z: &[T], y: usize, logp: &mut [T], probs: &mut [T], limit: T) -> bool {
+    let mut ok = true;
+    for (zr, lr) in z.chunks_exact(y).zip(logp.chunks_exact_mut(y)) {
+        let mut m = zr[0];
+        for &v in zr {
+            ok &= v <= limit && -v <= limit;
+            m = m.max(v);
+        }
+        for (l, &v) in lr.iter_mut().zip(zr) {
+            *l = v - m;
+        }
+    }
+    for (p, &l) in probs.iter_mut().zip(logp.iter()) {
+        *p = l.exp_v();
+    }
+    for (lr, pr) in logp.chunks_exact_mut(y).zip(probs.chunks_exact_mut(y)) {
+        let mut s = T::ZERO;
+        for &p in pr.iter() {
+            s += p;
+        }
+        let ln_s = s.ln();
+        for (l, p) in lr.iter_mut().zip(pr.iter_mut()) {
+            *l = *l - ln_s;
+            *p = *p / s;
+        }
+    }
+    ok
+}
+
+/// One optimiser step's rule with its constants in `T` (the bias
+/// corrections computed in f64, as PyTorch computes them as Python floats).
+#[derive(Debug, Clone, Copy)]
+pub enum NativeRule<T> {
+    /// `θ ← θ - lr g`.
+    Sgd {
+        /// The learning rate.
+        lr: T,
+    },
+    /// `m ← μ m + g; θ ← θ - lr m`.
+    Momentum {
+        /// The learning rate.
+        lr: T,
+        /// μ.
+        momentum: T,
+    },
+    /// Adam, as [`crate::fast::update::Rule::Adam`].
+    Adam {
+        /// β1.
+        beta1: T,
+        /// 1 - β1.
+        one_minus_beta1: T,
+        /// β2.
+        beta2: T,
+        /// 1 - β2.
+        one_minus_beta2: T,
+        /// ε.
+        eps: T,
+        /// `lr / (1 - β1^t)`.
+        step: T,
+        /// `1 / √(1 - β2^t)`.
+        inv_sqrt_bc2: T,
+    },
+    /// RMSprop, as [`crate::fast::update::Rule::RmsProp`].
+    RmsProp {
+        /// The learning rate.
+        lr: T,
+        /// α.
+        alpha: T,
+        /// 1 - α.
+        one_minus_alpha: T,
+        /// ε.
+        eps: T,
+    },
+}
+
+/// The element-wise update of one step, in `T`.
+#[inline(always)]
+fn step_generic<T: Real>(rule: NativeRule<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+    match rule {
+        NativeRule::Sgd { lr } => {
+            for (p, &g) in p.iter_mut().zip(g) {
+                *p = *p - lr * g;
+            }
+        }
+        NativeRule::Momentum { lr, momentum } => {
+            for ((p, &g), m) in p.iter_mut().zip(g).zip(m) {
+                *m = momentum * *m + g;
+                *p = *p - lr * *m;
+            }
+        }
+        NativeRule::Adam {
+            beta1,
+            one_minus_beta1,
+            beta2,
+            one_minus_beta2,
+            eps,
+            step,
+            inv_sqrt_bc2,
+        } => {
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+                *m = beta1 * *m + one_minus_beta1 * g;
+                *v = beta2 * *v + one_minus_beta2 * g * g;
+                *p = *p - step * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
+            }
+        }
+        NativeRule::RmsProp {
+            lr,
+            alpha,
+            one_minus_alpha,
+            eps,
+        } => {
+            for ((p, &g), v) in p.iter_mut().zip(g).zip(v) {
+                *v = alpha * *v + one_minus_alpha * g * g;
+                *p = *p - lr * g / (v.sqrt() + eps);
+            }
+        }
+    }
+}
+
+/// The optimiser of the native path: its state in `T`, its per-step
+/// constants in f64 then rounded to `T`.
+#[derive(Debug, Clone)]
+pub struct NativeOptimizer<T> {
+    kind: OptimizerKind,
+    lr: f64,
+    m: Vec<T>,
+    v: Vec<T>,
+    beta_pow: (f64, f64),
+}
+
+impl<T: NativeKernels> NativeOptimizer<T> {
+    /// A fresh optimiser for `n` parameters (state zero).
+    pub fn new(kind: OptimizerKind, lr: f64, n: usize) -> Self {
+        let (m, v) = match kind {
+            OptimizerKind::Sgd { momentum: 0.0 } => (0, 0),
+            OptimizerKind::Sgd { .. } => (n, 0),
+            OptimizerKind::Adam { .. } => (n, n),
+            OptimizerKind::RmsProp { .. } => (0, n),
+        };
+        NativeOptimizer {
+            kind,
+            lr,
+            m: vec![T::ZERO; m],
+            v: vec![T::ZERO; v],
+            beta_pow: (1.0, 1.0),
+        }
+    }
+
+    /// This step's rule (advances Adam's `β^t`).
+    fn rule(&mut self) -> NativeRule<T> {
+        let lr = self.lr;
+        match self.kind {
+            OptimizerKind::Sgd { momentum } if self.m.is_empty() || momentum == 0.0 => {
+                NativeRule::Sgd { lr: T::of(lr) }
+            }
+            OptimizerKind::Sgd { momentum } => NativeRule::Momentum {
+                lr: T::of(lr),
+                momentum: T::of(momentum),
+            },
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                self.beta_pow = (self.beta_pow.0 * beta1, self.beta_pow.1 * beta2);
+                let (bc1, bc2) = (1.0 - self.beta_pow.0, 1.0 - self.beta_pow.1);
+                NativeRule::Adam {
+                    beta1: T::of(beta1),
+                    one_minus_beta1: T::of(1.0 - beta1),
+                    beta2: T::of(beta2),
+                    one_minus_beta2: T::of(1.0 - beta2),
+                    eps: T::of(eps),
+                    step: T::of(lr / bc1),
+                    inv_sqrt_bc2: T::of(1.0 / bc2.sqrt()),
+                }
+            }
+            OptimizerKind::RmsProp { alpha, eps } => NativeRule::RmsProp {
+                lr: T::of(lr),
+                alpha: T::of(alpha),
+                one_minus_alpha: T::of(1.0 - alpha),
+                eps: T::of(eps),
+            },
+        }
+    }
+
+    /// One update of `params` along `grad`.
+    pub fn step(&mut self, params: &mut [T], grad: &[T]) {
+        let rule = self.rule();
+        T::step(rule, params, grad, &mut self.m, &mut self.v);
+    }
+}
+
+/// The native kernels of one float type, each compiled per SIMD level
+/// ([`crate::fast::Kernel`]; plain Rust without FMA, so every level gives
+/// the same bits).
+pub trait NativeKernels: Real {
+    /// [`Net::forward`] of an MLP.
+    fn mlp_forward(m: &Mlp, params: &[Self], scratch: &mut [Self], logits: &mut [Self]);
+    /// [`Net::backward`] of an MLP.
+    fn mlp_backward(
+        m: &Mlp,
+        params: &[Self],
+        scratch: &mut [Self],
+        dlogits: &[Self],
+        grad: &mut [Self],
+    );
+    /// Row-wise log-softmax and softmax; whether every `|z| ≤ limit`.
+    fn softmax(z: &[Self], y: usize, logp: &mut [Self], probs: &mut [Self], limit: Self) -> bool;
+    /// One optimiser update.
+    fn step(rule: NativeRule<Self>, p: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self]);
+}
+
+macro_rules! native_kernels {
+    ($t:ty, $fwd:ident, $bwd:ident, $soft:ident, $step:ident) => {
+        fast::kernel! {
+            fn $fwd<'a>(m: &'a Mlp, params: &'a [$t], scratch: &'a mut [$t], logits: &'a mut [$t]) {
+                mlp_forward_generic(m, params, scratch, logits)
+            }
+        }
+        fast::kernel! {
+            fn $bwd<'a>(m: &'a Mlp, params: &'a [$t], scratch: &'a mut [$t], dlogits: &'a [$t], grad: &'a mut [$t]) {
+                mlp_backward_generic(m, params, scratch, dlogits, grad)
+            }
+        }
+        fast::kernel! {
+            fn $soft<'a>(z: &'a [$t], y: usize, logp: &'a mut [$t], probs: &'a mut [$t], limit: $t) -> bool {
+                softmax_generic(z, y, logp, probs, limit)
+            }
+        }
+        fast::kernel! {
+            fn $step<'a>(rule: NativeRule<$t>, p: &'a mut [$t], g: &'a [$t], m: &'a mut [$t], v: &'a mut [$t]) {
+                step_generic(rule, p, g, m, v)
+            }
+        }
+        impl NativeKernels for $t {
+            fn mlp_forward(m: &Mlp, params: &[Self], scratch: &mut [Self], logits: &mut [Self]) {
+                $fwd(m, params, scratch, logits)
+            }
+            fn mlp_backward(
+                m: &Mlp,
+                params: &[Self],
+                scratch: &mut [Self],
+                dlogits: &[Self],
+                grad: &mut [Self],
+            ) {
+                $bwd(m, params, scratch, dlogits, grad)
+            }
+            fn softmax(z: &[Self], y: usize, logp: &mut [Self], probs: &mut [Self], limit: Self) -> bool {
+                $soft(z, y, logp, probs, limit)
+            }
+            fn step(rule: NativeRule<Self>, p: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self]) {
+                $step(rule, p, g, m, v)
+            }
+        }
+    };
+}
+
+native_kernels!(
+    f32,
+    mlp_forward_f32,
+    mlp_backward_f32,
+    softmax_f32,
+    step_f32
+);
+native_kernels!(
+    f64,
+    mlp_forward_f64,
+    mlp_backward_f64,
+    softmax_f64,
+    step_f64
+);
