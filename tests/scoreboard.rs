@@ -143,7 +143,7 @@ fn facts() -> ScoreboardFacts {
             confirm: Confirm::Inconclusive,
         });
         // SFT: never pushes y− (its partial is exactly 0), keeps the default.
-        let mut d = rows([2.0, 0.0, 0.0], 0.0, 0.9, -0.05, [0.0, 0.0, 0.0, 0.0]);
+        let mut d = rows([2.0, 0.0, 0.0], 0.0, 0.2, -0.9, [0.0, 0.0, 0.0, 0.0]);
         for r in &mut d {
             r.log10_grad_minus_start = None;
             r.log10_grad_minus_end = None;
@@ -156,8 +156,8 @@ fn facts() -> ScoreboardFacts {
             family: fam.into(),
             grid_size: 3,
             chosen: 0,
-            held_in: (-0.05, -0.05),
-            held_out: (-0.05, -0.05),
+            held_in: (-0.9, -0.9),
+            held_out: (-0.9, -0.9),
             paired: None,
             confirm: Confirm::Kept,
         });
@@ -231,8 +231,8 @@ fn section_renders_from_hand_built_facts() {
     assert_eq!(e("mlp", "ipo", Variant::Default), [Shown, Removed, Removed]);
     assert_eq!(e("mlp", "ipo", Variant::Tuned), [Removed, Removed, Removed]);
     assert_eq!(e("mlp", "sft", Variant::Default), [Shown, Removed, Removed]);
-    // Sorted by the tuned setting's mean objective: SFT, DPO, IPO.
-    assert_eq!(sorted_methods(&f, "mlp"), ["sft", "dpo", "ipo"]);
+    // Sorted by the tuned setting's mean objective: DPO, IPO, SFT.
+    assert_eq!(sorted_methods(&f, "mlp"), ["dpo", "ipo", "sft"]);
     let text = scoreboard_markdown(&f).unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/scoreboard.md");
     common::snapshot::check(&path, &format!("{}\n", text.trim_end()));
@@ -243,16 +243,20 @@ fn figure_draws_every_family_and_verdict() {
     let f = facts();
     let p = panels(&f).unwrap();
     assert_eq!(p.len(), 2);
-    assert_eq!(p[1].rows, ["SFT", "DPO", "IPO"]);
+    assert_eq!(p[1].rows, ["DPO", "IPO", "SFT"]);
     // DPO's MLP drop: 20 orders against a threshold of 1: −1.3 orders.
-    let v = p[1].values[1][0];
+    let v = p[1].values[0][0];
     assert!((v - (1.0f64 / 20.0).log10()).abs() < 0.05, "{v}");
     // SFT's zero degradation is clamped to the scale's green end.
-    assert_eq!(p[1].values[0][1], 2.0);
-    assert_eq!(p[1].text[2], ["✗", "✓", "✓", "✓", "✓", "✓"]);
+    assert_eq!(p[1].values[2][1], 2.0);
+    assert_eq!(p[1].text[1], ["✗", "✓", "✓", "✓", "✓", "✓"]);
     let dir = scratch("figure");
     let text = scoreboard_figures(&dir, &f).unwrap();
     assert!(text.starts_with("## A fair scoreboard"));
+    // SFT removes degradation in the MLP but reaches the goal worse than DPO.
+    assert!(text.contains(
+        "SFT (default and tuned; but its mean objective, −0.9, is below default DPO's −0.635"
+    ));
     let drawn = common::figure::Drawn::read(&dir.join("scoreboard"), (1120, 280));
     drawn.assert_texts(&[
         "tabular (lr 0.01)",

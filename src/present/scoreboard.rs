@@ -447,15 +447,34 @@ pub fn mechanisms_markdown(f: &ScoreboardFacts) -> Result<String> {
 /// The report's section.
 pub fn scoreboard_markdown(f: &ScoreboardFacts) -> Result<String> {
     let mut fx = Facts::new();
-    let methods = crate::studies::scoreboard::methods();
-    let n_losses = crate::maths::loss::LOSSES.len();
+    // The methods of the facts, in order: the pairwise losses, then the objectives.
+    let mut methods: Vec<&str> = Vec::new();
+    for e in &f.entries {
+        if !methods.contains(&e.method.as_str()) {
+            methods.push(&e.method);
+        }
+    }
+    let is_loss = |m: &str| crate::maths::loss::LOSSES.iter().any(|s| s.name == m);
     put(&mut fx, "n_methods", methods.len());
-    put(&mut fx, "n_losses", n_losses);
-    let objectives: Vec<String> = methods[n_losses..]
+    put(
+        &mut fx,
+        "n_losses",
+        methods.iter().filter(|m| is_loss(m)).count(),
+    );
+    let objectives: Vec<String> = methods
         .iter()
-        .map(|(m, _)| format!("`{m}`"))
+        .filter(|m| !is_loss(m))
+        .map(|m| format!("`{m}`"))
         .collect();
     put(&mut fx, "objectives", list(&objectives));
+    let composition = if objectives.is_empty() {
+        "composition-losses"
+    } else {
+        "composition"
+    };
+    let composition = phrase(composition, &fx)?;
+    put(&mut fx, "composition", composition);
+    put(&mut fx, "n_families", f.families.len());
     let fams: Vec<String> = f
         .families
         .iter()
