@@ -1324,17 +1324,33 @@ fn refuse_foreign_results(out: &Path, all: &Index, src: &mut Journals) -> Result
 
 /// An exclusive lock on `dir` for as long as the returned handle lives, so
 /// that two sweeps or merges never write into one directory at once.
+///
+/// A lock found held is retried for up to [`LOCK_PATIENCE`] before the sweep
+/// gives up: a lock can outlive its sweep by a moment, when a child process
+/// forked by another thread (which shares the open lock until it execs or
+/// exits) still holds it after the sweep has dropped its handle.
 fn lock_dir(dir: &Path) -> Result<fs::File> {
     let f = fs::File::open(dir).map_err(|e| Error::file(dir, "cannot open to lock", e))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::io(
-            dir,
-            "is in use by another dpo-lab sweep or merge; wait for it to finish, or use another --out",
-        )),
-        Err(fs::TryLockError::Error(e)) => Err(Error::file(dir, "cannot lock", e)),
+    let start = std::time::Instant::now();
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(f),
+            Err(fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_PATIENCE => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::io(
+                    dir,
+                    "is in use by another dpo-lab sweep or merge; wait for it to finish, or use another --out",
+                ))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::file(dir, "cannot lock", e)),
+        }
     }
 }
+
+/// How long [`lock_dir`] waits for a held lock.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// `runs.csv` and `curves.csv` replaced as one unit. Both are written under
 /// temporary names and synced; then a marker naming them is written, the

@@ -241,13 +241,13 @@ fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
     let w64 = 64f64.log10();
     let mut lines = vec![
         Line::new(
-            &format!("MLP ({activation}), one run on 1 thread"),
+            &format!("MLP ({activation}), f64, one run on 1 thread"),
             style::CHOSEN_MIN,
             Stroke::Solid,
             one.iter().map(|r| point(r)).collect(),
         ),
         Line::new(
-            &format!("MLP ({activation}), 64 runs on all cores"),
+            &format!("MLP ({activation}), f64, 64 runs on all cores"),
             style::CHOSEN,
             Stroke::Solid,
             all.iter().map(|r| point(r)).collect(),
@@ -302,7 +302,7 @@ fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
     }
     let y = decade_axis(&lines, "training steps per second");
     Some(BenchPanel {
-        title: "steps/s on the paper's toy (4 × 10); solid f64, dashed f32-native".into(),
+        title: "steps/s on the paper's toy (4 × 10)".into(),
         x,
         y,
         lines,
@@ -362,6 +362,51 @@ fn scaling_panel(rows: &[BenchRow], case: &str, key: usize, desc: &str) -> Optio
     })
 }
 
+/// The `scale-logits` rows against the number of logits: the step time
+/// (`memory` false) or the peak memory (true) of each policy, its fitted
+/// log-log slope in the legend, and, for memory, the bytes per logit of the
+/// largest case.
+fn logits_panel(rows: &[BenchRow], memory: bool) -> Option<BenchPanel> {
+    let sel: Vec<&BenchRow> = rows.iter().filter(|r| r.case == "scale-logits").collect();
+    if sel.is_empty() || (memory && sel.iter().all(|r| r.peak_bytes.is_none())) {
+        return None;
+    }
+    let logits = |r: &BenchRow| (r.prompts * r.responses) as f64;
+    let mut lines = Vec::new();
+    for (kind, color) in [("tabular", style::INK), ("loglinear", style::CHOSEN)] {
+        let of: Vec<&&BenchRow> = sel.iter().filter(|r| r.policy == kind).collect();
+        let Some(last) = of.last() else { continue };
+        let value = |r: &BenchRow| if memory { r.peak_bytes } else { Some(r.ns_per_step) };
+        let slope = if memory { last.memory_slope } else { last.time_slope };
+        let slope = slope.map_or("no fit".into(), |s| format!("slope {s:.2}"));
+        let label = match (memory, last.peak_bytes) {
+            (true, Some(b)) => format!(
+                "memory, {kind}: log-log {slope}; {:.0} bytes per logit at {}",
+                b / logits(last),
+                count_label(logits(last).log10())
+            ),
+            _ => format!("step time, {kind}: log-log {slope}"),
+        };
+        let points = of
+            .iter()
+            .filter_map(|r| value(r).map(|v| (logits(r).log10(), v.log10())))
+            .collect();
+        lines.push(Line::new(&label, color, Stroke::Solid, points));
+    }
+    let sizes: Vec<f64> = sel.iter().map(|r| logits(r)).collect();
+    let (title, y) = if memory {
+        ("peak memory of one run vs logits", "bytes (resident-memory growth)")
+    } else {
+        ("step time vs logits (1 000 responses)", "ns per training step (one thread)")
+    };
+    Some(BenchPanel {
+        title: title.into(),
+        x: size_axis(&sizes, "logits (prompts × responses)"),
+        y: decade_axis(&lines, y),
+        lines,
+    })
+}
+
 /// Draws `STEM.png`/`.svg`: steps per second on the paper's toy against
 /// the MLP width with the 64-run targets, and the tabular step time as
 /// responses and prompts grow against the streaming floor and its target;
@@ -377,6 +422,8 @@ pub fn bench_figure(stem: &Path, rows: &[BenchRow]) -> Result<()> {
             "number of responses (4 prompts)",
         ),
         scaling_panel(rows, "scale-prompts", 1, "number of prompts (10 responses)"),
+        logits_panel(rows, false),
+        logits_panel(rows, true),
     ]
     .into_iter()
     .flatten()
@@ -391,7 +438,7 @@ pub fn bench_figure(stem: &Path, rows: &[BenchRow]) -> Result<()> {
         .unwrap_or("machine not recorded in bench.csv");
     save(
         &BenchFig {
-            title: format!("dpo-lab bench · f64 · {machine}"),
+            title: format!("dpo-lab bench · DPO + Adam · {machine}"),
             panels,
         },
         stem,
