@@ -434,6 +434,21 @@ pub fn mechanisms_markdown(f: &ScoreboardFacts) -> Result<String> {
                 put(&mut cx, "clauses", clauses.join("; "));
                 phrase("mech-balance", &cx)?
             };
+            // A removal by a setting that reaches the goal worse than DPO is no remedy.
+            let j = f
+                .entry(&first.family, m, first.variant)
+                .map_or(f64::NAN, |e| e.objective.mean);
+            let dpo_j = f
+                .entry(&first.family, "dpo", Variant::Default)
+                .map_or(f64::NAN, |e| e.objective.mean);
+            let line = if j < dpo_j {
+                let mut wx = Facts::new();
+                put(&mut wx, "j", val(j));
+                put(&mut wx, "dpo_j", val(dpo_j));
+                format!("{line} {}", phrase("mech-worse", &wx)?)
+            } else {
+                line
+            };
             out.push(line);
         }
     }
