@@ -54,6 +54,12 @@ struct Cli {
     /// Stop after Figures 1-3
     #[arg(long)]
     paper_only: bool,
+    /// Run only the loss scoreboard: PLOTS/scoreboard.{png,svg,md}
+    ///
+    /// Runs experiments/scoreboard.toml into OUT/scoreboard/ and writes its
+    /// figure and its REPORT.md section (as PLOTS/scoreboard.md); nothing else.
+    #[arg(long, verbatim_doc_comment, conflicts_with = "paper_only")]
+    scoreboard_only: bool,
     /// Keep OUT/sweeps/<name>/ and run only the runs its journal lacks
     ///
     /// By default each sweep directory is deleted first, so the results always
@@ -341,7 +347,7 @@ fn sweeps_and_report(
     use dpo_lab::studies::{beyond, late_jump};
     let exp = root.join("experiments");
     let sweeps = exp.join("sweeps");
-    let beyond: [(&str, &dyn Fn() -> Result<String>); 5] = [
+    let beyond: [(&str, &dyn Fn() -> Result<String>); 6] = [
         ("gradient field", &|| {
             let facts = dpo_lab::studies::field::run(&exp, out_dir)?;
             field::gradient_field_figure(plots_dir, &facts)
@@ -359,6 +365,9 @@ fn sweeps_and_report(
             let facts =
                 dpo_lab::studies::zoo::run(&sweeps, &exp.join("fig2.toml"), out_dir, resume)?;
             zoo::zoo_figures(plots_dir, &facts)
+        }),
+        ("loss scoreboard", &|| {
+            scoreboard_section(root, out_dir, plots_dir)
         }),
         ("f32 vs f64", &|| {
             let facts = late_jump::run_report(&exp, out_dir)?;
@@ -396,6 +405,24 @@ fn sweeps_and_report(
     Ok(())
 }
 
+/// The loss scoreboard (`experiments/scoreboard.toml`): runs it into
+/// OUT/scoreboard/, draws PLOTS/scoreboard and returns its REPORT.md section.
+fn scoreboard_section(root: &Path, out_dir: &Path, plots_dir: &Path) -> Result<String> {
+    use dpo_lab::studies::scoreboard;
+    let t = Instant::now();
+    let plan = scoreboard::Plan::load(&root.join("experiments/scoreboard.toml"))?;
+    let facts = scoreboard::run(&plan, out_dir)?;
+    eprintln!(
+        "loss scoreboard: {} tuning and {} held-out runs in {:.1} s",
+        facts.runs.0,
+        facts.runs.1,
+        t.elapsed().as_secs_f64()
+    );
+    let text = dpo_lab::present::scoreboard::scoreboard_figures(plots_dir, &facts)?;
+    print_written(&plots_dir.join("scoreboard"));
+    Ok(text)
+}
+
 fn main_inner(cli: Cli) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let plots_dir = cli.plots.unwrap_or_else(|| root.join("plots"));
@@ -403,6 +430,13 @@ fn main_inner(cli: Cli) -> Result<()> {
         .out
         .unwrap_or_else(|| root.join("out").join("reproduce"));
     let (paper_only, resume) = (cli.paper_only, cli.resume);
+    if cli.scoreboard_only {
+        let text = scoreboard_section(root, &out_dir, &plots_dir)?;
+        let path = plots_dir.join("scoreboard.md");
+        write_atomic(&path, format!("{}\n", text.trim_end()).as_bytes())?;
+        println!("wrote {}", path.display());
+        return Ok(());
+    }
 
     let start = Instant::now();
     let done = RUNS

@@ -10,4 +10,5 @@ pub mod bookkeeping;
 pub mod evidence;
 pub mod readout;
 pub mod runs;
+pub mod scoreboard;
 pub mod stats;

@@ -15,6 +15,7 @@ pub mod precision;
 pub mod report;
 pub mod robustness;
 pub mod scenarios;
+pub mod scoreboard;
 pub mod template;
 pub mod zoo;
 

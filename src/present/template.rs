@@ -57,6 +57,8 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "beyond/onpolicy-phrases",
     "zoo/zoo",
     "zoo/phrases",
+    "scoreboard/scoreboard",
+    "scoreboard/phrases",
     "precision/precision",
     "precision/late-jump",
     "precision/phrases",

@@ -54,7 +54,8 @@ pub fn display_name(name: &str) -> &str {
     }
 }
 
-fn symbol(param: &str) -> &str {
+/// How a parameter is written in labels (`beta` → β).
+pub fn symbol(param: &str) -> &str {
     match param {
         "beta" => "β",
         "beta_plus" => "β+",

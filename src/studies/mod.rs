@@ -29,4 +29,5 @@ pub mod paper_bands;
 pub mod precision;
 pub mod robustness;
 pub mod scenarios;
+pub mod scoreboard;
 pub mod zoo;

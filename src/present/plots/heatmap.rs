@@ -114,6 +114,8 @@ pub enum CellText {
     Fixed(usize),
     /// Any text; an empty string leaves the cell blank.
     Custom(Box<dyn Fn(f64) -> String + Send + Sync>),
+    /// Each cell's own text, `[row][col]` (missing cells blank).
+    Cells(Vec<Vec<String>>),
 }
 
 impl CellText {
@@ -123,6 +125,7 @@ impl CellText {
             CellText::Fixed(_) if !v.is_finite() => "n/a".into(),
             CellText::Fixed(d) => format!("{v:.d$}", d = *d),
             CellText::Custom(f) => f(v),
+            CellText::Cells(_) => String::new(),
         }
     }
 }
@@ -350,7 +353,20 @@ pub fn draw_heatmap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, h: &Heatm
         let texts: Vec<Vec<String>> = h
             .values
             .iter()
-            .map(|row| row.iter().map(|&v| h.text.text(v)).collect())
+            .enumerate()
+            .map(|(r, row)| {
+                row.iter()
+                    .enumerate()
+                    .map(|(c, &v)| match &h.text {
+                        CellText::Cells(t) => t
+                            .get(r)
+                            .and_then(|row| row.get(c))
+                            .cloned()
+                            .unwrap_or_default(),
+                        other => other.text(v),
+                    })
+                    .collect()
+            })
             .collect();
         let widest = texts
             .iter()

@@ -29,6 +29,7 @@ pub mod figures;
 pub mod heatmap;
 pub mod panels;
 pub mod precision;
+pub mod scoreboard;
 pub mod style;
 pub mod sweeps;
 pub mod zoo;
