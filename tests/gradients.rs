@@ -30,9 +30,9 @@ use std::collections::BTreeMap;
 
 const H: f64 = 1e-5;
 
-/// Proptest settings: `cases` random cases (a quarter in unoptimised
-/// builds, to keep `cargo test` quick), no regression files, and at most one
-/// rejected case (a kink) per 20 cases.
+/// Proptest settings: `cases` random cases from a fixed seed (a quarter in
+/// unoptimised builds, to keep `cargo test` quick), no regression files, and
+/// at most one rejected case (a kink) per 20 cases.
 fn config(cases: u32) -> ProptestConfig {
     let cases = if cfg!(debug_assertions) {
         cases.div_ceil(4)
@@ -43,6 +43,12 @@ fn config(cases: u32) -> ProptestConfig {
         cases,
         max_global_rejects: cases.div_ceil(20),
         failure_persistence: None,
+        // Fixed cases: a random draw can put a ReLU unit or two AOT margins
+        // within a step of a kink at more parameters than the kink budget
+        // allows (seen at about 1 run in 8 with the steepest losses), which
+        // says nothing about the gradients; CI must not depend on the draw.
+        // Edit the seed to explore other draws.
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20_251_203),
         ..ProptestConfig::default()
     }
 }
@@ -108,8 +114,9 @@ fn close(a: f64, b: f64, rel: f64, abs: f64) -> bool {
     (a - b).abs() <= abs + rel * a.abs().max(b.abs())
 }
 
-/// Central difference of `f` at `x`, or `None` at a kink (one-sided
-/// differences disagree beyond what curvature and rounding explain).
+/// Central difference of `f` at `x` (Richardson-extrapolated), or `None`
+/// at a kink (one-sided differences disagree beyond what curvature and
+/// rounding explain).
 fn central(f: impl Fn(f64) -> f64, x: f64, h: f64) -> Option<f64> {
     let (fp, f0, fm) = (f(x + h), f(x), f(x - h));
     let right = (fp - f0) / h;
@@ -118,7 +125,12 @@ fn central(f: impl Fn(f64) -> f64, x: f64, h: f64) -> Option<f64> {
     if (right - left).abs() > 1e-3 * (1.0 + c.abs()) {
         None
     } else {
-        Some(c)
+        // Richardson's extrapolation of the central differences at h and
+        // h/2: error O(h⁴) instead of O(h²), so that losses with steep
+        // exponentials (the α-divergence at large αβ) are checked as tightly
+        // as the others.
+        let c2 = (f(x + h / 2.0) - f(x - h / 2.0)) / h;
+        Some((4.0 * c2 - c) / 3.0)
     }
 }
 
@@ -428,7 +440,15 @@ proptest! {
                 *p += noise_scale * e;
             }
             let h = if pname.contains("Relu") { 1e-6 } else { H };
+            let ties = sort_gap(policy, &params, &ref_logp) < 1e3 * h;
             for (lname, batch, f) in every_loss(&us) {
+                // A sorting loss (AOT) is kinked wherever two of the sorted
+                // quantities tie: within a few steps `h` the one-sided
+                // differences straddle the kink at every parameter that
+                // moves either, which is not an error of its gradient.
+                if ties && lname.starts_with("aot") {
+                    continue;
+                }
                 let objective = PairObjective { loss: f, scale };
                 let detached = gradient_reference(policy, objective.loss.as_ref(), &params, &ref_logp);
                 let f = detached.as_deref().unwrap_or(objective.loss.as_ref());
@@ -458,6 +478,25 @@ proptest! {
             }
         }
     }
+}
+
+/// The smallest gap between two pairs' values of any quantity the AOT losses
+/// sort (the policy margins `l+ − l−`, the chosen and the rejected
+/// log-ratios) at `params`.
+fn sort_gap(policy: &dyn Policy, params: &[f64], ref_logp: &[f64]) -> f64 {
+    let logp = dpo_lab::maths::policy::log_probs(policy, params);
+    let lps: Vec<LogProbs> = PAIRS.iter().map(|&p| lp_of(&logp, ref_logp, p)).collect();
+    let quantities: [fn(&LogProbs) -> f64; 3] =
+        [|l| l.l_plus - l.l_minus, |l| l.r_plus(), |l| l.r_minus()];
+    let mut gap = f64::INFINITY;
+    for q in quantities {
+        for (i, a) in lps.iter().enumerate() {
+            for b in &lps[i + 1..] {
+                gap = gap.min((q(a) - q(b)).abs());
+            }
+        }
+    }
+    gap
 }
 
 /// The same check in a regime where the MLP's logits are far from the
