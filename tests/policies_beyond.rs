@@ -25,6 +25,7 @@ fn config(cases: u32) -> ProptestConfig {
             cases
         },
         failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(20_251_203),
         ..ProptestConfig::default()
     }
 }
@@ -97,7 +98,10 @@ fn central(f: impl Fn(f64) -> f64, x: f64, h: f64) -> Option<f64> {
     let (fp, f0, fm) = (f(x + h), f(x), f(x - h));
     let (right, left) = ((fp - f0) / h, (f0 - fm) / h);
     let c = (fp - fm) / (2.0 * h);
-    ((right - left).abs() <= 1e-3 * (1.0 + c.abs())).then_some(c)
+    // Richardson's extrapolation with the central difference at h/2: error
+    // O(h⁴), so steep losses (ORPO at a large init scale) check as tightly.
+    ((right - left).abs() <= 1e-3 * (1.0 + c.abs()))
+        .then(|| (4.0 * (f(x + h / 2.0) - f(x - h / 2.0)) / h - c) / 3.0)
 }
 
 /// Checks the gradient of every loss (at defaults) against central
