@@ -255,7 +255,7 @@ fn figure_draws_every_family_and_verdict() {
     assert!(text.starts_with("## A fair scoreboard"));
     // SFT removes degradation in the MLP but reaches the goal worse than DPO.
     assert!(text.contains(
-        "SFT (default and tuned; but its mean objective, −0.9, is below default DPO's −0.635"
+        "SFT (default and tuned; but the mean objectives, −0.9 default and −0.9 tuned, are below default DPO's −0.635"
     ));
     let drawn = common::figure::Drawn::read(&dir.join("scoreboard"), (1120, 280));
     drawn.assert_texts(&[
