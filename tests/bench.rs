@@ -86,7 +86,7 @@ fn quick_bench_never_times_too_few_steps() {
 /// textbook value on scattered points, undefined with one distinct size.
 #[test]
 fn slopes_are_least_squares_fits() {
-    use dpo_lab::studies::bench::slope;
+    use dpo_lab::analysis::stats::ls_slope as slope;
     assert_eq!(slope(&[0.0, 1.0, 2.0], &[1.0, 3.0, 5.0]), Some(2.0));
     // x = 1..4, y = 2, 3, 5, 4: means 2.5 and 3.5, Sxy = 2.25 + 0.25 + 0.75
     // + 0.75 = 4, Sxx = 5 (worked by hand).

@@ -123,6 +123,16 @@ pub fn paired_diff(a: &[f64], b: &[f64]) -> PairedDiff {
     }
 }
 
+/// The least-squares slope of `ys` on `xs`; `None` for fewer than two
+/// points or when every `x` is the same.
+pub fn ls_slope(xs: &[f64], ys: &[f64]) -> Option<f64> {
+    let n = xs.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    (xs.len() >= 2 && sxx > 0.0).then(|| sxy / sxx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! and picks the phrases they call for.
 
 use crate::analysis::runs::{correlation, Grid, RunsTable, Stat};
+use crate::analysis::stats::ls_slope;
 use crate::error::{Error, Result};
 use crate::present::template::{list, render_file, render_line, Facts};
 use crate::studies::robustness::{DEGRADED, DISPERSED};
@@ -144,14 +145,6 @@ fn short(v: f64) -> String {
     } else {
         s
     }
-}
-
-/// Least-squares slope of `ys` on `xs`.
-fn slope(xs: &[f64], ys: &[f64]) -> f64 {
-    let (mx, my) = (Stat::of(xs).mean, Stat::of(ys).mean);
-    let cov: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-    let vx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
-    cov / vx
 }
 
 /// How the gradient ratio changed, as a phrase.
@@ -441,7 +434,7 @@ fn beta_section(inp: &ReportInputs) -> Result<String> {
                 let pos: Vec<&(f64, String, Stat)> = c.iter().filter(|p| p.2.mean > 0.0).collect();
                 let xs: Vec<f64> = pos.iter().map(|p| p.0.log10()).collect();
                 let ys: Vec<f64> = pos.iter().map(|p| p.2.mean.log10()).collect();
-                let k = slope(&xs, &ys);
+                let k = ls_slope(&xs, &ys).unwrap_or(f64::NAN);
                 slopes.push(k);
                 put(&mut p, "slope", format!("{k:.2}"));
                 "beta-drop"
@@ -707,6 +700,6 @@ mod tests {
         assert_eq!(short(5.6234132519), "5.623");
         assert_eq!(short(0.001), "0.001");
         assert_eq!(short(10.0), "10");
-        assert!((slope(&[0.0, 1.0, 2.0], &[1.0, 0.0, -1.0]) + 1.0).abs() < 1e-12);
+        assert!((ls_slope(&[0.0, 1.0, 2.0], &[1.0, 0.0, -1.0]).unwrap() + 1.0).abs() < 1e-12);
     }
 }

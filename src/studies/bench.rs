@@ -3,6 +3,7 @@
 //! tabular step time as the response and prompt counts grow. Only the
 //! training loop is timed; the reference fit happens before the clock starts.
 
+use crate::analysis::stats::ls_slope;
 use crate::engine::metrics::Summary;
 use crate::engine::reference::ReferenceSettings;
 use crate::engine::train::RunSpec;
@@ -655,16 +656,6 @@ fn measure_logits(kind: &str, x: usize, y: usize, epochs: usize) -> BenchRow {
     }
 }
 
-/// The least-squares slope of `ys` against `xs`; `None` for fewer than two
-/// distinct `xs`.
-pub fn slope(xs: &[f64], ys: &[f64]) -> Option<f64> {
-    let n = xs.len() as f64;
-    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
-    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
-    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-    (xs.len() >= 2 && sxx > 0.0).then(|| sxy / sxx)
-}
-
 /// Writes the log-log slopes of time and memory against the number of
 /// logits into every row of `rows` (one policy's `scale-logits` rows).
 fn fit_slopes(rows: &mut [BenchRow]) {
@@ -673,12 +664,12 @@ fn fit_slopes(rows: &mut [BenchRow]) {
         .map(|r| ((r.prompts * r.responses) as f64).log10())
         .collect();
     let times: Vec<f64> = rows.iter().map(|r| r.ns_per_step.log10()).collect();
-    let time_slope = slope(&logits, &times);
+    let time_slope = ls_slope(&logits, &times);
     let mem: Option<Vec<f64>> = rows
         .iter()
         .map(|r| r.peak_bytes.filter(|b| *b > 0.0).map(f64::log10))
         .collect();
-    let memory_slope = mem.and_then(|m| slope(&logits, &m));
+    let memory_slope = mem.and_then(|m| ls_slope(&logits, &m));
     for r in rows {
         r.time_slope = time_slope;
         r.memory_slope = memory_slope;

@@ -64,73 +64,48 @@ pub trait Real:
     fn max(self, other: Self) -> Self;
 }
 
-impl Real for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const NAME: &'static str = "f64";
-    #[inline(always)]
-    fn of(x: f64) -> Self {
-        x
-    }
-    #[inline(always)]
-    fn f64(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn sqrt(self) -> Self {
-        f64::sqrt(self)
-    }
-    #[inline(always)]
-    fn ln(self) -> Self {
-        f64::ln(self)
-    }
-    #[inline(always)]
-    fn tanh_v(self) -> Self {
-        tanh_vectorizable(self)
-    }
-    #[inline(always)]
-    fn exp_v(self) -> Self {
-        exp_vectorizable(self)
-    }
-    #[inline(always)]
-    fn max(self, other: Self) -> Self {
-        f64::max(self, other)
-    }
+/// [`Real`] for a primitive float; `$of`/`$wide` convert from and to f64,
+/// and `tanh`/`exp` are the f64 vectorisable ones, rounded once.
+macro_rules! real {
+    ($t:ty, $name:literal, $of:expr, $wide:expr) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NAME: &'static str = $name;
+            #[inline(always)]
+            fn of(x: f64) -> Self {
+                $of(x)
+            }
+            #[inline(always)]
+            fn f64(self) -> f64 {
+                $wide(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn tanh_v(self) -> Self {
+                $of(tanh_vectorizable($wide(self)))
+            }
+            #[inline(always)]
+            fn exp_v(self) -> Self {
+                $of(exp_vectorizable($wide(self)))
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+        }
+    };
 }
 
-impl Real for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const NAME: &'static str = "f32";
-    #[inline(always)]
-    fn of(x: f64) -> Self {
-        x as f32
-    }
-    #[inline(always)]
-    fn f64(self) -> f64 {
-        f64::from(self)
-    }
-    #[inline(always)]
-    fn sqrt(self) -> Self {
-        f32::sqrt(self)
-    }
-    #[inline(always)]
-    fn ln(self) -> Self {
-        f32::ln(self)
-    }
-    #[inline(always)]
-    fn tanh_v(self) -> Self {
-        tanh_vectorizable(f64::from(self)) as f32
-    }
-    #[inline(always)]
-    fn exp_v(self) -> Self {
-        exp_vectorizable(f64::from(self)) as f32
-    }
-    #[inline(always)]
-    fn max(self, other: Self) -> Self {
-        f32::max(self, other)
-    }
-}
+real!(f64, "f64", |x: f64| x, |x: f64| x);
+real!(f32, "f32", |x: f64| x as f32, f64::from);
 
 /// A policy the native path can run: its shape and, for the MLP, its layers.
 #[derive(Debug, Clone)]
