@@ -3,9 +3,11 @@
 //! (`summary.csv`). All probabilities are derived from log-probabilities, so
 //! a probability that underflows still has a finite log.
 
-use crate::maths::data::Dataset;
+use crate::maths::data::{Dataset, Pair};
 use crate::maths::loss::LossEval;
 use crate::maths::numerics::{log_mean_exp, sum_lanes_except_inline};
+use crate::maths::split::worth_splitting;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::LN_10;
 
@@ -178,15 +180,23 @@ crate::fast::kernel! {
     pub fn core<'a>(data: &'a Dataset, probs: &'a [f64]) -> Core {
         let y = data.n_responses;
         let n = data.pairs.len() as f64;
-        let (mut chosen, mut unseen) = (0.0, 0.0);
-        for p in &data.pairs {
+        // Summed directly rather than as 1 - π+ - π-, which cancels when
+        // π+ → 1; in eight lane-parallel partial sums, so that wide rows
+        // vectorise.
+        let others = |p: &Pair| {
             let row = &probs[p.prompt * y..(p.prompt + 1) * y];
-            chosen += row[p.chosen];
-            // Summed directly rather than as 1 - π+ - π-, which cancels when
-            // π+ → 1; in eight lane-parallel partial sums, so that wide rows
-            // vectorise.
-            let others = sum_lanes_except_inline(row, p.chosen, p.rejected);
-            unseen += others / (y - 2) as f64;
+            sum_lanes_except_inline(row, p.chosen, p.rejected)
+        };
+        // Big arrays: the row sums over rayon's threads, added up below in
+        // pair order as the serial loop does (the same bits).
+        let split: Option<Vec<f64>> = (data.pairs.len() > 1
+            && worth_splitting(data.pairs.len() * y))
+        .then(|| data.pairs.par_iter().map(others).collect());
+        let (mut chosen, mut unseen) = (0.0, 0.0);
+        for (i, p) in data.pairs.iter().enumerate() {
+            chosen += probs[p.prompt * y + p.chosen];
+            let o = split.as_ref().map_or_else(|| others(p), |s| s[i]);
+            unseen += o / (y - 2) as f64;
         }
         Core {
             avg_chosen: chosen / n,

@@ -128,7 +128,7 @@ impl Layer {
         if let Rule::Adam(a) = rule {
             self.rows_avx512(inp, dout, params, dinp, grad, |at, p, g| {
                 if p.len() == 8 {
-                    adam8_avx512(a, p, g, &mut m[at..at + 8], &mut v[at..at + 8])
+                    adam8_avx512(a, p, g, &mut m[at..at + 8], &mut v[at..at + 8]);
                 } else {
                     Update { rule, m, v }.apply(at, p, g)
                 }

@@ -195,14 +195,60 @@ impl Update<'_> {
     }
 }
 
+impl Update<'_> {
+    /// [`step_clearing`]'s AVX-512 Adam: whether every gradient value was finite.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn adam_clearing_avx512(&mut self, params: &mut [f64], grad: &mut [f64]) -> bool {
+        use std::arch::x86_64::*;
+        let Rule::Adam(a) = self.rule else {
+            unreachable!("step_clearing calls it for Adam only")
+        };
+        let n = grad.len();
+        let n8 = n / 8 * 8;
+        let exp = _mm512_set1_epi64(0x7ff0_0000_0000_0000);
+        let mut bad: __mmask8 = 0;
+        for c in (0..n8).step_by(8) {
+            let g = &mut grad[c..c + 8];
+            // SAFETY: `g` holds eight values.
+            let bits = unsafe { _mm512_loadu_si512(g.as_ptr().cast()) };
+            bad |= _mm512_cmpeq_epi64_mask(_mm512_and_si512(bits, exp), exp);
+            let changed = adam8_avx512(
+                a,
+                &mut params[c..c + 8],
+                g,
+                &mut self.m[c..c + 8],
+                &mut self.v[c..c + 8],
+            );
+            if changed {
+                // SAFETY: as above.
+                unsafe { _mm512_storeu_pd(g.as_mut_ptr(), _mm512_setzero_pd()) };
+            }
+        }
+        self.apply(n8, &mut params[n8..n], &grad[n8..]);
+        let mut ok = bad == 0;
+        for g in &mut grad[n8..] {
+            ok &= !non_finite(*g);
+            *g = 0.0;
+        }
+        ok
+    }
+}
+
 /// Adam on eight parameters (the first eight of each slice) in AVX-512
 /// registers: the reference's operations in the reference's order, so the
 /// same bits. Eight parameters whose gradient, `m` and `v` are all `+0.0`
-/// are skipped when `AdamStep::zeros_unchanged`.
+/// are skipped when `AdamStep::zeros_unchanged`; returns whether it wrote.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-pub(super) fn adam8_avx512(a: AdamStep, p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64]) {
+pub(super) fn adam8_avx512(
+    a: AdamStep,
+    p: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+) -> bool {
     use std::arch::x86_64::*;
     let (p, g, m, v) = (&mut p[..8], &g[..8], &mut m[..8], &mut v[..8]);
     let c = _mm512_set1_pd;
@@ -219,7 +265,7 @@ pub(super) fn adam8_avx512(a: AdamStep, p: &mut [f64], g: &[f64], m: &mut [f64],
         _mm512_or_si512(_mm512_castpd_si512(m0), _mm512_castpd_si512(v0)),
     );
     if a.zeros_unchanged && _mm512_test_epi64_mask(bits, bits) == 0 {
-        return;
+        return false;
     }
     let mv = _mm512_add_pd(
         _mm512_mul_pd(c(a.beta1), m0),
@@ -243,6 +289,7 @@ pub(super) fn adam8_avx512(a: AdamStep, p: &mut [f64], g: &[f64], m: &mut [f64],
             _mm512_sub_pd(_mm512_loadu_pd(p.as_ptr()), upd),
         );
     }
+    true
 }
 
 kernel! {
@@ -272,6 +319,28 @@ pub fn step(u: &mut Update<'_>, params: &mut [f64], grad: &[f64]) {
         return unsafe { u.adam_avx512(0, params, grad) };
     }
     step_at(simd, u, params, grad)
+}
+
+/// [`step`], then `grad` set to zero, in the same pass where the AVX-512
+/// Adam kernel runs: `Some(every gradient value was finite)`, or `None` (and
+/// nothing done) where no fused kernel exists for the level and rule, for
+/// the caller to take the two passes. Eight parameters that Adam skips keep
+/// their gradient, already zero, untouched.
+pub fn step_clearing(u: &mut Update<'_>, params: &mut [f64], grad: &mut [f64]) -> Option<bool> {
+    #[cfg(target_arch = "x86_64")]
+    if let (Level::Avx512, Rule::Adam(_)) = (Simd::current().level(), u.rule) {
+        // SAFETY: the level is AVX-512 only where the CPU has AVX-512F.
+        return Some(unsafe { u.adam_clearing_avx512(params, grad) });
+    }
+    let _ = (u, params, grad);
+    None
+}
+
+/// Whether `x` is an infinity or a NaN (its exponent all ones).
+#[inline(always)]
+fn non_finite(x: f64) -> bool {
+    const EXP: u64 = 0x7ff0_0000_0000_0000;
+    x.to_bits() & EXP == EXP
 }
 
 /// [`step`] as float32 training does it ([`Update::apply_f32`]).
@@ -399,6 +468,87 @@ mod tests {
     )]
     fn update_matches_reference_avx512() {
         update_matches_reference_at(Level::Avx512);
+    }
+
+    /// The fused AVX-512 Adam-and-clear gives the reference update's bits,
+    /// leaves the gradient all `+0.0`, and reports a non-finite gradient
+    /// value wherever it sits (in a chunk of eight, in the tail, in a chunk
+    /// that is otherwise all zero).
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx512),
+        ignore = "needs avx512f, which the CPU that built the tests lacks"
+    )]
+    fn avx512_step_clearing_is_step_then_clear() {
+        crate::fast::with_level(Level::Avx512, || {
+            let mut vals = Values::new(5);
+            for n in [1, 3, 8, 21, 64, 1029] {
+                let mut bad_at: Vec<Option<usize>> = vec![None, Some(0), Some(n - 1)];
+                if n > 16 {
+                    // Chunk 0 of `gradient` at t = 0 is all zero.
+                    bad_at.push(Some(3));
+                    bad_at.push(Some(n / 2));
+                }
+                for bad in bad_at {
+                    for poison in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                        let p0: Vec<f64> = vals.vec(n).iter().map(|x| 3.0 * x).collect();
+                        let mut want = (p0.clone(), vec![0.0; n], vec![0.0; n]);
+                        let mut got = want.clone();
+                        for t in 0..4 {
+                            let rule = adam(1e-8, t as i32 + 1);
+                            let mut g = gradient(&mut vals, n, t);
+                            if t == 3 {
+                                if let Some(i) = bad {
+                                    g[i] = poison;
+                                }
+                            }
+                            let (p, m, v) = (&mut want.0, &mut want.1, &mut want.2);
+                            Update { rule, m, v }.apply(0, p, &g);
+                            let finite = g.iter().all(|x| x.is_finite());
+                            let (p, m, v) = (&mut got.0, &mut got.1, &mut got.2);
+                            let ok = step_clearing(&mut Update { rule, m, v }, p, &mut g);
+                            let what = format!("n={n} t={t} bad={bad:?} {poison}");
+                            assert_eq!(ok, Some(finite), "{what}");
+                            assert!(g.iter().all(|x| x.to_bits() == 0), "{what}: not cleared");
+                            assert_same_bits(&want.0, &got.0, &format!("params {what}"));
+                            assert_same_bits(&want.1, &got.1, &format!("m {what}"));
+                            assert_same_bits(&want.2, &got.2, &format!("v {what}"));
+                        }
+                    }
+                }
+            }
+        })
+        .expect("the build-time flag says the CPU has AVX-512F");
+    }
+
+    /// There is no fused kernel below AVX-512 or for another rule: the
+    /// caller is told to take its two passes, and nothing is touched.
+    #[test]
+    fn step_clearing_declines_where_it_has_no_kernel() {
+        let n = 16;
+        for level in [Level::Plain, Level::Avx2]
+            .into_iter()
+            .filter(|l| l.supported())
+        {
+            crate::fast::with_level(level, || {
+                for rule in rules(1) {
+                    let (mut p, mut m, mut v) = (vec![1.0; n], vec![0.0; n], vec![0.0; n]);
+                    let mut g = vec![0.5; n];
+                    let r = step_clearing(
+                        &mut Update {
+                            rule,
+                            m: &mut m,
+                            v: &mut v,
+                        },
+                        &mut p,
+                        &mut g,
+                    );
+                    assert_eq!(r, None, "{rule:?} at {level}");
+                    assert!(p.iter().all(|&x| x == 1.0) && g.iter().all(|&x| x == 0.5));
+                }
+            })
+            .expect("plain is always available");
+        }
     }
 
     /// Where skipping an all-zero chunk would change a bit, the AVX-512

@@ -2,7 +2,8 @@
 //! preference data and the paper's scenarios ([`data`]), policies with their
 //! hand-written backward passes ([`policy`]), pairwise losses ([`loss`]) and
 //! whole-dataset objectives ([`objective`]), optimisers ([`optim`]) and the
-//! float mode of a run ([`precision`]; its native float32 path is [`policy::native`]). Nothing here knows about configs,
+//! float mode of a run ([`precision`]; its native float32 path is [`policy::native`]), and
+//! when one run's big arrays are split over threads ([`split`]). Nothing here knows about configs,
 //! training loops or files.
 
 pub mod data;
@@ -13,3 +14,4 @@ pub mod optim;
 pub mod params;
 pub mod policy;
 pub mod precision;
+pub mod split;

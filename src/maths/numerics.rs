@@ -1,6 +1,9 @@
 //! Log-space numerics shared by every module: stable log-softmax, log-sigmoid,
 //! log-sum-exp. Nothing else in the crate exponentiates a logit directly.
 
+use crate::maths::split::{block_len, worth_splitting};
+use rayon::prelude::*;
+
 /// `log σ(x) = -log(1 + e^{-x})`, exact for large |x| in both directions.
 #[inline]
 pub fn log_sigmoid(x: f64) -> f64 {
@@ -207,6 +210,39 @@ crate::fast::kernel! {
     ) -> bool {
         softmax_rows_inline(logits, y, logp, probs, limit)
     }
+}
+
+/// [`softmax_rows_within`], a large matrix's rows split into blocks over
+/// rayon's threads ([`crate::maths::split`]). Rows are independent, so the
+/// bits are those of one call; a single row is never split.
+pub fn softmax_rows_within_split(
+    logits: &[f64],
+    y: usize,
+    logp: &mut [f64],
+    probs: &mut [f64],
+    limit: f64,
+) -> bool {
+    if y == 0 || logits.len() < 2 * y || !worth_splitting(logits.len()) {
+        return softmax_rows_within(logits, y, logp, probs, limit);
+    }
+    let len = (logits.len() / y).div_ceil(rayon::current_num_threads()) * y;
+    logits
+        .par_chunks(len)
+        .zip(logp.par_chunks_mut(len))
+        .zip(probs.par_chunks_mut(len))
+        .map(|((z, l), p)| softmax_rows_within(z, y, l, p, limit))
+        .reduce(|| true, |a, b| a & b)
+}
+
+/// [`all_finite_then_zero`], a long slice split into blocks over rayon's
+/// threads (element-wise: the same result as one call).
+pub fn all_finite_then_zero_split(xs: &mut [f64]) -> bool {
+    if !worth_splitting(xs.len()) {
+        return all_finite_then_zero(xs);
+    }
+    xs.par_chunks_mut(block_len(xs.len(), 8))
+        .map(all_finite_then_zero)
+        .reduce(|| true, |a, b| a & b)
 }
 
 crate::fast::kernel! {

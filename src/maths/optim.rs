@@ -8,7 +8,37 @@ use crate::fast::{
     update::{AdamStep, Rule, Update},
 };
 
+use crate::maths::numerics::all_finite_then_zero;
 use crate::maths::params::{Domain, ParamSpec};
+use crate::maths::split::{block_len, worth_splitting};
+use rayon::prelude::*;
+
+/// A parameter vector, its gradient and the optimiser state cut into blocks
+/// of [`block_len`] values for [`Optimizer::step`]'s split; a rule without
+/// a state (empty `m` or `v`) gets empty blocks of it.
+#[allow(clippy::type_complexity)]
+fn blocks<'a, G>(
+    params: &'a mut [f64],
+    grad: G,
+    m: &'a mut [f64],
+    v: &'a mut [f64],
+    split: impl Fn(G, usize) -> (G, G),
+) -> Vec<(&'a mut [f64], G, &'a mut [f64], &'a mut [f64])> {
+    let len = block_len(params.len(), 8);
+    let (lm, lv) = (len.min(m.len()), len.min(v.len()));
+    let mut out = Vec::with_capacity(params.len().div_ceil(len));
+    let (mut p, mut g, mut m, mut v) = (params, grad, m, v);
+    while !p.is_empty() {
+        let k = len.min(p.len());
+        let (p0, p1) = p.split_at_mut(k);
+        let (g0, g1) = split(g, k);
+        let (m0, m1) = m.split_at_mut(lm.min(m.len()));
+        let (v0, v1) = v.split_at_mut(lv.min(v.len()));
+        out.push((p0, g0, m0, v0));
+        (p, g, m, v) = (p1, g1, m1, v1);
+    }
+    out
+}
 
 /// Optimiser settings; state lives in [`Optimizer`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -210,9 +240,43 @@ impl Optimizer {
         }
     }
 
-    /// One update of `params` along `grad`.
+    /// One update of `params` along `grad`; a long vector is updated in
+    /// blocks over rayon's threads ([`crate::maths::split`]: every rule is
+    /// element-wise, so the bits are those of one pass).
     pub fn step(&mut self, params: &mut [f64], grad: &[f64]) {
-        fast::update::step(&mut self.begin_step(), params, grad)
+        let u = self.begin_step();
+        if !worth_splitting(params.len()) {
+            return fast::update::step(&mut { u }, params, grad);
+        }
+        let rule = u.rule;
+        let blocks = blocks(params, grad, u.m, u.v, |g, k| g.split_at(k));
+        blocks.into_par_iter().for_each(|(p, g, m, v)| {
+            fast::update::step(&mut Update { rule, m, v }, p, g);
+        });
+    }
+
+    /// [`Optimizer::step`], then `grad` set to zero; whether every gradient
+    /// value was finite (the check and the clearing of
+    /// [`crate::maths::numerics::all_finite_then_zero`], fused into the
+    /// update's pass where a fused kernel exists). The parameters are
+    /// updated either way: a caller that finds `false` must not read them.
+    pub fn step_clearing(&mut self, params: &mut [f64], grad: &mut [f64]) -> bool {
+        let u = self.begin_step();
+        let rule = u.rule;
+        let one = |u: &mut Update, p: &mut [f64], g: &mut [f64]| {
+            fast::update::step_clearing(u, p, g).unwrap_or_else(|| {
+                fast::update::step(u, p, g);
+                all_finite_then_zero(g)
+            })
+        };
+        if !worth_splitting(params.len()) {
+            return one(&mut { u }, params, grad);
+        }
+        let blocks = blocks(params, grad, u.m, u.v, |g, k| g.split_at_mut(k));
+        blocks
+            .into_par_iter()
+            .map(|(p, g, m, v)| one(&mut Update { rule, m, v }, p, g))
+            .reduce(|| true, |a, b| a & b)
     }
 
     /// Starts an update: this step's rule and the state it changes. Apply it

@@ -15,6 +15,7 @@ use crate::maths::objective::PairObjective;
 use crate::maths::optim::OptimizerKind;
 use crate::maths::policy::{Activation, Loglinear, Mlp, MlpInit, Policy, Tabular};
 use crate::maths::precision::Precision;
+use crate::maths::split::block_len;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -39,7 +40,9 @@ fn f64_name() -> String {
 /// One measurement.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchRow {
-    /// `paper` (the toy, 4 × 10) or `scale-responses` / `scale-prompts`.
+    /// `paper` (the toy, 4 × 10), `scale-responses` / `scale-prompts` /
+    /// `scale-logits` (one thread), `split-responses` (one run split over
+    /// every thread, [`crate::maths::split`]) or `bound`.
     pub case: String,
     /// The policy kind timed: `tabular` or `mlp`.
     pub policy: String,
@@ -66,11 +69,13 @@ pub struct BenchRow {
     pub seconds: f64,
     /// Training steps (one full-batch update of one run) per second, all runs together.
     pub steps_per_sec: f64,
-    /// Wall time of one step of one run on one thread.
+    /// Thread time of one step of one run (wall time × threads / steps); for
+    /// `split-responses`, where one run has every thread, the wall time of a step.
     pub ns_per_step: f64,
     /// For the tabular scaling cases: the time to stream the parameters, the
     /// gradient and Adam's two state vectors through memory once (read all
-    /// four, write three), the floor a step cannot beat.
+    /// four, write three), the floor a step cannot beat; on one thread, or,
+    /// for `split-responses`, split over the same threads as the step.
     pub stream_ns: Option<f64>,
     /// Length of the policy's parameter vector (0 in rows written before it
     /// was recorded).
@@ -213,16 +218,26 @@ pub fn mlp_step_madds(x: usize, h: usize, y: usize, params: usize) -> f64 {
 }
 
 /// Nanoseconds to stream `n` parameters with their gradient and Adam state
-/// once (median of repeated passes).
-pub fn stream_ns(n: usize) -> f64 {
+/// once (median of repeated passes), on the calling thread, or with
+/// `split` in blocks over rayon's threads as a split run's update is.
+pub fn stream_ns(n: usize, split: bool) -> f64 {
     let (mut p, mut m, mut v) = (vec![0.5; n], vec![0.0; n], vec![0.0; n]);
     let g = vec![1e-3; n];
     let reps = (50_000_000 / n.max(1)).clamp(5, 100_000);
+    let len = if split { block_len(n, 8) } else { n.max(1) };
     let mut times = Vec::with_capacity(7);
     for _ in 0..7 {
         let t = Instant::now();
         for _ in 0..reps {
-            stream_once(&mut p, &mut m, &mut v, std::hint::black_box(&g));
+            if split {
+                p.par_chunks_mut(len)
+                    .zip(m.par_chunks_mut(len))
+                    .zip(v.par_chunks_mut(len))
+                    .zip(g.par_chunks(len))
+                    .for_each(|(((p, m), v), g)| stream_once(p, m, v, std::hint::black_box(g)));
+            } else {
+                stream_once(&mut p, &mut m, &mut v, std::hint::black_box(&g));
+            }
         }
         times.push(t.elapsed().as_secs_f64() * 1e9 / reps as f64);
     }
@@ -350,8 +365,30 @@ struct Shape<'a> {
     precision: Precision,
 }
 
-/// Times `runs` runs of `epochs` steps; `parallel` spreads them over rayon's pool.
-fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
+/// How a case's runs share the cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Threads {
+    /// One after the other on one thread (a one-thread pool, so a big run
+    /// is not split either).
+    One,
+    /// Side by side over rayon's pool, one run per thread at a time.
+    Sweep,
+    /// One run at a time with every thread of the pool: a big run's passes
+    /// split over them ([`crate::maths::split`]).
+    Split,
+}
+
+/// A rayon pool of one thread, for [`Threads::One`].
+fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool")
+        .install(f)
+}
+
+/// Times `runs` runs of `epochs` steps, sharing the cores as `threads` says.
+fn measure(sh: Shape, runs: usize, epochs: usize, threads: Threads) -> BenchRow {
     let (x, y) = (sh.prompts, sh.responses);
     let data = if x == 4 && y == 10 {
         Dataset::scenario("scenario1").expect("built-in")
@@ -376,26 +413,29 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
     for _ in 0..REPEATS {
         let starts = starts.clone();
         let t = Instant::now();
-        summaries = if parallel {
-            specs
-                .par_iter()
-                .zip(starts)
-                .map(|(s, st)| train_from(s, st, NO_RECORDS).summary)
-                .collect()
-        } else {
+        let serial = |starts: Vec<_>| -> Vec<Summary> {
             specs
                 .iter()
                 .zip(starts)
                 .map(|(s, st)| train_from(s, st, NO_RECORDS).summary)
                 .collect()
         };
+        summaries = match threads {
+            Threads::One => one_thread(|| serial(starts)),
+            Threads::Split => serial(starts),
+            Threads::Sweep => specs
+                .par_iter()
+                .zip(starts)
+                .map(|(s, st)| train_from(s, st, NO_RECORDS).summary)
+                .collect(),
+        };
         seconds = seconds.min(t.elapsed().as_secs_f64());
     }
     let identical_to_run = same_bits(&summaries[0], &train(&specs[0], Keep::ALL).summary);
-    let threads = if parallel {
-        rayon::current_num_threads()
-    } else {
-        1
+    let (threads, cores_per_run) = match threads {
+        Threads::One => (1, 1),
+        Threads::Sweep => (rayon::current_num_threads(), 1),
+        Threads::Split => (rayon::current_num_threads(), rayon::current_num_threads()),
     };
     let steps = (runs * epochs) as f64;
     BenchRow {
@@ -415,8 +455,9 @@ fn measure(sh: Shape, runs: usize, epochs: usize, parallel: bool) -> BenchRow {
         epochs,
         seconds,
         steps_per_sec: steps / seconds,
-        ns_per_step: seconds * 1e9 * threads as f64 / steps,
-        stream_ns: (sh.case != "paper" && sh.kind == "tabular").then(|| stream_ns(x * y)),
+        ns_per_step: seconds * 1e9 * (threads / cores_per_run) as f64 / steps,
+        stream_ns: (sh.case != "paper" && sh.kind == "tabular")
+            .then(|| stream_ns(x * y, cores_per_run > 1)),
         params: specs[0].policy.n_params(),
         peak_bytes: None,
         time_slope: None,
@@ -488,11 +529,21 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
     for (kind, width, epochs) in cases {
         push(
             &mut out,
-            measure(shape("paper", kind, width, 4, 10), 4, len(epochs), false),
+            measure(
+                shape("paper", kind, width, 4, 10),
+                4,
+                len(epochs),
+                Threads::One,
+            ),
         );
         push(
             &mut out,
-            measure(shape("paper", kind, width, 4, 10), 64, len(epochs), true),
+            measure(
+                shape("paper", kind, width, 4, 10),
+                64,
+                len(epochs),
+                Threads::Sweep,
+            ),
         );
     }
     // The native float32 path on the same MLPs (its target: 1.8× the f64 rate).
@@ -501,8 +552,8 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
             precision: Precision::F32Native,
             ..shape("paper", kind, width, 4, 10)
         };
-        push(&mut out, measure(sh, 4, len(epochs), false));
-        push(&mut out, measure(sh, 64, len(epochs), true));
+        push(&mut out, measure(sh, 4, len(epochs), Threads::One));
+        push(&mut out, measure(sh, 64, len(epochs), Threads::Sweep));
     }
     for y in [10, 1_000, 100_000] {
         let epochs = len((20_000_000 / (4 * y)).clamp(20, 100_000));
@@ -512,16 +563,25 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
                 shape("scale-responses", "tabular", 0, 4, y),
                 1,
                 epochs,
-                false,
+                Threads::One,
             ),
         );
+    }
+    // The large case again, one run split over every thread.
+    if rayon::current_num_threads() > 1 {
+        let y = 100_000;
+        let epochs = len((20_000_000 / (4 * y)).clamp(20, 100_000));
+        let sh = shape("split-responses", "tabular", 0, 4, y);
+        push(&mut out, measure(sh, 1, epochs, Threads::Split));
     }
     for kind in ["tabular", "loglinear"] {
         let first = out.len();
         for x in [10, 100, 1_000, 10_000] {
             let y = 1_000;
             let epochs = len((200_000_000 / (x * y)).clamp(20, 10_000));
-            push(&mut out, measure_logits(kind, x, y, epochs));
+            // One thread: the slopes are of the work, not of a split that
+            // starts at `SPLIT_MIN` logits.
+            push(&mut out, one_thread(|| measure_logits(kind, x, y, epochs)));
         }
         fit_slopes(&mut out[first..]);
     }
@@ -533,7 +593,7 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
                 shape("scale-prompts", "tabular", 0, x, 10),
                 1,
                 epochs,
-                false,
+                Threads::One,
             ),
         );
     }

@@ -10,12 +10,13 @@ use crate::engine::reference::{fit_reference, ReferenceFit, ReferenceSettings};
 use crate::maths::data::Dataset;
 use crate::maths::loss::LossEval;
 use crate::maths::loss::State;
-use crate::maths::numerics::{all_finite_then_zero, softmax_rows_within};
+use crate::maths::numerics::{all_finite_then_zero_split, softmax_rows_within_split};
 use crate::maths::objective::Objective;
 use crate::maths::optim::Optimizer;
 use crate::maths::optim::OptimizerKind;
 use crate::maths::policy::{log_probs_in, Policy};
 use crate::maths::precision::{round_f32, to_f32, Precision};
+use crate::maths::split::worth_splitting;
 
 /// A validated, typed run: everything the training loop needs.
 #[derive(Debug)]
@@ -262,12 +263,23 @@ pub fn train_from(spec: &RunSpec, start: Start, keep: Keep) -> RunResult {
 /// Trains from a prepared start (see [`train`]), handing each recorded row
 /// and snapshot to `rec` as it is made: the loop itself keeps nothing that
 /// grows with the epochs.
-pub fn train_with<R: Recorder>(
+pub fn train_with<R: Recorder + Send>(
     spec: &RunSpec,
     start: Start,
     keep: Keep,
     rec: &mut R,
-) -> Result<Finished, R::Error> {
+) -> Result<Finished, R::Error>
+where
+    R::Error: Send,
+{
+    // A run big enough to be split over the threads (`crate::maths::split`)
+    // runs on one of rayon's own threads: a split pass started from outside
+    // the pool parks the caller on a lock and wakes it afterwards (~13 µs a
+    // pass here, five passes a step), one started from inside it does not.
+    let logits = spec.data.n_prompts * spec.data.n_responses;
+    if rayon::current_thread_index().is_none() && worth_splitting(logits) {
+        return rayon::scope(|_| train_with(spec, start, keep, rec));
+    }
     if spec.precision == Precision::F32Native {
         return native::train_native::<f32, R>(spec, start, keep, rec);
     }
@@ -316,7 +328,7 @@ pub fn train_with<R: Recorder>(
         // Logits within ±LOGIT_LIMIT also make every log-probability finite,
         // `(z - max) - ln s` with 1 ≤ s ≤ Y (in f32 too: |log π| ≤ 2e15), so
         // this one check stands for both.
-        if !softmax_rows_within(z, y, &mut logp, &mut probs, LOGIT_LIMIT) {
+        if !softmax_rows_within_split(z, y, &mut logp, &mut probs, LOGIT_LIMIT) {
             diverged = Some(epoch);
             break;
         }
@@ -361,20 +373,25 @@ pub fn train_with<R: Recorder>(
         let kept_logits = (record && keep.snapshots).then(|| z.to_vec());
         let row = (record && keep.metrics)
             .then(|| metrics::row(epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core));
-        if epoch < spec.epochs {
-            if f32 {
-                policy.backward(&params, &mut scratch, &dlogits, &mut grad);
-                round_f32(&mut grad);
-                opt.step_f32(&mut params, &grad);
-            } else {
-                policy.backward_step(&mut params, &mut scratch, &dlogits, &mut grad, &mut opt);
-            }
-        }
         // The gradient is checked after the update has used it, in the pass
-        // that zeroes it for the next epoch (one pass instead of two). If it
-        // was not finite the run stops here, as if before the update: the
+        // that zeroes it for the next epoch (one pass instead of two; for a
+        // policy whose logits are its parameters, the update's own pass). If
+        // it was not finite the run stops here, as if before the update: the
         // updated parameters are never read, and nothing of this epoch is kept.
-        if !all_finite_then_zero(&mut dlogits) {
+        let finite = if epoch == spec.epochs {
+            all_finite_then_zero_split(&mut dlogits)
+        } else if f32 {
+            policy.backward(&params, &mut scratch, &dlogits, &mut grad);
+            round_f32(&mut grad);
+            opt.step_f32(&mut params, &grad);
+            all_finite_then_zero_split(&mut dlogits)
+        } else if policy.logits_are_params() {
+            opt.step_clearing(&mut params, &mut dlogits)
+        } else {
+            policy.backward_step(&mut params, &mut scratch, &dlogits, &mut grad, &mut opt);
+            all_finite_then_zero_split(&mut dlogits)
+        };
+        if !finite {
             diverged = Some(epoch);
             break;
         }

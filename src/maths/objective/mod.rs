@@ -12,6 +12,8 @@
 use crate::error::{Error, Result};
 use crate::maths::data::Dataset;
 use crate::maths::loss::{self, accumulate_logit_grad, LossEval, PairLoss, ParamSpec, State};
+use crate::maths::split::{block_len, worth_splitting};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
@@ -101,11 +103,53 @@ pub struct PairObjective {
     pub scale: f64,
 }
 
+/// [`PairObjective`]'s logit gradient with the rows split over rayon's
+/// threads ([`crate::maths::split`]): each row gets its pairs' terms in data
+/// order, as the serial loop adds them, so the bits are the same.
+fn accumulate_by_rows(s: &State, evals: &[LossEval], scale: f64, dlogits: &mut [f64]) {
+    let y = s.data.n_responses;
+    let pairs = &s.data.pairs;
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    // Stable: a prompt's pairs stay in data order.
+    order.sort_by_key(|&i| pairs[i].prompt);
+    let rows = block_len(s.data.n_prompts, 1);
+    dlogits
+        .par_chunks_mut(rows * y)
+        .enumerate()
+        .for_each(|(b, block)| {
+            let first = b * rows;
+            let start = order.partition_point(|&i| pairs[i].prompt < first);
+            for &i in &order[start..] {
+                let p = pairs[i];
+                let r = p.prompt - first;
+                if r * y >= block.len() {
+                    break;
+                }
+                let at = p.prompt * y;
+                accumulate_logit_grad(
+                    &evals[i],
+                    p.chosen,
+                    p.rejected,
+                    &s.probs[at..at + y],
+                    scale,
+                    &mut block[r * y..(r + 1) * y],
+                );
+            }
+        });
+}
+
 impl Objective for PairObjective {
     fn eval(&self, s: &State, dlogits: &mut [f64], pair_grads: &mut [LossEval]) -> f64 {
         let y = s.data.n_responses;
         let mut total = 0.0;
         self.loss.eval_pairs(s, pair_grads);
+        if worth_splitting(dlogits.len()) && s.data.n_prompts > 1 {
+            for ev in pair_grads.iter() {
+                total += self.scale * ev.value;
+            }
+            accumulate_by_rows(s, pair_grads, self.scale, dlogits);
+            return total;
+        }
         for (p, ev) in s.data.pairs.iter().zip(pair_grads.iter()) {
             total += self.scale * ev.value;
             let row = p.prompt * y..(p.prompt + 1) * y;
