@@ -279,6 +279,20 @@ fn bench(quick: bool, out: &Path, from: Option<&Path>) -> Result<()> {
             100.0 * div.max(madd) / r.ns_per_step
         );
     }
+    for f in dpo_lab::studies::bench::floor_ratios(&rows) {
+        eprintln!(
+            "tabular {} × {} on {} thread(s): {:.3} ms a step = {:.2}× the one-thread streaming floor ({:.3} ms; target {}×), {:.2}× the floor on the same threads ({:.3} ms)",
+            f.prompts,
+            f.responses,
+            f.threads,
+            f.step_ns / 1e6,
+            f.ratio_one(),
+            f.floor_one_ns / 1e6,
+            dpo_lab::studies::bench::TARGET_STREAM_FACTOR,
+            f.ratio_split(),
+            f.floor_split_ns / 1e6,
+        );
+    }
     for s in dpo_lab::studies::bench::f32_speedups(&rows) {
         eprintln!(
             "f32-native / f64, MLP width {} ({} runs on {} threads): {:.2}× (target {}×)",

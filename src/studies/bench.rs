@@ -555,8 +555,11 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
         push(&mut out, measure(sh, 4, len(epochs), Threads::One));
         push(&mut out, measure(sh, 64, len(epochs), Threads::Sweep));
     }
+    // At least 500 steps even in --quick: a shorter run of the large case
+    // is dominated by the first touch of its freshly allocated arrays.
+    let scale_len = |epochs: usize| len(epochs).max(epochs.min(500));
     for y in [10, 1_000, 100_000] {
-        let epochs = len((20_000_000 / (4 * y)).clamp(20, 100_000));
+        let epochs = scale_len((200_000_000 / (4 * y)).clamp(500, 100_000));
         push(
             &mut out,
             measure(
@@ -570,7 +573,7 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
     // The large case again, one run split over every thread.
     if rayon::current_num_threads() > 1 {
         let y = 100_000;
-        let epochs = len((20_000_000 / (4 * y)).clamp(20, 100_000));
+        let epochs = scale_len((200_000_000 / (4 * y)).clamp(500, 100_000));
         let sh = shape("split-responses", "tabular", 0, 4, y);
         push(&mut out, measure(sh, 1, epochs, Threads::Split));
     }
@@ -598,6 +601,59 @@ pub fn run_bench(quick: bool, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchR
         );
     }
     out
+}
+
+/// The large tabular step against its streaming floors: the issue's
+/// target is [`TARGET_STREAM_FACTOR`] times the one-thread floor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FloorRatio {
+    /// Prompts × responses of the case.
+    pub prompts: usize,
+    /// Responses per prompt.
+    pub responses: usize,
+    /// Threads the step had (1: `scale-responses`; more: `split-responses`).
+    pub threads: usize,
+    /// Wall time of a step, ns.
+    pub step_ns: f64,
+    /// The one-thread streaming floor, ns.
+    pub floor_one_ns: f64,
+    /// The floor with the stream split over `threads`, ns (the one-thread
+    /// floor for a one-thread step).
+    pub floor_split_ns: f64,
+}
+
+impl FloorRatio {
+    /// The step over the one-thread floor (the measure).
+    pub fn ratio_one(&self) -> f64 {
+        self.step_ns / self.floor_one_ns
+    }
+    /// The step over the floor on the same threads.
+    pub fn ratio_split(&self) -> f64 {
+        self.step_ns / self.floor_split_ns
+    }
+}
+
+/// For the largest `scale-responses` size, its one-thread and split steps
+/// against the floors.
+pub fn floor_ratios(rows: &[BenchRow]) -> Vec<FloorRatio> {
+    let one = rows
+        .iter()
+        .filter(|r| r.case == "scale-responses" && r.stream_ns.is_some())
+        .max_by_key(|r| r.responses);
+    let Some(one) = one else { return Vec::new() };
+    let floor_one_ns = one.stream_ns.expect("filtered");
+    let of = |r: &BenchRow| FloorRatio {
+        prompts: r.prompts,
+        responses: r.responses,
+        threads: r.threads,
+        step_ns: r.ns_per_step,
+        floor_one_ns,
+        floor_split_ns: r.stream_ns.unwrap_or(floor_one_ns),
+    };
+    let split = rows.iter().filter(|r| {
+        r.case == "split-responses" && r.prompts == one.prompts && r.responses == one.responses
+    });
+    std::iter::once(of(one)).chain(split.map(of)).collect()
 }
 
 /// The native float32 path's speed against f64 on one MLP case.

@@ -37,8 +37,11 @@ pub trait Policy: Send + Sync + Debug {
     /// Writes the `X × Y` row-major logits; caches what `backward` needs in `scratch`.
     fn forward(&self, params: &[f64], scratch: &mut [f64], logits: &mut [f64]);
     /// Whether `forward` writes the parameters themselves as the logits
-    /// (`n_params = X · Y`, no scratch). The training loop then reads the
-    /// logits in place of a copy; the default, `false`, always calls `forward`.
+    /// (`n_params = X · Y`, no scratch) and `backward` copies the logit
+    /// gradient (`backward_step` is then a plain `Optimizer::step`). The
+    /// training loop then reads the logits in place of a copy and updates the
+    /// parameters with the logit gradient directly; the default, `false`,
+    /// always calls `forward` and `backward_step`.
     fn logits_are_params(&self) -> bool {
         false
     }

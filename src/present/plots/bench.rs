@@ -26,6 +26,8 @@ enum Stroke {
     Dashed,
     /// Short dashes: the targets.
     Dotted,
+    /// Triangles without a line: a case timed at one size only.
+    Points,
 }
 
 /// One line of a panel, `(x, y)` in log10 units.
@@ -50,12 +52,17 @@ impl Line {
         }
     }
 
+    /// Points only, marked by triangles.
+    fn points(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
+        Line::new(label, color, Stroke::Points, points)
+    }
+
     /// Its legend entry (targets show as dashed: the legend has no dots).
     fn entry(&self) -> LegendEntry {
         LegendEntry {
             label: self.label.clone(),
             color: self.color,
-            dashed: self.stroke != Stroke::Solid,
+            dashed: !matches!(self.stroke, Stroke::Solid | Stroke::Points),
         }
     }
 }
@@ -149,6 +156,9 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BenchPanel)
                     5,
                     l.color.stroke_width(style::LINE_WIDTH),
                 ))?;
+            }
+            Stroke::Points => {
+                chart.draw_series(pts.map(|q| TriangleMarker::new(q, 9, l.color.filled())))?;
             }
         }
     }
@@ -311,8 +321,15 @@ fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
 
 /// The tabular step time against the number of responses (`key` 0) or of
 /// prompts (1), with the streaming floor and the target of
-/// [`TARGET_STREAM_FACTOR`] times it.
-fn scaling_panel(rows: &[BenchRow], case: &str, key: usize, desc: &str) -> Option<BenchPanel> {
+/// [`TARGET_STREAM_FACTOR`] times it; the rows of `split_case` (one run split
+/// over the threads) as points.
+fn scaling_panel(
+    rows: &[BenchRow],
+    case: &str,
+    split_case: Option<&str>,
+    key: usize,
+    desc: &str,
+) -> Option<BenchPanel> {
     let sel: Vec<&BenchRow> = rows.iter().filter(|r| r.case == case).collect();
     if sel.is_empty() {
         return None;
@@ -331,26 +348,50 @@ fn scaling_panel(rows: &[BenchRow], case: &str, key: usize, desc: &str) -> Optio
         .map(|&(x, y)| (x, y + TARGET_STREAM_FACTOR.log10()))
         .collect();
     let sizes: Vec<f64> = sel.iter().map(|r| size(r)).collect();
-    let lines = vec![
+    let mut lines = vec![
         Line::new(
-            "tabular DPO + Adam step (measured)",
+            "tabular DPO + Adam step, one thread (measured)",
             style::INK,
             Stroke::Solid,
             step,
         ),
         Line::new(
-            "stream params + Adam state once (measured)",
+            "stream params + Adam state once, one thread (measured)",
             style::UNSEEN_STRICT,
             Stroke::Dashed,
             stream,
         ),
         Line::new(
-            &format!("target: {TARGET_STREAM_FACTOR} × stream"),
+            &format!("target: {TARGET_STREAM_FACTOR} × one-thread stream"),
             TARGET,
             Stroke::Dotted,
             target,
         ),
     ];
+    // One run split over every thread (wall time), drawn as points: the
+    // case times the largest size only.
+    let split: Vec<&BenchRow> = match split_case {
+        Some(c) => rows.iter().filter(|r| r.case == c).collect(),
+        None => Vec::new(),
+    };
+    if let Some(t) = split.first().map(|r| r.threads) {
+        lines.push(Line::points(
+            &format!("the step, one run split over {t} threads (wall time)"),
+            style::CHOSEN,
+            split
+                .iter()
+                .map(|r| (size(r).log10(), r.ns_per_step.log10()))
+                .collect(),
+        ));
+        lines.push(Line::points(
+            &format!("the stream, split over {t} threads"),
+            style::UNSEEN_STRICT,
+            split
+                .iter()
+                .filter_map(|r| r.stream_ns.map(|s| (size(r).log10(), s.log10())))
+                .collect(),
+        ));
+    }
     Some(BenchPanel {
         title: format!(
             "tabular step time vs {}",
@@ -434,10 +475,17 @@ pub fn bench_figure(stem: &Path, rows: &[BenchRow]) -> Result<()> {
         scaling_panel(
             rows,
             "scale-responses",
+            Some("split-responses"),
             0,
             "number of responses (4 prompts)",
         ),
-        scaling_panel(rows, "scale-prompts", 1, "number of prompts (10 responses)"),
+        scaling_panel(
+            rows,
+            "scale-prompts",
+            None,
+            1,
+            "number of prompts (10 responses)",
+        ),
         logits_panel(rows, false),
         logits_panel(rows, true),
     ]
