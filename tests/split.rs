@@ -21,6 +21,8 @@ use dpo_lab::maths::split::SPLIT_MIN;
 use std::collections::BTreeMap;
 
 const X: usize = 5;
+// The runs must be big enough to split.
+const _: () = assert!(X * Y >= SPLIT_MIN);
 /// Odd: every row ends in a tail shorter than a vector.
 const Y: usize = 32_771;
 
@@ -97,7 +99,6 @@ fn on_threads(n: usize, s: &RunSpec) -> Vec<u8> {
 
 /// One thread (never split) against three (split), at the level in force.
 fn check(s: &RunSpec, what: &str) {
-    assert!(X * Y >= SPLIT_MIN, "the runs must be big enough to split");
     let one = on_threads(1, s);
     let three = on_threads(3, s);
     assert!(

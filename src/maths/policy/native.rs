@@ -107,6 +107,99 @@ macro_rules! real {
 real!(f64, "f64", |x: f64| x, |x: f64| x);
 real!(f32, "f32", |x: f64| x as f32, f64::from);
 
+/// Adam's parameters that no longer move, updated without subnormal
+/// arithmetic. When a parameter's gradient is exactly zero (a dead ReLU
+/// unit's weights), its first moment decays geometrically into the
+/// subnormal range until `β1·m` rounds back to `m` (a few units of the last
+/// place: `k (1 − β1) < 1/2` for `|m| = k · 2^-149`), and stays there; on x86
+/// every instruction with a subnormal operand or result takes a slow
+/// microcode assist, which cost about a third of a float32 step of the
+/// paper's MLP. IEEE semantics are kept (no flush to zero, as PyTorch's CPU
+/// float32): for a "quiet" lane — gradient ±0, first moment at that fixed
+/// point, second moment zero or safely normal, the parameter far above any
+/// update such a moment can make — the result is known exactly without the
+/// arithmetic: `m` and `p` keep their bits (the update is below half the
+/// parameter's last place) and `v ← β2·v` is ordinary. The arithmetic then
+/// sees zeros in those lanes instead of the subnormal moment.
+pub trait QuietAdam: Real {
+    /// This step's bounds for [`QuietAdam::quiet_lane`], from its constants.
+    fn quiet_limits(step: Self, eps: Self, beta1: Self, beta2: Self) -> QuietLimits<Self>;
+    /// Whether the lane is quiet.
+    fn quiet_lane(p: Self, g: Self, m: Self, v: Self, q: &QuietLimits<Self>) -> bool;
+}
+
+/// One step's bounds of a quiet lane: `|p| ≥ p_min`, `v = 0` or `v ≥ v_min`
+/// (`β2·v` stays normal), `|m| = k · 2^-149` with `1 ≤ k ≤ k_max`.
+#[derive(Debug, Clone, Copy)]
+pub struct QuietLimits<T> {
+    /// Smallest parameter magnitude an update from a subnormal `m` cannot change.
+    pub p_min: T,
+    /// Smallest normal second moment whose decay stays normal.
+    pub v_min: T,
+    /// Largest subnormal significand that `β1·m` rounds back to (0: none).
+    pub k_max: u32,
+}
+
+/// The f64 path (the tests' twin of the f32 one) takes no quiet lanes.
+impl QuietAdam for f64 {
+    #[inline(always)]
+    fn quiet_limits(_: f64, _: f64, _: f64, _: f64) -> QuietLimits<f64> {
+        QuietLimits {
+            p_min: f64::INFINITY,
+            v_min: f64::INFINITY,
+            k_max: 0,
+        }
+    }
+    #[inline(always)]
+    fn quiet_lane(_: f64, _: f64, _: f64, _: f64, _: &QuietLimits<f64>) -> bool {
+        false
+    }
+}
+
+impl QuietAdam for f32 {
+    fn quiet_limits(step: f32, eps: f32, beta1: f32, beta2: f32) -> QuietLimits<f32> {
+        let two = |e: i32| 2f64.powi(e);
+        let loose = 1.0 + two(-20);
+        // |m| < 2^-126 and den ≥ eps bound the update `RN(RN(step·m) / den)`,
+        // each rounding allowed a relative 2^-23 and the subnormal spacing on top.
+        let num = f64::from(step).abs() * two(-126) * loose + two(-148);
+        let u = num / f64::from(eps) * loose + two(-148);
+        // Half an ulp of a normal p is more than |p|·2^-25.
+        let p_min = (u * two(25)).max(two(-125)) * loose;
+        let ok = eps > 0.0 && eps.is_finite() && step.is_finite() && p_min < f64::from(f32::MAX);
+        let v_min = two(-126) / f64::from(beta2) * loose;
+        // k (1 − β1) < 1/2 (exact in f64: β1 has 24 bits, 1 − β1 is exact for
+        // β1 ≥ 1/2, k is small): RN(β1·k) = k, ties excluded.
+        let gap = 1.0 - f64::from(beta1);
+        let mut k_max = 0u32;
+        if (0.5..1.0).contains(&f64::from(beta1)) {
+            while f64::from(k_max + 1) * gap < 0.5 && k_max < 0x007f_ffff {
+                k_max += 1;
+            }
+        }
+        QuietLimits {
+            p_min: if ok { p_min as f32 } else { f32::INFINITY },
+            v_min: if beta2 > 0.0 && v_min < 1.0 {
+                (v_min * loose) as f32
+            } else {
+                f32::INFINITY
+            },
+            k_max,
+        }
+    }
+    #[inline(always)]
+    fn quiet_lane(p: f32, g: f32, m: f32, v: f32, q: &QuietLimits<f32>) -> bool {
+        const MAG: u32 = 0x7fff_ffff;
+        // A subnormal's magnitude bits are its significand k (exponent 0).
+        let k = m.to_bits() & MAG;
+        g.to_bits() & MAG == 0
+            && k != 0
+            && k <= q.k_max
+            && p.abs() >= q.p_min
+            && (v.to_bits() == 0 || v >= q.v_min)
+    }
+}
+
 /// A policy the native path can run: its shape and, for the MLP, its layers.
 #[derive(Debug, Clone)]
 pub enum Net {
@@ -428,7 +521,7 @@ pub enum NativeRule<T> {
 
 /// The element-wise update of one step, in `T`.
 #[inline(always)]
-fn step_generic<T: Real>(rule: NativeRule<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+fn step_generic<T: QuietAdam>(rule: NativeRule<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
     match rule {
         NativeRule::Sgd { lr } => {
             for (p, &g) in p.iter_mut().zip(g) {
@@ -450,10 +543,18 @@ fn step_generic<T: Real>(rule: NativeRule<T>, p: &mut [T], g: &[T], m: &mut [T],
             step,
             inv_sqrt_bc2,
         } => {
+            let q = T::quiet_limits(step, eps, beta1, beta2);
             for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-                *m = beta1 * *m + one_minus_beta1 * g;
+                let quiet = T::quiet_lane(*p, g, *m, *v, &q);
+                // Quiet lanes: zeros through the arithmetic (no subnormal
+                // operand), the moment kept, the parameter `p - 0`.
+                let mq = if quiet { T::ZERO } else { *m };
+                let m_new = beta1 * mq + one_minus_beta1 * g;
                 *v = beta2 * *v + one_minus_beta2 * g * g;
-                *p = *p - step * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
+                *p = *p - step * m_new / (v.sqrt() * inv_sqrt_bc2 + eps);
+                if !quiet {
+                    *m = m_new;
+                }
             }
         }
         NativeRule::RmsProp {
@@ -542,7 +643,7 @@ impl<T: NativeKernels> NativeOptimizer<T> {
 /// The native kernels of one float type, each compiled per SIMD level
 /// ([`crate::fast::Kernel`]; plain Rust without FMA, so every level gives
 /// the same bits).
-pub trait NativeKernels: Real {
+pub trait NativeKernels: QuietAdam {
     /// [`Net::forward`] of an MLP.
     fn mlp_forward(m: &Mlp, params: &[Self], scratch: &mut [Self], logits: &mut [Self]);
     /// [`Net::backward`] of an MLP.
@@ -618,3 +719,145 @@ native_kernels!(
     softmax_f64,
     step_f64
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fast;
+
+    /// Adam on f32 lanes as IEEE arithmetic does it, without quiet lanes:
+    /// the update the quiet ones must reproduce bit for bit.
+    fn ieee_adam(rule: NativeRule<f32>, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let NativeRule::Adam {
+            beta1,
+            one_minus_beta1,
+            beta2,
+            one_minus_beta2,
+            eps,
+            step,
+            inv_sqrt_bc2,
+        } = rule
+        else {
+            unreachable!("Adam only")
+        };
+        for i in 0..p.len() {
+            m[i] = beta1 * m[i] + one_minus_beta1 * g[i];
+            v[i] = beta2 * v[i] + one_minus_beta2 * g[i] * g[i];
+            p[i] -= step * m[i] / (v[i].sqrt() * inv_sqrt_bc2 + eps);
+        }
+    }
+
+    fn rule(beta1: f64, beta2: f64, lr: f64, eps: f64, t: i32) -> NativeRule<f32> {
+        let (bc1, bc2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
+        NativeRule::Adam {
+            beta1: beta1 as f32,
+            one_minus_beta1: (1.0 - beta1) as f32,
+            beta2: beta2 as f32,
+            one_minus_beta2: (1.0 - beta2) as f32,
+            eps: eps as f32,
+            step: (lr / bc1) as f32,
+            inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
+        }
+    }
+
+    /// Dead parameters (gradient ±0 from the start) decay from normal
+    /// moments through the subnormal range to the fixed point, beside live
+    /// ones, tiny and zero parameters, zero, normal and subnormal second
+    /// moments; the dispatched step (with its quiet lanes) matches IEEE
+    /// arithmetic bit for bit at every step and every SIMD level, for
+    /// several β1, learning rates and ε (where quiet lanes are allowed and
+    /// where the bound on the update rules them out).
+    #[test]
+    fn quiet_lanes_give_the_ieee_bits() {
+        let n = 203;
+        let p0: Vec<f32> = (0..n)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => 1e-30 * (i as f32),
+                3 => f32::from_bits(i as u32), // subnormal parameters
+                _ => ((i as f32) * 0.37).sin(),
+            })
+            .collect();
+        let m0: Vec<f32> = (0..n)
+            .map(|i| match i % 5 {
+                0 => 0.0,
+                1 => f32::from_bits((i % 9) as u32 + 1) * if i % 2 == 0 { 1.0 } else { -1.0 },
+                2 => 3e-38 * ((i as f32) - 100.0),
+                _ => 1e-3 * ((i as f32) * 0.11).cos(),
+            })
+            .collect();
+        let v0: Vec<f32> = (0..n)
+            .map(|i| match i % 3 {
+                0 => 0.0,
+                1 => f32::from_bits((i % 5) as u32 + 1),
+                _ => 1e-6 * (1.0 + i as f32),
+            })
+            .collect();
+        // Lanes 0, 2, 3 (mod 4) are dead; -0.0 gradients on some of them.
+        let grad = |i: usize, t: usize| -> f32 {
+            match i % 4 {
+                1 => 1e-2 * ((i * 31 + t) as f32).sin(),
+                0 if i.is_multiple_of(8) => -0.0,
+                _ => 0.0,
+            }
+        };
+        for level in fast::available() {
+            for (beta1, lr, eps) in [
+                (0.9, 3e-3, 1e-8),
+                (0.5, 0.1, 1e-8),
+                (0.99, 1e-3, 1e-30),
+                (0.9, 1e30, 1e-8),
+            ] {
+                let (mut pa, mut ma, mut va) = (p0.clone(), m0.clone(), v0.clone());
+                let (mut pb, mut mb, mut vb) = (p0.clone(), m0.clone(), v0.clone());
+                for t in 1..=400 {
+                    let r = rule(beta1, 0.999, lr, eps, t);
+                    let g: Vec<f32> = (0..n).map(|i| grad(i, t as usize)).collect();
+                    ieee_adam(r, &mut pa, &g, &mut ma, &mut va);
+                    fast::with_level(level, || f32::step(r, &mut pb, &g, &mut mb, &mut vb))
+                        .expect("an available level");
+                    for (what, a, b) in [("p", &pa, &pb), ("m", &ma, &mb), ("v", &va, &vb)] {
+                        for i in 0..n {
+                            assert!(
+                                a[i].to_bits() == b[i].to_bits()
+                                    || (a[i].is_nan() && b[i].is_nan()),
+                                "{what}[{i}] at step {t}, {level}, β1 {beta1}, lr {lr}, ε {eps}: {} vs {}",
+                                a[i],
+                                b[i]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fixed point of `β1·m` is the one IEEE rounding gives: every
+    /// significand up to `k_max` rounds back to itself, and the next one
+    /// does not unless by a tie to even (left out on purpose); no quiet
+    /// lanes where the update bound is not finite or β1 < 1/2.
+    #[test]
+    fn quiet_limits_match_the_rounding() {
+        for (beta1, k_max) in [(0.5f32, 0), (0.75, 1), (0.9, 4), (0.95, 9), (0.99, 50)] {
+            let q = f32::quiet_limits(1e-3, 1e-8, beta1, 0.999);
+            assert_eq!(q.k_max, k_max, "β1 {beta1}");
+            for k in 1..=q.k_max {
+                assert_eq!(
+                    (beta1 * f32::from_bits(k)).to_bits(),
+                    k,
+                    "β1 {beta1}, k {k}"
+                );
+            }
+            let next = q.k_max + 1;
+            let tie = f64::from(next) * (1.0 - f64::from(beta1)) == 0.5;
+            let kept = (beta1 * f32::from_bits(next)).to_bits() == next;
+            assert!(!kept || tie, "β1 {beta1}: k {next} is kept too");
+        }
+        assert_eq!(f32::quiet_limits(1e-3, 1e-8, 0.0, 0.999).k_max, 0);
+        assert!(f32::quiet_limits(f32::INFINITY, 1e-8, 0.9, 0.999)
+            .p_min
+            .is_infinite());
+        assert!(f32::quiet_limits(1e-3, 0.0, 0.9, 0.999).p_min.is_infinite());
+    }
+}
