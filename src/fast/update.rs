@@ -27,6 +27,12 @@ pub struct AdamStep {
     /// bottleneck. Decided once per step: checked in the kernel, on each call,
     /// it costs more than it saves on short ranges.
     zeros_unchanged: bool,
+    /// The bounds of a quiet lane ([`AdamStep::quiet`]): `|p| ≥ p_min`
+    /// (infinite: none is quiet), `v = 0` or `v ≥ v_min`, the first moment's
+    /// magnitude bits `k` (a subnormal) with `1 ≤ k ≤ k_max`.
+    p_min: f64,
+    v_min: f64,
+    k_max: u64,
 }
 
 impl AdamStep {
@@ -38,6 +44,7 @@ impl AdamStep {
             && inv_sqrt_bc2.is_finite()
             && beta1.is_finite()
             && beta2.is_finite();
+        let (p_min, v_min, k_max) = Self::quiet(beta1, beta2, eps, step);
         AdamStep {
             beta1,
             beta2,
@@ -45,7 +52,48 @@ impl AdamStep {
             step,
             inv_sqrt_bc2,
             zeros_unchanged,
+            p_min,
+            v_min,
+            k_max,
         }
+    }
+
+    /// Where Adam's result is known without subnormal arithmetic. A
+    /// parameter whose gradient is ±0 for good (a dead ReLU unit's weights)
+    /// has its first moment decay into the subnormal range until `β1·m`
+    /// rounds back to `m`, and stay there; every x86 instruction with a
+    /// subnormal operand then takes a microcode assist (IEEE semantics are
+    /// kept: no flush to zero). In such a "quiet" lane — gradient ±0, `|m| =
+    /// k·2^-1074` with `k (1 − β1) < 1/2`, `v` zero or far from underflow,
+    /// `|p|` far above any update such an `m` can make — `m` and `p` keep
+    /// their bits and `v ← β2·v` is ordinary, so the AVX-512 kernel feeds
+    /// zeros through the arithmetic there and keeps `m`: the same bits, at
+    /// full speed. Returns `(p_min, v_min, k_max)`; `p_min` infinite and
+    /// `k_max` 0 where no lane may be quiet.
+    fn quiet(beta1: f64, beta2: f64, eps: f64, step: f64) -> (f64, f64, u64) {
+        let two = |e: i32| 2f64.powi(e);
+        let loose = 1.0 + two(-40);
+        // |m| < 2^-1022 and the denominator ≥ ε bound the update
+        // RN(RN(step·m) / den), each rounding a relative 2^-52 and the
+        // subnormal spacing on top; half an ulp of a normal p exceeds |p|·2^-54.
+        let u = (step.abs() * two(-1022) * loose + two(-1073)) / eps * loose + two(-1073);
+        let p_min = (u * two(54)).max(two(-1021)) * loose;
+        // β1 = M·2^-53 for β1 in [1/2, 1): RN(β1·k) = k, ties excluded, iff
+        // k (2^53 − M) < 2^52 (integer arithmetic, exact).
+        let k_max = if (0.5..1.0).contains(&beta1) {
+            let d = (1u64 << 53) - (beta1 * two(53)) as u64;
+            ((1u64 << 52) - 1) / d
+        } else {
+            0
+        };
+        let ok = eps > 0.0 && eps.is_finite() && step.is_finite() && p_min.is_finite() && k_max > 0;
+        let v_min = two(-1022) / beta2 * loose;
+        let v_min = if beta2 > 0.0 && v_min.is_finite() {
+            v_min
+        } else {
+            f64::INFINITY
+        };
+        (if ok { p_min } else { f64::INFINITY }, v_min, k_max)
     }
 }
 
@@ -267,8 +315,23 @@ pub(super) fn adam8_avx512(
     if a.zeros_unchanged && _mm512_test_epi64_mask(bits, bits) == 0 {
         return false;
     }
+    // Quiet lanes (`AdamStep::quiet`): zeros through the arithmetic, `m` kept.
+    // SAFETY: `p` holds eight values.
+    let p0 = unsafe { _mm512_loadu_pd(p.as_ptr()) };
+    let mag = _mm512_set1_epi64(0x7fff_ffff_ffff_ffff);
+    let k = _mm512_and_si512(_mm512_castpd_si512(m0), mag);
+    let k_in = _mm512_cmplt_epu64_mask(
+        _mm512_sub_epi64(k, _mm512_set1_epi64(1)),
+        _mm512_set1_epi64(a.k_max as i64),
+    );
+    let g_zero = _mm512_testn_epi64_mask(_mm512_castpd_si512(gv), mag);
+    let p_far = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(_mm512_abs_pd(p0), c(a.p_min));
+    let v_ok = _mm512_testn_epi64_mask(_mm512_castpd_si512(v0), _mm512_castpd_si512(v0))
+        | _mm512_cmp_pd_mask::<_CMP_GE_OQ>(v0, c(a.v_min));
+    let quiet = k_in & g_zero & p_far & v_ok;
+    let mq = _mm512_mask_mov_pd(m0, quiet, _mm512_setzero_pd());
     let mv = _mm512_add_pd(
-        _mm512_mul_pd(c(a.beta1), m0),
+        _mm512_mul_pd(c(a.beta1), mq),
         _mm512_mul_pd(c(1.0 - a.beta1), gv),
     );
     let vv = _mm512_add_pd(
@@ -282,12 +345,9 @@ pub(super) fn adam8_avx512(
     let upd = _mm512_div_pd(_mm512_mul_pd(c(a.step), mv), den);
     // SAFETY: as above.
     unsafe {
-        _mm512_storeu_pd(m.as_mut_ptr(), mv);
+        _mm512_storeu_pd(m.as_mut_ptr(), _mm512_mask_mov_pd(mv, quiet, m0));
         _mm512_storeu_pd(v.as_mut_ptr(), vv);
-        _mm512_storeu_pd(
-            p.as_mut_ptr(),
-            _mm512_sub_pd(_mm512_loadu_pd(p.as_ptr()), upd),
-        );
+        _mm512_storeu_pd(p.as_mut_ptr(), _mm512_sub_pd(p0, upd));
     }
     true
 }
@@ -549,6 +609,128 @@ mod tests {
             })
             .expect("plain is always available");
         }
+    }
+
+    /// Quiet lanes (`AdamStep::quiet`): dead parameters whose first moment
+    /// decays through the subnormal range to its fixed point, beside live
+    /// ones, tiny, subnormal and zero parameters, zero, normal and subnormal
+    /// second moments; the AVX-512 kernel matches the reference bit for bit
+    /// at every step, for several β1, learning rates and ε (including ones
+    /// whose update bound rules quiet lanes out).
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx512),
+        ignore = "needs avx512f, which the CPU that built the tests lacks"
+    )]
+    fn avx512_quiet_lanes_give_the_reference_bits() {
+        let simd = token(Level::Avx512);
+        let n = 203;
+        let p0: Vec<f64> = (0..n)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => 1e-300 * i as f64,
+                3 => f64::from_bits(i as u64),
+                _ => (i as f64 * 0.37).sin(),
+            })
+            .collect();
+        let m0: Vec<f64> = (0..n)
+            .map(|i| {
+                let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+                match i % 5 {
+                    0 => 0.0,
+                    1 => sign * f64::from_bits((i % 9) as u64 + 1),
+                    2 => sign * 3e-308 * (i as f64),
+                    _ => 1e-3 * (i as f64 * 0.11).cos(),
+                }
+            })
+            .collect();
+        let v0: Vec<f64> = (0..n)
+            .map(|i| match i % 3 {
+                0 => 0.0,
+                1 => f64::from_bits((i % 5) as u64 + 1),
+                _ => 1e-6 * (1.0 + i as f64),
+            })
+            .collect();
+        let grad = |i: usize, t: usize| match i % 4 {
+            1 => 1e-2 * ((i * 31 + t) as f64).sin(),
+            0 if i.is_multiple_of(8) => -0.0,
+            _ => 0.0,
+        };
+        for (beta1, lr, eps) in [
+            (0.9, 3e-3, 1e-8),
+            (0.5, 0.1, 1e-8),
+            (0.99, 1e-3, 1e-300),
+            (0.9, 1e300, 1e-8),
+        ] {
+            let (mut pa, mut ma, mut va) = (p0.clone(), m0.clone(), v0.clone());
+            let (mut pb, mut mb, mut vb) = (p0.clone(), m0.clone(), v0.clone());
+            let mut quiet_seen = false;
+            for t in 1..=300 {
+                let b1: f64 = beta1;
+                let rule = Rule::Adam(AdamStep::new(
+                    beta1,
+                    0.999,
+                    eps,
+                    lr / (1.0 - b1.powi(t)),
+                    1.0 / (1.0 - 0.999f64.powi(t)).sqrt(),
+                ));
+                let g: Vec<f64> = (0..n).map(|i| grad(i, t as usize)).collect();
+                let before = mb.clone();
+                Update {
+                    rule,
+                    m: &mut ma,
+                    v: &mut va,
+                }
+                .apply(0, &mut pa, &g);
+                Update {
+                    rule,
+                    m: &mut mb,
+                    v: &mut vb,
+                }
+                .apply_simd(simd, 0, &mut pb, &g);
+                quiet_seen |= (0..n).any(|i| {
+                    let k = before[i].to_bits() << 1 >> 1;
+                    k != 0 && k < 8 && g[i] == 0.0 && before[i] == mb[i]
+                });
+                let what = format!("step {t}, β1 {beta1}, lr {lr}, ε {eps}");
+                assert_same_bits(&pa, &pb, &format!("params {what}"));
+                assert_same_bits(&ma, &mb, &format!("m {what}"));
+                assert_same_bits(&va, &vb, &format!("v {what}"));
+            }
+            // β1 = 1/2 has no fixed point but 0: nothing to see there.
+            assert!(
+                quiet_seen || beta1 == 0.5,
+                "β1 {beta1}: no moment reached its fixed point"
+            );
+        }
+    }
+
+    /// The fixed point of `β1·m` is the one IEEE rounding gives: every
+    /// subnormal significand up to `k_max` rounds back to itself, the next
+    /// one does not (unless by a tie, left out on purpose).
+    #[test]
+    fn quiet_fixed_point_matches_the_rounding() {
+        for (beta1, k_max) in [(0.5, 0), (0.75, 1), (0.9, 5), (0.99, 49), (0.0, 0)] {
+            let (_, _, k) = AdamStep::quiet(beta1, 0.999, 1e-8, 1e-3);
+            assert_eq!(k, k_max, "β1 {beta1}");
+            for j in 1..=k {
+                assert_eq!(
+                    (beta1 * f64::from_bits(j)).to_bits(),
+                    j,
+                    "β1 {beta1}, k {j}"
+                );
+            }
+            let next = k + 1;
+            let tie = next as f64 * (1.0 - beta1) == 0.5;
+            let kept = (beta1 * f64::from_bits(next)).to_bits() == next;
+            assert!(
+                !kept || tie || beta1 < 0.5,
+                "β1 {beta1}: k {next} is kept too"
+            );
+        }
+        let (p_min, _, _) = AdamStep::quiet(0.9, 0.999, 0.0, 1e-3);
+        assert!(p_min.is_infinite(), "ε = 0 allows no quiet lane");
     }
 
     /// Where skipping an all-zero chunk would change a bit, the AVX-512
