@@ -60,6 +60,13 @@ struct Cli {
     /// figure and its REPORT.md section (as PLOTS/scoreboard.md); nothing else.
     #[arg(long, verbatim_doc_comment, conflicts_with = "paper_only")]
     scoreboard_only: bool,
+    /// Only rewrite README.md's performance block from plots/bench/bench.csv
+    ///
+    /// The block (between the `findings:performance` markers) is rendered from
+    /// the committed benchmark record; no run, no figure. `dpo-lab bench --out
+    /// plots/bench` makes a new record on this machine.
+    #[arg(long, verbatim_doc_comment, conflicts_with_all = ["paper_only", "scoreboard_only"])]
+    performance_only: bool,
     /// Keep OUT/sweeps/<name>/ and run only the runs its journal lacks
     ///
     /// By default each sweep directory is deleted first, so the results always
@@ -394,6 +401,7 @@ fn sweeps_and_report(
         let old = std::fs::read_to_string(&readme).map_err(|e| Error::file(&readme, "", e))?;
         let mut facts = robust.facts.clone();
         facts.insert("finding.fidelity".into(), readme_fidelity);
+        facts.insert("finding.performance".into(), performance_block(root)?);
         let new = dpo_lab::present::robustness::fill_readme(&old, &facts)?;
         write_atomic(&readme, new.as_bytes())?;
         println!("wrote {}", readme.display());
@@ -403,6 +411,21 @@ fn sweeps_and_report(
         t.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// README.md's performance block, from the committed `plots/bench/bench.csv`.
+fn performance_block(root: &Path) -> Result<String> {
+    let rows = dpo_lab::studies::bench::read_csv(&root.join("plots/bench/bench.csv"))?;
+    dpo_lab::present::bench::performance_markdown(&rows)
+}
+
+/// The text between `name`'s findings markers in `text`, trimmed (empty if none).
+fn between_markers<'a>(text: &'a str, name: &str) -> &'a str {
+    let begin = format!("<!-- findings:{name}:begin -->");
+    let end = format!("<!-- findings:{name}:end -->");
+    text.split_once(&begin)
+        .and_then(|(_, rest)| rest.split_once(&end))
+        .map_or("", |(body, _)| body.trim_matches('\n'))
 }
 
 /// The loss scoreboard (`experiments/scoreboard.toml`): runs it into
@@ -430,6 +453,20 @@ fn main_inner(cli: Cli) -> Result<()> {
         .out
         .unwrap_or_else(|| root.join("out").join("reproduce"));
     let (paper_only, resume) = (cli.paper_only, cli.resume);
+    if cli.performance_only {
+        let readme = root.join("README.md");
+        let old = std::fs::read_to_string(&readme).map_err(|e| Error::file(&readme, "", e))?;
+        let new = dpo_lab::present::template::fill_markers(&old, |name| {
+            if name == "performance" {
+                performance_block(root)
+            } else {
+                Ok(between_markers(&old, name).to_string())
+            }
+        })?;
+        write_atomic(&readme, new.as_bytes())?;
+        println!("wrote {}", readme.display());
+        return Ok(());
+    }
     if cli.scoreboard_only {
         let text = scoreboard_section(root, &out_dir, &plots_dir)?;
         let path = plots_dir.join("scoreboard.md");

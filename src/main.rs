@@ -216,16 +216,9 @@ fn calibrate(file: &Path, out: &Path) -> Result<()> {
 }
 
 /// Reads the rows of a `bench.csv`.
-fn read_bench_csv(path: &Path) -> Result<Vec<dpo_lab::studies::bench::BenchRow>> {
-    let mut r = csv::Reader::from_path(path).map_err(|e| Error::csv(path, "", e))?;
-    r.deserialize()
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::csv(path, "not a bench.csv", e))
-}
-
 fn bench(quick: bool, out: &Path, from: Option<&Path>) -> Result<()> {
     if let Some(csv) = from {
-        let rows = read_bench_csv(csv)?;
+        let rows = dpo_lab::studies::bench::read_csv(csv)?;
         dpo_lab::present::plots::bench::bench_figure(&out.join("bench"), &rows)?;
         eprintln!("wrote {}/bench.png from {}", out.display(), csv.display());
         return Ok(());

@@ -38,13 +38,33 @@ pub struct AdamStep {
 impl AdamStep {
     /// The constants of one step.
     pub fn new(beta1: f64, beta2: f64, eps: f64, step: f64, inv_sqrt_bc2: f64) -> Self {
+        Self::with_quiet(
+            beta1,
+            beta2,
+            eps,
+            step,
+            inv_sqrt_bc2,
+            &QuietBounds::new(beta1, beta2, eps),
+        )
+    }
+
+    /// [`AdamStep::new`] with the step-independent bounds of its quiet lanes
+    /// computed beforehand (an optimiser computes them once).
+    #[inline]
+    pub fn with_quiet(
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        step: f64,
+        inv_sqrt_bc2: f64,
+        q: &QuietBounds,
+    ) -> Self {
         let zeros_unchanged = eps > 0.0
             && step > 0.0
             && step.is_finite()
             && inv_sqrt_bc2.is_finite()
             && beta1.is_finite()
             && beta2.is_finite();
-        let (p_min, v_min, k_max) = Self::quiet(beta1, beta2, eps, step);
         AdamStep {
             beta1,
             beta2,
@@ -52,32 +72,45 @@ impl AdamStep {
             step,
             inv_sqrt_bc2,
             zeros_unchanged,
-            p_min,
-            v_min,
-            k_max,
+            p_min: q.p_min(step),
+            v_min: q.v_min,
+            k_max: q.k_max,
         }
     }
+}
 
-    /// Where Adam's result is known without subnormal arithmetic. A
-    /// parameter whose gradient is ±0 for good (a dead ReLU unit's weights)
-    /// has its first moment decay into the subnormal range until `β1·m`
-    /// rounds back to `m`, and stay there; every x86 instruction with a
-    /// subnormal operand then takes a microcode assist (IEEE semantics are
-    /// kept: no flush to zero). In such a "quiet" lane — gradient ±0, `|m| =
-    /// k·2^-1074` with `k (1 − β1) < 1/2`, `v` zero or far from underflow,
-    /// `|p|` far above any update such an `m` can make — `m` and `p` keep
-    /// their bits and `v ← β2·v` is ordinary, so the AVX-512 kernel feeds
-    /// zeros through the arithmetic there and keeps `m`: the same bits, at
-    /// full speed. Returns `(p_min, v_min, k_max)`; `p_min` infinite and
-    /// `k_max` 0 where no lane may be quiet.
-    fn quiet(beta1: f64, beta2: f64, eps: f64, step: f64) -> (f64, f64, u64) {
+/// Where Adam's result is known without subnormal arithmetic. A parameter
+/// whose gradient is ±0 for good (a dead ReLU unit's weights) has its first
+/// moment decay into the subnormal range until `β1·m` rounds back to `m`,
+/// and stay there; every x86 instruction with a subnormal operand then takes
+/// a microcode assist (IEEE semantics are kept: no flush to zero). In such a
+/// "quiet" lane — gradient ±0, `|m| = k·2^-1074` with `k (1 − β1) < 1/2`, `v`
+/// zero or far from underflow, `|p|` far above any update such an `m` can
+/// make — `m` and `p` keep their bits and `v ← β2·v` is ordinary, so the
+/// AVX-512 kernel feeds zeros through the arithmetic there and keeps `m`:
+/// the same bits, at full speed. These are the bounds that do not depend on
+/// the step; [`QuietBounds::p_min`] adds the one that does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuietBounds {
+    /// `eps` allows quiet lanes (positive, finite) and `k_max > 0`.
+    ok: bool,
+    /// `2^-968 (1 + 2^-40) / ε`: the step's factor in `p_min`.
+    per_step: f64,
+    /// `2^-1019 / ε (1 + 2^-40) + 2^-1019`: the rest of `p_min` before the floor.
+    base: f64,
+    /// Smallest normal second moment whose decay `β2·v` stays normal.
+    v_min: f64,
+    /// Largest subnormal significand `k` that `β1·m` rounds back to.
+    k_max: u64,
+}
+
+/// `1 + 2^-40`: room for the roundings of the bounds' own arithmetic.
+const LOOSE: f64 = 1.0 + 1.0 / 1_099_511_627_776.0;
+
+impl QuietBounds {
+    /// The bounds for Adam's `β1`, `β2` and `ε`.
+    pub fn new(beta1: f64, beta2: f64, eps: f64) -> Self {
         let two = |e: i32| 2f64.powi(e);
-        let loose = 1.0 + two(-40);
-        // |m| < 2^-1022 and the denominator ≥ ε bound the update
-        // RN(RN(step·m) / den), each rounding a relative 2^-52 and the
-        // subnormal spacing on top; half an ulp of a normal p exceeds |p|·2^-54.
-        let u = (step.abs() * two(-1022) * loose + two(-1073)) / eps * loose + two(-1073);
-        let p_min = (u * two(54)).max(two(-1021)) * loose;
         // β1 = M·2^-53 for β1 in [1/2, 1): RN(β1·k) = k, ties excluded, iff
         // k (2^53 − M) < 2^52 (integer arithmetic, exact).
         let k_max = if (0.5..1.0).contains(&beta1) {
@@ -86,14 +119,34 @@ impl AdamStep {
         } else {
             0
         };
-        let ok = eps > 0.0 && eps.is_finite() && step.is_finite() && p_min.is_finite() && k_max > 0;
-        let v_min = two(-1022) / beta2 * loose;
-        let v_min = if beta2 > 0.0 && v_min.is_finite() {
-            v_min
+        let v_min = two(-1022) / beta2 * LOOSE;
+        QuietBounds {
+            ok: eps > 0.0 && eps.is_finite() && k_max > 0,
+            // All normal numbers: no subnormal arithmetic in a step's setup either.
+            per_step: two(-968) * LOOSE / eps * LOOSE,
+            base: two(-1019) / eps * LOOSE + two(-1019),
+            v_min: if beta2 > 0.0 && v_min.is_finite() {
+                v_min
+            } else {
+                f64::INFINITY
+            },
+            k_max,
+        }
+    }
+
+    /// Smallest `|p|` of a quiet lane at this `step` (infinite: none). With
+    /// `|m| < 2^-1022` and the denominator `≥ ε`, the update
+    /// `RN(RN(step·m) / den)` is below `((|step| 2^-1022 + 2^-1073) / ε + 2^-1073)`
+    /// (each rounding a relative 2^-52 and the subnormal spacing on top), and
+    /// half an ulp of a normal `p` exceeds `|p|·2^-54`; computed scaled by 2^54.
+    #[inline]
+    pub fn p_min(&self, step: f64) -> f64 {
+        let p = (step.abs() * self.per_step + self.base).max(2f64.powi(-1021)) * LOOSE;
+        if self.ok && p.is_finite() {
+            p
         } else {
             f64::INFINITY
-        };
-        (if ok { p_min } else { f64::INFINITY }, v_min, k_max)
+        }
     }
 }
 
@@ -712,7 +765,7 @@ mod tests {
     #[test]
     fn quiet_fixed_point_matches_the_rounding() {
         for (beta1, k_max) in [(0.5, 0), (0.75, 1), (0.9, 5), (0.99, 49), (0.0, 0)] {
-            let (_, _, k) = AdamStep::quiet(beta1, 0.999, 1e-8, 1e-3);
+            let k = QuietBounds::new(beta1, 0.999, 1e-8).k_max;
             assert_eq!(k, k_max, "β1 {beta1}");
             for j in 1..=k {
                 assert_eq!(
@@ -729,8 +782,18 @@ mod tests {
                 "β1 {beta1}: k {next} is kept too"
             );
         }
-        let (p_min, _, _) = AdamStep::quiet(0.9, 0.999, 0.0, 1e-3);
-        assert!(p_min.is_infinite(), "ε = 0 allows no quiet lane");
+        assert!(
+            QuietBounds::new(0.9, 0.999, 0.0).p_min(1e-3).is_infinite(),
+            "ε = 0 allows no quiet lane"
+        );
+        assert!(QuietBounds::new(0.9, 0.999, 1e-8)
+            .p_min(f64::INFINITY)
+            .is_infinite());
+        // The bound with its subnormal terms, computed directly, is below the scaled one.
+        let (step, eps) = (3e-3, 1e-8);
+        let tiny = |k: u64| f64::from_bits(k);
+        let u = (step * 2f64.powi(-1022) + tiny(2)) / eps + tiny(2);
+        assert!(QuietBounds::new(0.9, 0.999, eps).p_min(step) >= u * 2f64.powi(54));
     }
 
     /// Where skipping an all-zero chunk would change a bit, the AVX-512

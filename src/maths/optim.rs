@@ -5,7 +5,7 @@
 
 use crate::fast::{
     self,
-    update::{AdamStep, Rule, Update},
+    update::{AdamStep, QuietBounds, Rule, Update},
 };
 
 use crate::maths::numerics::all_finite_then_zero;
@@ -214,6 +214,9 @@ pub struct Optimizer {
     /// step's critical path; `(lr, 1 - β1^t, lr / (1 - β1^t), 1 / √(1 - β2^t))`,
     /// consumed from `scales_at`.
     scales: Vec<(f64, f64, f64, f64)>,
+    /// Adam's quiet-lane bounds and the `(β1, β2, ε)` they were computed for
+    /// (`kind` is public: a change is honoured by recomputing them).
+    quiet: Option<((f64, f64, f64), QuietBounds)>,
     scales_at: usize,
 }
 
@@ -236,6 +239,7 @@ impl Optimizer {
             v,
             beta_pow: (1.0, 1.0),
             scales: Vec::new(),
+            quiet: None,
             scales_at: 0,
         }
     }
@@ -299,7 +303,23 @@ impl Optimizer {
                 self.scales_at += 1;
                 // `lr` is public: a change since the batch was computed is honoured.
                 let step = if lr_then == lr { step } else { lr / bc1 };
-                Rule::Adam(AdamStep::new(beta1, beta2, eps, step, inv_sqrt_bc2))
+                let key = (beta1, beta2, eps);
+                let q = match self.quiet {
+                    Some((k, q)) if k == key => q,
+                    _ => {
+                        let q = QuietBounds::new(beta1, beta2, eps);
+                        self.quiet = Some((key, q));
+                        q
+                    }
+                };
+                Rule::Adam(AdamStep::with_quiet(
+                    beta1,
+                    beta2,
+                    eps,
+                    step,
+                    inv_sqrt_bc2,
+                    &q,
+                ))
             }
             OptimizerKind::RmsProp { alpha, eps } => Rule::RmsProp { lr, alpha, eps },
         };

@@ -59,6 +59,8 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "zoo/phrases",
     "scoreboard/scoreboard",
     "scoreboard/phrases",
+    "bench/performance",
+    "bench/phrases",
     "precision/precision",
     "precision/late-jump",
     "precision/phrases",

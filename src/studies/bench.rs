@@ -29,6 +29,8 @@ pub const TARGET_MLP64_SWEEP: f64 = 2e5;
 /// The performance issue's target for a big tabular step: at most this many
 /// times the time to stream its parameters, gradient and Adam state once.
 pub const TARGET_STREAM_FACTOR: f64 = 2.0;
+/// The embedding dimension of the log-linear policy in the `scale-logits` cases.
+pub const LOGITS_LOGLINEAR_DIM: usize = 8;
 /// The performance issue's target for the native float32 path: at least
 /// this many times the f64 steps per second of the same MLP case.
 pub const TARGET_F32_SPEEDUP: f64 = 1.8;
@@ -467,6 +469,15 @@ fn measure(sh: Shape, runs: usize, epochs: usize, threads: Threads) -> BenchRow 
     }
 }
 
+/// Reads a `bench.csv` written by `dpo-lab bench`.
+pub fn read_csv(path: &std::path::Path) -> crate::error::Result<Vec<BenchRow>> {
+    use crate::error::Error;
+    let mut r = csv::Reader::from_path(path).map_err(|e| Error::csv(path, "", e))?;
+    r.deserialize()
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::csv(path, "not a bench.csv", e))
+}
+
 /// The CPU model and core count of this machine, e.g. "AMD EPYC, 2 cores".
 pub fn machine_name() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
@@ -719,7 +730,7 @@ fn measure_logits(kind: &str, x: usize, y: usize, epochs: usize) -> BenchRow {
             Box::new(Loglinear {
                 n_prompts: x,
                 n_responses: y,
-                dim: 8,
+                dim: LOGITS_LOGLINEAR_DIM,
                 freeze_responses: false,
                 pair_similarity: None,
                 init_scale: Loglinear::DEFAULT_INIT_SCALE,

@@ -168,15 +168,14 @@ impl QuietAdam for f32 {
         let p_min = (u * two(25)).max(two(-125)) * loose;
         let ok = eps > 0.0 && eps.is_finite() && step.is_finite() && p_min < f64::from(f32::MAX);
         let v_min = two(-126) / f64::from(beta2) * loose;
-        // k (1 − β1) < 1/2 (exact in f64: β1 has 24 bits, 1 − β1 is exact for
-        // β1 ≥ 1/2, k is small): RN(β1·k) = k, ties excluded.
-        let gap = 1.0 - f64::from(beta1);
-        let mut k_max = 0u32;
-        if (0.5..1.0).contains(&f64::from(beta1)) {
-            while f64::from(k_max + 1) * gap < 0.5 && k_max < 0x007f_ffff {
-                k_max += 1;
-            }
-        }
+        // β1 = M·2^-24 for β1 in [1/2, 1): RN(β1·k) = k, ties excluded, iff
+        // k (2^24 − M) < 2^23 (integer arithmetic, exact).
+        let k_max = if (0.5..1.0).contains(&beta1) {
+            let d = (1u32 << 24) - (f64::from(beta1) * two(24)) as u32;
+            ((1u32 << 23) - 1) / d
+        } else {
+            0
+        };
         QuietLimits {
             p_min: if ok { p_min as f32 } else { f32::INFINITY },
             v_min: if beta2 > 0.0 && v_min < 1.0 {
