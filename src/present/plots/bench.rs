@@ -398,7 +398,7 @@ fn scaling_panel(
             if key == 0 { "responses" } else { "prompts" }
         ),
         x: size_axis(&sizes, desc),
-        y: decade_axis(&lines, "ns per training step (one thread)"),
+        y: decade_axis(&lines, "ns per training step"),
         lines,
     })
 }
@@ -448,7 +448,7 @@ fn logits_panel(rows: &[BenchRow], memory: bool) -> Option<BenchPanel> {
     let (title, y) = if memory {
         (
             "peak memory of one run vs logits",
-            "bytes (resident-memory growth)",
+            "peak bytes of one run",
         )
     } else {
         (
