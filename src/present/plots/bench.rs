@@ -446,10 +446,7 @@ fn logits_panel(rows: &[BenchRow], memory: bool) -> Option<BenchPanel> {
     }
     let sizes: Vec<f64> = sel.iter().map(|r| logits(r)).collect();
     let (title, y) = if memory {
-        (
-            "peak memory of one run vs logits",
-            "peak bytes of one run",
-        )
+        ("peak memory of one run vs logits", "peak bytes of one run")
     } else {
         (
             "step time vs logits (1 000 responses)",
