@@ -65,6 +65,7 @@ impl AdamStep {
             && inv_sqrt_bc2.is_finite()
             && beta1.is_finite()
             && beta2.is_finite();
+        let p_min = q.p_min(step);
         AdamStep {
             beta1,
             beta2,
@@ -72,9 +73,10 @@ impl AdamStep {
             step,
             inv_sqrt_bc2,
             zeros_unchanged,
-            p_min: q.p_min(step),
+            p_min,
             v_min: q.v_min,
-            k_max: q.k_max,
+            // An infinite bound admits an infinite parameter: no quiet lane.
+            k_max: if p_min.is_finite() { q.k_max } else { 0 },
         }
     }
 }
@@ -94,7 +96,7 @@ impl AdamStep {
 pub struct QuietBounds {
     /// `eps` allows quiet lanes (positive, finite) and `k_max > 0`.
     ok: bool,
-    /// `2^-968 (1 + 2^-40) / ε`: the step's factor in `p_min`.
+    /// `2^-968 (1 + 2^-40) / ε`: the step's factor in `p_min` (normal: ε ≤ 2^40).
     per_step: f64,
     /// `2^-1019 / ε (1 + 2^-40) + 2^-1019`: the rest of `p_min` before the floor.
     base: f64,
@@ -120,8 +122,12 @@ impl QuietBounds {
             0
         };
         let v_min = two(-1022) / beta2 * LOOSE;
+        // ε above 2^40 would make `per_step` subnormal, and the bound it
+        // scales loses its precision (a cold review found wrong bits there):
+        // no quiet lanes for such ε.
+        let ok = eps > 0.0 && eps <= two(40) && k_max > 0;
         QuietBounds {
-            ok: eps > 0.0 && eps.is_finite() && k_max > 0,
+            ok,
             // All normal numbers: no subnormal arithmetic in a step's setup either.
             per_step: two(-968) * LOOSE / eps * LOOSE,
             base: two(-1019) / eps * LOOSE + two(-1019),
@@ -130,7 +136,9 @@ impl QuietBounds {
             } else {
                 f64::INFINITY
             },
-            k_max,
+            // No lane qualifies when quiet lanes are off, whatever `p` is
+            // (`|p| ≥ ∞` holds for an infinite parameter).
+            k_max: if ok { k_max } else { 0 },
         }
     }
 
@@ -756,6 +764,51 @@ mod tests {
                 quiet_seen || beta1 == 0.5,
                 "β1 {beta1}: no moment reached its fixed point"
             );
+        }
+    }
+
+    /// The cold review's reproducers: a huge ε (the bound's scale factor
+    /// subnormal) and an infinite parameter with an infinite step or a bound
+    /// that is off must get the reference's bits.
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx512),
+        ignore = "needs avx512f, which the CPU that built the tests lacks"
+    )]
+    fn avx512_quiet_lanes_at_the_edges() {
+        let simd = token(Level::Avx512);
+        let cases: [(f64, f64, f64, f64, f64); 4] = [
+            // (β1, ε, step, p, m)
+            (0.99, 1e300, 1e300, f64::from_bits(0x0040_0000_0000_1001), f64::from_bits(48)),
+            (1.0 - 2f64.powi(-40), 1e40, 1e40, 1e-300, f64::from_bits(((1 << 52) - 1) >> 13)),
+            (0.9, 5e-324, 1e300, f64::INFINITY, f64::from_bits(5)),
+            (0.9, 1e-8, f64::INFINITY, f64::NEG_INFINITY, f64::from_bits(5)),
+        ];
+        for (beta1, eps, step, p0, m0) in cases {
+            let rule = Rule::Adam(AdamStep::new(beta1, 0.999, eps, step, 1.0));
+            let g = vec![-0.0; 8];
+            let (mut pa, mut ma, mut va) = (vec![p0; 8], vec![m0; 8], vec![0.0; 8]);
+            let (mut pb, mut mb, mut vb) = (pa.clone(), ma.clone(), va.clone());
+            Update {
+                rule,
+                m: &mut ma,
+                v: &mut va,
+            }
+            .apply(0, &mut pa, &g);
+            Update {
+                rule,
+                m: &mut mb,
+                v: &mut vb,
+            }
+            .apply_simd(simd, 0, &mut pb, &g);
+            let what = format!("β1 {beta1}, ε {eps}, step {step}, p {p0:e}");
+            let same = |a: &[f64], b: &[f64]| {
+                a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+            };
+            assert!(same(&pa, &pb), "params {what}: {:e} vs {:e}", pa[0], pb[0]);
+            assert!(same(&ma, &mb) && same(&va, &vb), "moments {what}");
         }
     }
 

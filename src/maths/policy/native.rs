@@ -178,12 +178,13 @@ impl QuietAdam for f32 {
         };
         QuietLimits {
             p_min: if ok { p_min as f32 } else { f32::INFINITY },
+            // Off means no lane at all: `|p| ≥ ∞` holds for an infinite parameter.
+            k_max: if ok { k_max } else { 0 },
             v_min: if beta2 > 0.0 && v_min < 1.0 {
                 (v_min * loose) as f32
             } else {
                 f32::INFINITY
             },
-            k_max,
         }
     }
     #[inline(always)]
@@ -828,6 +829,37 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The cold review's reproducers: an infinite parameter where the
+    /// bound is off (a subnormal ε) or the step is infinite gets IEEE's bits.
+    #[test]
+    fn quiet_lanes_at_the_edges() {
+        for (eps, step, p0) in [
+            (1e-45f32, 3e38f32, f32::INFINITY),
+            (1e-8, f32::INFINITY, f32::NEG_INFINITY),
+        ] {
+            let rule = NativeRule::Adam {
+                beta1: 0.9,
+                one_minus_beta1: 1.0 - 0.9,
+                beta2: 0.999,
+                one_minus_beta2: 1.0 - 0.999,
+                eps,
+                step,
+                inv_sqrt_bc2: 1.0,
+            };
+            let g = [0.0f32; 16];
+            let (mut pa, mut ma, mut va) = ([p0; 16], [f32::from_bits(4); 16], [0.0f32; 16]);
+            let (mut pb, mut mb, mut vb) = (pa, ma, va);
+            ieee_adam(rule, &mut pa, &g, &mut ma, &mut va);
+            for level in fast::available() {
+                fast::with_level(level, || f32::step(rule, &mut pb, &g, &mut mb, &mut vb))
+                    .expect("an available level");
+                let same = pa[0].to_bits() == pb[0].to_bits() || (pa[0].is_nan() && pb[0].is_nan());
+                assert!(same, "ε {eps}, step {step}, p {p0} at {level}: {} vs {}", pa[0], pb[0]);
+                (pb, mb, vb) = ([p0; 16], [f32::from_bits(4); 16], [0.0f32; 16]);
             }
         }
     }
