@@ -306,6 +306,10 @@ fn bench(quick: bool, out: &Path, from: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// Counts heap bytes for the benchmark's memory cases (`fast::alloc`).
+#[global_allocator]
+static ALLOC: dpo_lab::fast::alloc::Counting = dpo_lab::fast::alloc::Counting;
+
 fn main() -> ExitCode {
     let mut cmd = Cli::command();
     cmd = cmd.mut_subcommand("run", |c| c.after_long_help(config_names()));

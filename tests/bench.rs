@@ -135,3 +135,39 @@ fn f32_speedups_pair_like_rows() {
     assert_eq!((s[0].runs, s[0].ratio), (64, 2.0));
     assert_eq!((s[1].runs, s[1].ratio), (4, 1.5));
 }
+
+/// README.md's performance block is the rendering of the committed
+/// `plots/bench/bench.csv` (`reproduce --performance-only` writes it), so
+/// no number there can drift from the record.
+#[test]
+fn readme_performance_block_is_the_committed_record() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rows = dpo_lab::studies::bench::read_csv(&root.join("plots/bench/bench.csv")).unwrap();
+    let want = dpo_lab::present::bench::performance_markdown(&rows).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let (_, rest) = readme
+        .split_once("<!-- findings:performance:begin -->\n")
+        .expect("README.md has the performance block");
+    let (got, _) = rest
+        .split_once("\n<!-- findings:performance:end -->")
+        .expect("the block is closed");
+    assert!(
+        got == want.trim_end(),
+        "README.md's performance block is stale; run `cargo run --release --bin reproduce -- --performance-only`"
+    );
+}
+
+/// The split case and the floors: the big tabular step is found on one
+/// thread and split, and its ratios are the step over each floor.
+#[test]
+fn floor_ratios_read_the_big_tabular_rows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rows = dpo_lab::studies::bench::read_csv(&root.join("plots/bench/bench.csv")).unwrap();
+    let f = dpo_lab::studies::bench::floor_ratios(&rows);
+    assert!(!f.is_empty() && f[0].threads == 1, "{f:?}");
+    for r in &f {
+        assert_eq!(r.responses, 100_000);
+        assert!((r.ratio_one() - r.step_ns / r.floor_one_ns).abs() < 1e-12);
+        assert!(r.floor_split_ns <= r.floor_one_ns * 1.05 || r.threads == 1);
+    }
+}

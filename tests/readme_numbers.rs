@@ -31,7 +31,7 @@
 //! This is a check on provenance, not on meaning: a small count such as 4
 //! matches some value of some file whatever it counts.
 
-use dpo_lab::maths::policy::{Activation, Mlp, MlpInit, Policy};
+use dpo_lab::studies::bench::{read_csv, BenchRow};
 use std::path::Path;
 
 /// Why a number that no generated file holds may stand in the README.
@@ -95,42 +95,6 @@ const ALLOWED: &[(&str, &str, Why)] = &[
     ("2025", "(ICLR ", Why::Typed("the paper's year")),
     ("2024", "Razin et al. ", Why::Typed("a cited paper's year")),
     (
-        "5",
-        "4.48 M steps/s | ",
-        Why::Typed("the performance issue's target, 5 M steps/s"),
-    ),
-    (
-        "200",
-        "136 k | ",
-        Why::Typed("the performance issue's target, 200 k steps/s"),
-    ),
-    (
-        "2",
-        "(target ",
-        Why::Typed("the performance issue's target, 2× the streaming time"),
-    ),
-    (
-        "2",
-        "machine at about ",
-        Why::Typed("the performance issue's quote of a JAX loop (not run here)"),
-    ),
-    (
-        "85",
-        "(tabular) and ",
-        Why::Typed("the performance issue's quote of a JAX loop (not run here)"),
-    ),
-    (
-        "3.0",
-        "ms a step, ",
-        Why::Derived(
-            "bench.csv: ns_per_step / stream_ns at 100 000 responses",
-            |s| {
-                let row = s.bench_row("scale-responses", 100_000, 1);
-                row[10] / row[11]
-            },
-        ),
-    ),
-    (
         "442",
         "took ",
         Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
@@ -191,16 +155,11 @@ const ALLOWED: &[(&str, &str, Why)] = &[
         Why::Unsourced("build time and binary size before and after issue 12's crates, measured by hand under load (README: Dependencies)"),
     ),
     (
-        "4.68",
-        "4.48–",
-        Why::Unsourced("the best of repeated benchmark runs; bench.csv keeps one"),
-    ),
-    (
-        "0.4",
+        "0.3",
         "MLP) takes about ",
         Why::Derived(
             "bench.csv: ns_per_step of the width-256 MLP, 1 thread, × 2000 epochs",
-            |s| s.bench_row_mlp(256, 1)[10] * 2000.0 * 1e-9,
+            |s| s.bench_row_mlp(256, 1).ns_per_step * 2000.0 * 1e-9,
         ),
     ),
     (
@@ -219,64 +178,19 @@ const ALLOWED: &[(&str, &str, Why)] = &[
         Why::Unsourced("the full job's wall time, from a run's log"),
     ),
     (
-        "1.03",
-        "delivers them at ",
-        Why::Unsourced("perf measurement of the divider (performance issue's notes)"),
-    ),
-    (
-        "0.68",
-        "delivers them at 1.03 + ",
-        Why::Unsourced("perf measurement of the divider (performance issue's notes)"),
-    ),
-    (
-        "8.8",
-        "(measured), ",
-        Why::Unsourced("perf-derived: (1.03 + 0.68) ns × the width-64 MLP's 5 130 parameters"),
-    ),
-    (
-        "5 130",
-        "µs a step for the ",
-        Why::Unsourced("the width-64 MLP's Policy::n_params (checked by readme_parameter_count)"),
-    ),
-    (
-        "230",
-        "MLP, so about ",
-        Why::Unsourced("perf-derived ceiling: 2 cores / 8.8 µs"),
-    ),
-    (
-        "2.8",
-        "forward pass (",
-        Why::Unsourced("perf measurement (performance issue's notes)"),
-    ),
-    (
         "13",
         "(a degree-",
         Why::Typed("the degree of the exponential's polynomial in src/numerics.rs"),
     ),
     (
-        "0.85",
-        "polynomial) costs about ",
-        Why::Unsourced("perf measurement (performance issue's notes)"),
+        "36",
+        "runs) on this kind of machine at ",
+        Why::Typed("the performance issue's quote of a JAX loop (not run here)"),
     ),
     (
-        "1.6",
-        "ms a step on its own, ",
-        Why::Unsourced("0.85 ms (perf) over bench.csv's 0.52 ms"),
-    ),
-    (
-        "420",
-        "step (about ",
-        Why::Unsourced("perf measurement (performance issue's notes)"),
-    ),
-    (
-        "68",
-        "alone take ",
-        Why::Unsourced("perf measurement (performance issue's notes)"),
-    ),
-    (
-        "5",
-        "vary by about ",
-        Why::Unsourced("spread of repeated benchmark runs; bench.csv keeps one"),
+        "1.9",
+        "(MLP width 64) and ",
+        Why::Typed("the performance issue's quote of a JAX loop (not run here)"),
     ),
 ];
 
@@ -284,9 +198,8 @@ const ALLOWED: &[(&str, &str, Why)] = &[
 struct Sources {
     /// Every number of REPORT.md, the CSVs under `plots/` and the configs.
     all: Vec<f64>,
-    /// `plots/bench/bench.csv`'s rows, cells parsed (non-numbers NaN).
-    bench: Vec<Vec<f64>>,
-    bench_text: Vec<Vec<String>>,
+    /// `plots/bench/bench.csv`'s rows.
+    bench: Vec<BenchRow>,
 }
 
 impl Sources {
@@ -298,29 +211,16 @@ impl Sources {
         for f in &files {
             all.extend(numbers_in(&std::fs::read_to_string(f).unwrap()));
         }
-        let bench_src = std::fs::read_to_string(root.join("plots/bench/bench.csv")).unwrap();
-        let bench_text: Vec<Vec<String>> = bench_src
-            .lines()
-            .skip(1)
-            .map(|l| l.split(',').map(str::to_string).collect())
-            .collect();
-        let bench = bench_text
-            .iter()
-            .map(|r| r.iter().map(|c| c.parse().unwrap_or(f64::NAN)).collect())
-            .collect();
+        let bench = read_csv(&root.join("plots/bench/bench.csv")).expect("plots/bench/bench.csv");
         assert!(files.len() > 10 && all.len() > 1000, "sources not found");
-        Sources {
-            all,
-            bench,
-            bench_text,
-        }
+        Sources { all, bench }
     }
 
-    /// The values of bench.csv's columns `cols`.
-    fn bench_columns(&self, cols: &[usize]) -> Vec<f64> {
+    /// The values `col` takes in bench.csv's rows.
+    fn bench_values(&self, col: impl Fn(&BenchRow) -> Option<f64>) -> Vec<f64> {
         self.bench
             .iter()
-            .flat_map(|r| cols.iter().map(|&c| r[c]))
+            .filter_map(col)
             .filter(|v| v.is_finite())
             .collect()
     }
@@ -329,38 +229,29 @@ impl Sources {
     fn pool(&self, kind: Kind) -> Vec<f64> {
         match kind {
             Kind::Plain => self.all.clone(),
-            Kind::Rate => self.bench_columns(&[9]),
-            Kind::Seconds => self.bench_columns(&[8]),
-            Kind::Nanos => self.bench_columns(&[10, 11]),
+            Kind::Rate => self.bench_values(|r| Some(r.steps_per_sec)),
+            Kind::Seconds => self.bench_values(|r| Some(r.seconds)),
+            Kind::Nanos => {
+                let mut v = self.bench_values(|r| Some(r.ns_per_step));
+                v.extend(self.bench_values(|r| r.stream_ns));
+                v
+            }
             Kind::Ratio => Vec::new(),
         }
     }
 
-    /// The bench row of `case` with `responses` and `threads`.
-    fn bench_row(&self, case: &str, responses: usize, threads: usize) -> &[f64] {
-        let i = self
-            .bench_text
+    /// The f64 paper-case bench row of the MLP of `width` on `threads`.
+    fn bench_row_mlp(&self, width: usize, threads: usize) -> &BenchRow {
+        self.bench
             .iter()
-            .position(|r| {
-                r[0] == case && r[4] == responses.to_string() && r[5] == threads.to_string()
+            .find(|r| {
+                r.case == "paper"
+                    && r.policy == "mlp"
+                    && r.precision == "f64"
+                    && r.width == width
+                    && r.threads == threads
             })
-            .expect("bench row");
-        &self.bench[i]
-    }
-
-    /// The paper-case bench row of the MLP of `width` on `threads`.
-    fn bench_row_mlp(&self, width: usize, threads: usize) -> &[f64] {
-        let i = self
-            .bench_text
-            .iter()
-            .position(|r| {
-                r[0] == "paper"
-                    && r[1] == "mlp"
-                    && r[2] == width.to_string()
-                    && r[5] == threads.to_string()
-            })
-            .expect("bench row");
-        &self.bench[i]
+            .expect("bench row")
     }
 }
 
@@ -724,30 +615,4 @@ fn numerals_follow_the_rule() {
     assert_eq!(got, want);
     let n = &numerals("2.34 M")[0];
     assert!(matches(&[2_344_066.0], n) && !matches(&[2_356_000.0], n));
-}
-
-/// The README's Performance section prices Adam per parameter of the
-/// width-64 MLP: its count is the policy's own (4·64 + 64, 64·64 + 64, 64·10 + 10).
-#[test]
-fn readme_parameter_count() {
-    let mlp = Mlp {
-        n_prompts: 4,
-        n_responses: 10,
-        width: 64,
-        activation: Activation::Relu,
-        init_scale: 1.0,
-        init: MlpInit::Uniform,
-    };
-    assert_eq!(mlp.n_params(), 4 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10);
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let quoted = format!(
-        "{} {:03} parameters of the width-64 MLP",
-        mlp.n_params() / 1000,
-        mlp.n_params() % 1000
-    );
-    assert!(
-        prose(&readme).contains(&quoted),
-        "README should say {quoted}"
-    );
 }

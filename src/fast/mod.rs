@@ -28,6 +28,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+pub mod alloc;
 pub mod dense;
 pub mod layer;
 pub mod update;

@@ -850,6 +850,8 @@ mod tests {
         // `reproduce` adds the calibration's summary (src/present/calibration.rs).
         let mut f = f.clone();
         f.insert("finding.fidelity".into(), "calibration summary".into());
+        // and the benchmark's block (src/present/bench.rs).
+        f.insert("finding.performance".into(), "benchmark numbers".into());
         let once = fill_readme(&readme, &f).unwrap();
         assert_eq!(fill_readme(&once, &f).unwrap(), once);
         for name in FINDINGS {

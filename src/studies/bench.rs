@@ -83,9 +83,11 @@ pub struct BenchRow {
     /// was recorded).
     #[serde(default)]
     pub params: usize,
-    /// For the `scale-logits` cases: the growth of the process's resident
-    /// memory while the run was built and trained (`VmHWM` after, reset
-    /// before, minus `VmRSS` before), in bytes; empty where not measured.
+    /// For the `scale-logits` cases: the peak heap bytes the run allocated
+    /// while it was built and trained (counted by `dpo-lab`'s allocator,
+    /// `fast::alloc`), or where no counting allocator is installed the growth
+    /// of the resident memory (`VmHWM` after, reset before, minus `VmRSS`
+    /// before); empty where not measured.
     #[serde(default)]
     pub peak_bytes: Option<f64>,
     /// For the `scale-logits` cases: the least-squares slope of
@@ -741,14 +743,19 @@ fn measure_logits(kind: &str, x: usize, y: usize, epochs: usize) -> BenchRow {
         spec.reference.max_steps = 10;
         spec
     };
+    // Exact heap bytes where the binary counts them (`fast::alloc`), the
+    // resident-memory peak otherwise.
+    let counted = crate::fast::alloc::installed();
+    let in_use = crate::fast::alloc::reset_peak();
     let measured = reset_peak();
     let before = status_bytes("VmRSS");
     let spec = build();
     let start = prepare(&spec);
     let once = train_from(&spec, start.clone(), NO_RECORDS).summary;
     let peak = status_bytes("VmHWM");
-    let peak_bytes = match (measured, before, peak) {
-        (true, Some(b), Some(p)) => Some(p - b),
+    let peak_bytes = match (counted, measured, before, peak) {
+        (true, ..) => Some((crate::fast::alloc::peak() - in_use) as f64),
+        (false, true, Some(b), Some(p)) => Some(p - b),
         _ => None,
     };
     let mut seconds = f64::INFINITY;

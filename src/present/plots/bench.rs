@@ -398,7 +398,7 @@ fn scaling_panel(
             if key == 0 { "responses" } else { "prompts" }
         ),
         x: size_axis(&sizes, desc),
-        y: decade_axis(&lines, "ns per training step (one thread)"),
+        y: decade_axis(&lines, "ns per training step"),
         lines,
     })
 }
@@ -446,10 +446,7 @@ fn logits_panel(rows: &[BenchRow], memory: bool) -> Option<BenchPanel> {
     }
     let sizes: Vec<f64> = sel.iter().map(|r| logits(r)).collect();
     let (title, y) = if memory {
-        (
-            "peak memory of one run vs logits",
-            "bytes (resident-memory growth)",
-        )
+        ("peak memory of one run vs logits", "peak bytes of one run")
     } else {
         (
             "step time vs logits (1 000 responses)",
