@@ -2,9 +2,10 @@
 //! tuned and ranked by ([`objective`]), the seed interval a D-score is
 //! reported with ([`Interval`]), the rule that decides whether a loss
 //! removes a property ([`presence`]), and the tuning pick that reads
-//! held-in seeds only ([`pick`]).
+//! held-in seeds only ([`pick`]), and the paired comparison of two
+//! settings' objectives over the held-out runs ([`versus`]).
 
-use crate::analysis::stats::quantile_sorted;
+use crate::analysis::stats::{paired_diff, quantile_sorted};
 use crate::engine::metrics::Summary;
 use serde::Serialize;
 
@@ -180,6 +181,133 @@ pub fn pick(candidates: &[Vec<Scored>], held_in: &[u64]) -> Option<(usize, f64)>
     best
 }
 
+/// One held-out run's objective, keyed for pairing: runs of two settings
+/// that share the scenario and the seed share the data and the
+/// initialisation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunJ {
+    /// `data.scenario`.
+    pub scenario: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// Its [`objective`] (−∞ for a failed run).
+    pub j: f64,
+}
+
+/// Which way a [`Versus`] comes out for its first setting `a`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Direction {
+    /// `a` is better: the interval lies above 0, or only `b` fails.
+    Above,
+    /// `a` is worse: the interval lies below 0, or only `a` fails.
+    Below,
+    /// The interval contains 0.
+    Within,
+    /// Both settings score −∞ on some run (or there are no pairs): the
+    /// difference of their objectives is not defined.
+    Undefined,
+}
+
+/// The paired comparison `a − b` of two settings' objectives over the
+/// held-out runs they share (scenario and seed).
+///
+/// The rules, in order:
+/// - a run whose objective is −∞ (diverged, or the optimal mass underflowed)
+///   has no finite difference, and the mean objective of a setting with one
+///   is −∞ (the pick's rule). So when both settings fail on some run the
+///   comparison is [`Direction::Undefined`]; when only one does, it is
+///   decided against it ([`Direction::Below`] when `a` fails), whatever
+///   the runs both finish say;
+/// - when both settings' runs do not depend on the seed (`seed_free`: a
+///   family without random initialisation repeats one run per scenario),
+///   there is no sampling to put an interval on: the differences are exact,
+///   `lo`–`hi` is their range over the scenarios, and the verdict is by that
+///   range (above 0 in every scenario, below 0 in every one, or neither);
+/// - otherwise `lo`–`hi` is the 95 % percentile-bootstrap interval of the
+///   mean difference over the pairs ([`paired_diff`]), and the verdict is
+///   by it.
+///
+/// `mean`, `lo` and `hi` are over the pairs where both runs are finite
+/// (NaN when there are none), so they are always finite numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Versus {
+    /// Pairs (runs of `a` with a run of `b` on the same scenario and seed).
+    pub n: usize,
+    /// Pairs whose `a` run scores −∞.
+    pub a_failed: usize,
+    /// Pairs whose `b` run scores −∞.
+    pub b_failed: usize,
+    /// Pairs where both are finite (the ones `mean`, `lo`, `hi` read).
+    pub finite: usize,
+    /// Whether both settings' runs are seed-invariant (exact differences).
+    pub seed_free: bool,
+    /// Mean difference over the finite pairs.
+    pub mean: f64,
+    /// The bootstrap interval's lower end, or the smallest difference when `seed_free`.
+    pub lo: f64,
+    /// The upper end, or the largest difference when `seed_free`.
+    pub hi: f64,
+    /// The verdict.
+    pub direction: Direction,
+}
+
+/// The [`Versus`] of `a` against `b`, paired on scenario and seed (in
+/// `a`'s order; runs of either without a partner are ignored).
+pub fn versus(a: &[RunJ], b: &[RunJ], seed_free: bool) -> Versus {
+    let failed = |j: f64| j.is_nan() || j == f64::NEG_INFINITY;
+    let pairs: Vec<(f64, f64)> = a
+        .iter()
+        .filter_map(|x| {
+            b.iter()
+                .find(|y| y.scenario == x.scenario && y.seed == x.seed)
+                .map(|y| (x.j, y.j))
+        })
+        .collect();
+    let a_failed = pairs.iter().filter(|p| failed(p.0)).count();
+    let b_failed = pairs.iter().filter(|p| failed(p.1)).count();
+    let (fa, fb): (Vec<f64>, Vec<f64>) = pairs
+        .iter()
+        .copied()
+        .filter(|p| !failed(p.0) && !failed(p.1))
+        .unzip();
+    let finite = fa.len();
+    let (mean, lo, hi) = if finite == 0 {
+        (f64::NAN, f64::NAN, f64::NAN)
+    } else if seed_free {
+        let d: Vec<f64> = fa.iter().zip(&fb).map(|(x, y)| x - y).collect();
+        (
+            d.iter().sum::<f64>() / finite as f64,
+            d.iter().copied().fold(f64::INFINITY, f64::min),
+            d.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        )
+    } else {
+        let d = paired_diff(&fa, &fb);
+        (d.mean, d.lo, d.hi)
+    };
+    let direction = if pairs.is_empty() || (a_failed > 0 && b_failed > 0) {
+        Direction::Undefined
+    } else if a_failed > 0 {
+        Direction::Below
+    } else if b_failed > 0 || lo > 0.0 {
+        Direction::Above
+    } else if hi < 0.0 {
+        Direction::Below
+    } else {
+        Direction::Within
+    };
+    Versus {
+        n: pairs.len(),
+        a_failed,
+        b_failed,
+        finite,
+        seed_free,
+        mean,
+        lo,
+        hi,
+        direction,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,5 +439,96 @@ mod tests {
         let sunk = [vec![s(0, 2.0), s(1, f64::NAN)], vec![s(0, 0.0), s(1, 0.0)]];
         assert_eq!(pick(&sunk, &[0, 1]), Some((1, 0.0)));
         assert_eq!(pick(&sunk, &[9]), None);
+    }
+
+    fn runs(js: &[f64]) -> Vec<RunJ> {
+        // Two scenarios × js.len()/2 seeds, scenario-major.
+        let half = js.len() / 2;
+        js.iter()
+            .enumerate()
+            .map(|(i, &j)| RunJ {
+                scenario: if i < half { "a".into() } else { "b".into() },
+                seed: (i % half) as u64,
+                j,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn versus_is_paired_not_a_difference_of_means() {
+        // b is 1 below a's mean, but the pairs swing ±3 around that: a
+        // difference of means says "worse", the paired interval contains 0.
+        let b: Vec<f64> = (0..16).map(|i| -(i as f64) * 0.1).collect();
+        let a: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x - 1.0 + if i % 2 == 0 { 3.0 } else { -3.0 } * (1.0 + (i % 3) as f64))
+            .collect();
+        let v = versus(&runs(&a), &runs(&b), false);
+        assert!(v.mean < 0.0, "{v:?}");
+        assert_eq!(v.direction, Direction::Within, "{v:?}");
+        assert!(v.lo < 0.0 && v.hi > 0.0);
+        // The same mean shift with little spread: below 0.
+        let a2: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x - 1.0 + 0.01 * (i % 3) as f64)
+            .collect();
+        let v = versus(&runs(&a2), &runs(&b), false);
+        assert_eq!(v.direction, Direction::Below, "{v:?}");
+        assert!(v.hi < 0.0 && v.lo > -1.1);
+        // Pairing is by scenario and seed, not by position.
+        let mut rb = runs(&b);
+        rb.reverse();
+        assert_eq!(versus(&runs(&a2), &rb, false), v);
+        // The finite case is stats::paired_diff's interval, bit for bit.
+        let d = paired_diff(&a2, &b);
+        assert_eq!(
+            (v.mean, v.lo, v.hi, v.n, v.finite),
+            (d.mean, d.lo, d.hi, 16, 16)
+        );
+    }
+
+    #[test]
+    fn versus_decides_one_sided_failures_and_refuses_two_sided_ones() {
+        let inf = f64::NEG_INFINITY;
+        let good = vec![-1.0; 8];
+        // a fails on 5 of 8 runs, b on none: decided against a, no NaN.
+        let bad = vec![inf, inf, -0.5, inf, inf, -0.5, inf, -0.5];
+        let v = versus(&runs(&bad), &runs(&good), false);
+        assert_eq!(v.direction, Direction::Below);
+        assert_eq!((v.a_failed, v.b_failed, v.finite, v.n), (5, 0, 3, 8));
+        // On the runs both finish a is better, and says so.
+        assert!((v.mean - 0.5).abs() < 1e-12 && v.lo.is_finite() && v.hi.is_finite());
+        // The other way round: decided for a.
+        let w = versus(&runs(&good), &runs(&bad), false);
+        assert_eq!(w.direction, Direction::Above);
+        assert_eq!((w.a_failed, w.b_failed), (0, 5));
+        // Every run of a fails: still decided, and the interval is NaN, not ±∞.
+        let v = versus(&runs(&[inf; 8]), &runs(&good), false);
+        assert_eq!((v.direction, v.finite), (Direction::Below, 0));
+        assert!(v.mean.is_nan() && v.lo.is_nan());
+        // Both fail somewhere: undefined.
+        let other = vec![-1.0, inf, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0];
+        let u = versus(&runs(&bad), &runs(&other), false);
+        assert_eq!(u.direction, Direction::Undefined);
+        assert_eq!((u.a_failed, u.b_failed), (5, 1));
+    }
+
+    #[test]
+    fn versus_of_seed_free_runs_is_exact_per_scenario() {
+        // Scenario a: +0.2 on every seed; scenario b: −0.1 on every seed.
+        let b = vec![-1.0; 8];
+        let a = vec![-0.8, -0.8, -0.8, -0.8, -1.1, -1.1, -1.1, -1.1];
+        let v = versus(&runs(&a), &runs(&b), true);
+        assert_eq!(v.direction, Direction::Within);
+        assert!((v.lo + 0.1).abs() < 1e-12 && (v.hi - 0.2).abs() < 1e-12);
+        // The bootstrap over the 8 repeated values would call it "above"
+        // only through the repeats; exactly, above only when every scenario is.
+        let a = vec![-0.8, -0.8, -0.8, -0.8, -0.9, -0.9, -0.9, -0.9];
+        assert_eq!(
+            versus(&runs(&a), &runs(&b), true).direction,
+            Direction::Above
+        );
     }
 }

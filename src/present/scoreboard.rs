@@ -4,7 +4,7 @@
 //! `templates/scoreboard/*.md`; this module formats the numbers, sorts the
 //! methods by the objective, builds the tables and picks the phrases.
 
-use crate::analysis::scoreboard::{Interval, Presence};
+use crate::analysis::scoreboard::{Direction, Interval, Presence, Versus};
 use crate::error::Result;
 use crate::present::names::scenario_number;
 use crate::present::plots::scoreboard::{scoreboard_figure, Panel, REACH};
@@ -136,21 +136,141 @@ fn worst(e: &Entry, p: usize) -> &Interval {
     .expect("an entry has its scenarios")
 }
 
-fn confirm_word(t: &Tuning) -> String {
-    match (t.confirm, t.paired) {
-        (Confirm::Kept, _) | (_, None) => "kept".into(),
-        (c, Some((m, lo, hi))) => format!(
-            "{} {} [{}, {}]",
-            match c {
-                Confirm::Confirmed => "confirmed",
-                Confirm::Reversed => "reversed",
-                _ => "inconclusive",
-            },
-            val(m),
-            val(lo),
-            val(hi)
-        ),
+/// A signed value for a difference (`+0.2`, `−0.36`).
+fn signed(v: f64) -> String {
+    if v > 0.0 {
+        format!("+{}", val(v))
+    } else {
+        val(v)
     }
+}
+
+/// The facts of a [`Versus`]: `mean`, `lo`, `hi` (signed), `n`, `m` (the
+/// finite pairs), `a` and `b` (each side's −∞ runs).
+fn versus_facts(v: &Versus) -> Facts {
+    let mut fx = Facts::new();
+    put(&mut fx, "mean", signed(v.mean));
+    put(&mut fx, "lo", signed(v.lo));
+    put(&mut fx, "hi", signed(v.hi));
+    put(&mut fx, "n", v.n);
+    put(&mut fx, "m", v.finite);
+    put(&mut fx, "a", v.a_failed);
+    put(&mut fx, "b", v.b_failed);
+    fx
+}
+
+/// The table's verdict on a tuning (tuned against default).
+fn confirm_word(t: &Tuning) -> Result<String> {
+    let Some(v) = t.versus.filter(|_| t.confirm != Confirm::Kept) else {
+        return phrase("cell-kept", &Facts::new());
+    };
+    let mut fx = versus_facts(&v);
+    match t.confirm {
+        Confirm::Kept => phrase("cell-kept", &fx),
+        Confirm::Confirmed => phrase("cell-confirmed", &fx),
+        Confirm::Inconclusive => phrase("cell-inconclusive", &fx),
+        Confirm::Reversed if v.a_failed > 0 => {
+            put(&mut fx, "k", v.a_failed);
+            phrase("cell-failed", &fx)
+        }
+        Confirm::Reversed => phrase("cell-reversed", &fx),
+        Confirm::Rescued => {
+            put(&mut fx, "k", v.b_failed);
+            let finite = if v.finite > 0 {
+                phrase("cell-finite", &fx)?
+            } else {
+                String::new()
+            };
+            put(&mut fx, "finite", finite);
+            phrase("cell-rescued", &fx)
+        }
+        Confirm::Undefined => phrase("cell-undefined", &fx),
+        Confirm::SeedFree => phrase("cell-seed-free", &fx),
+    }
+}
+
+/// The clauses saying where the `variant` setting of `method` in `family`
+/// reaches the optimal responses worse than default or tuned DPO (by
+/// [`Versus`], never a difference of means), or cannot be compared with
+/// it; empty when neither.
+fn worse_clauses(
+    f: &ScoreboardFacts,
+    family: &str,
+    method: &str,
+    variant: Variant,
+) -> Result<Vec<String>> {
+    let (against, mut out) = dpo_comparisons(f, family, method, variant)?;
+    if !against.is_empty() {
+        let mut fx = Facts::new();
+        put(
+            &mut fx,
+            "variant",
+            phrase(variant_key(variant), &Facts::new())?,
+        );
+        put(&mut fx, "against", list(&against));
+        out.insert(0, phrase("worse-setting", &fx)?);
+    }
+    Ok(out)
+}
+
+/// The DPOs the `variant` setting reaches the goal worse than (`worse-*`
+/// phrases), as one list; `None` when none.
+fn worse_against(
+    f: &ScoreboardFacts,
+    family: &str,
+    method: &str,
+    variant: Variant,
+) -> Result<Option<String>> {
+    let (against, _) = dpo_comparisons(f, family, method, variant)?;
+    Ok((!against.is_empty()).then(|| list(&against)))
+}
+
+/// The `variant` setting of `method` against default and tuned DPO (tuned
+/// only when DPO's tuning moved): the `worse-*` items where it is worse,
+/// and the `undefined-setting` clauses where it cannot be compared.
+fn dpo_comparisons(
+    f: &ScoreboardFacts,
+    family: &str,
+    method: &str,
+    variant: Variant,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let mut against = Vec::new();
+    let mut out = Vec::new();
+    let vname = phrase(variant_key(variant), &Facts::new())?;
+    // Tuned DPO is the same runs as default DPO when its tuning kept the default.
+    let dpo_kept = tuning(f, family, "dpo").is_none_or(|t| t.chosen == 0);
+    for dpo in [Variant::Default, Variant::Tuned] {
+        if dpo == Variant::Tuned && dpo_kept {
+            continue;
+        }
+        let Some(v) = f.versus_dpo(family, method, variant, dpo) else {
+            continue;
+        };
+        let mut fx = versus_facts(&v);
+        put(
+            &mut fx,
+            "dpo",
+            phrase(
+                match dpo {
+                    Variant::Default => "dpo-default",
+                    Variant::Tuned => "dpo-tuned",
+                },
+                &Facts::new(),
+            )?,
+        );
+        put(&mut fx, "variant", &vname);
+        match v.direction {
+            Direction::Below if v.a_failed > 0 => {
+                put(&mut fx, "k", v.a_failed);
+                against.push(phrase("worse-failed", &fx)?);
+            }
+            Direction::Below if v.seed_free => against.push(phrase("worse-exact", &fx)?),
+            Direction::Below => against.push(phrase("worse-interval", &fx)?),
+            Direction::Undefined if v.n > 0 => out.push(phrase("undefined-setting", &fx)?),
+            _ => {}
+        }
+    }
+    Ok((against, out))
 }
 
 /// One family's table (sorted by [`sorted_methods`]).
@@ -202,7 +322,7 @@ pub fn family_table(f: &ScoreboardFacts, family: &str) -> Result<String> {
             val(tu.held_in.1),
             val(tu.held_out.0),
             val(tu.held_out.1),
-            confirm_word(tu),
+            confirm_word(tu)?,
             both(0)?,
             both(1)?,
             both(2)?,
@@ -303,24 +423,20 @@ fn removals(f: &ScoreboardFacts) -> Result<(String, String)> {
                 let mut mx = Facts::new();
                 put(&mut mx, "method", display_name(m));
                 put(&mut mx, "variants", phrase(key, &Facts::new())?);
-                // A removing setting that reaches the goal worse than DPO
-                // (lower mean objective) says so, naming which setting.
-                let j = |v: Variant| f.entry(fam, m, v).map_or(f64::NAN, |e| e.objective.mean);
-                let dpo_j = f
-                    .entry(fam, "dpo", Variant::Default)
-                    .map_or(f64::NAN, |e| e.objective.mean);
-                let (jd, jt) = (j(Variant::Default), j(Variant::Tuned));
-                put(&mut mx, "jd", val(jd));
-                put(&mut mx, "jt", val(jt));
-                put(&mut mx, "dpo_j", val(dpo_j));
-                let worse_d = removes(Variant::Default) && jd < dpo_j;
-                let worse_t = removes(Variant::Tuned) && jt < dpo_j;
-                let which = match (worse_d, worse_t) {
-                    (false, false) => "removal-method",
-                    (true, false) => "removal-method-worse-default",
-                    (false, true) => "removal-method-worse-tuned",
-                    (true, true) => "removal-method-worse-both",
+                // A removing setting that reaches the goal worse than
+                // default or tuned DPO (paired comparison) says so.
+                let mut clauses = Vec::new();
+                for v in [Variant::Default, Variant::Tuned] {
+                    if removes(v) {
+                        clauses.extend(worse_clauses(f, fam, m, v)?);
+                    }
+                }
+                let which = if clauses.is_empty() {
+                    "removal-method"
+                } else {
+                    "removal-method-caveat"
                 };
+                put(&mut mx, "clauses", clauses.join("; "));
                 methods.push(phrase(which, &mx)?);
             }
             put(&mut fx, "property", property_name(p));
@@ -442,20 +558,15 @@ pub fn mechanisms_markdown(f: &ScoreboardFacts) -> Result<String> {
                 put(&mut cx, "clauses", clauses.join("; "));
                 phrase("mech-balance", &cx)?
             };
-            // A removal by a setting that reaches the goal worse than DPO is no remedy.
-            let j = f
-                .entry(&first.family, m, first.variant)
-                .map_or(f64::NAN, |e| e.objective.mean);
-            let dpo_j = f
-                .entry(&first.family, "dpo", Variant::Default)
-                .map_or(f64::NAN, |e| e.objective.mean);
-            let line = if j < dpo_j {
-                let mut wx = Facts::new();
-                put(&mut wx, "j", val(j));
-                put(&mut wx, "dpo_j", val(dpo_j));
-                format!("{line} {}", phrase("mech-worse", &wx)?)
-            } else {
-                line
+            // A removal by a setting that reaches the goal worse than
+            // default or tuned DPO (paired comparison) is no remedy.
+            let line = match worse_against(f, &first.family, m, first.variant)? {
+                Some(against) => {
+                    let mut wx = Facts::new();
+                    put(&mut wx, "against", against);
+                    format!("{line} {}", phrase("mech-worse", &wx)?)
+                }
+                None => line,
             };
             out.push(line);
         }
@@ -465,6 +576,127 @@ pub fn mechanisms_markdown(f: &ScoreboardFacts) -> Result<String> {
     } else {
         Ok(out.join("\n"))
     }
+}
+
+/// The families (labels, plan order) of `tunings`.
+fn families_of(f: &ScoreboardFacts, tunings: &[&Tuning]) -> Result<(String, String)> {
+    let labels: Vec<&str> = f
+        .families
+        .iter()
+        .filter(|x| tunings.iter().any(|t| t.family == x.id))
+        .map(|x| x.label.as_str())
+        .collect();
+    let word = if labels.len() == 1 {
+        "family-one"
+    } else {
+        "family-many"
+    };
+    Ok((list(&labels), phrase(word, &Facts::new())?))
+}
+
+/// The tuning counts: kept; then the tunings that moved, tested by their
+/// intervals where runs depend on the seed and counted apart where they
+/// do not (`confirm-*` phrases).
+fn confirm_counts(f: &ScoreboardFacts) -> Result<String> {
+    let moved: Vec<&Tuning> = f.tunings.iter().filter(|t| t.chosen != 0).collect();
+    let (free, tested): (Vec<&Tuning>, Vec<&Tuning>) = moved
+        .iter()
+        .partition(|t| t.versus.is_some_and(|v| v.seed_free));
+    let count = |ts: &[&Tuning], c: Confirm| ts.iter().filter(|t| t.confirm == c).count();
+    let mut cx = Facts::new();
+    put(&mut cx, "n", f.tunings.len());
+    put(
+        &mut cx,
+        "kept",
+        count(&f.tunings.iter().collect::<Vec<_>>(), Confirm::Kept),
+    );
+    let tested_text = if tested.is_empty() {
+        String::new()
+    } else {
+        let mut tx = Facts::new();
+        let (fams, word) = families_of(f, &tested)?;
+        put(&mut tx, "families", fams);
+        put(&mut tx, "family_word", word);
+        put(&mut tx, "moved", tested.len());
+        put(&mut tx, "confirmed", count(&tested, Confirm::Confirmed));
+        put(
+            &mut tx,
+            "inconclusive",
+            count(&tested, Confirm::Inconclusive),
+        );
+        put(&mut tx, "reversed", count(&tested, Confirm::Reversed));
+        let rescued: Vec<&&Tuning> = tested
+            .iter()
+            .filter(|t| t.confirm == Confirm::Rescued)
+            .collect();
+        let rescued_text = if rescued.is_empty() {
+            String::new()
+        } else {
+            let mut runs = Vec::new();
+            for t in &rescued {
+                let Some(v) = t.versus else { continue };
+                let mut ix = Facts::new();
+                put(&mut ix, "method", display_name(&t.method));
+                put(&mut ix, "family", family_label(f, &t.family));
+                put(&mut ix, "k", v.b_failed);
+                put(&mut ix, "n", v.n);
+                runs.push(phrase("rescued-item", &ix)?);
+            }
+            let mut rx = Facts::new();
+            put(&mut rx, "k", rescued.len());
+            put(&mut rx, "runs", list(&runs));
+            phrase("confirm-rescued", &rx)?
+        };
+        put(&mut tx, "rescued", rescued_text);
+        let undefined = count(&tested, Confirm::Undefined);
+        let undefined_text = if undefined == 0 {
+            String::new()
+        } else {
+            let mut ux = Facts::new();
+            put(&mut ux, "k", undefined);
+            phrase("confirm-undefined", &ux)?
+        };
+        put(&mut tx, "undefined", undefined_text);
+        phrase("confirm-tested", &tx)?
+    };
+    put(&mut cx, "tested", tested_text);
+    let free_text = if free.is_empty() {
+        String::new()
+    } else {
+        let mut sx = Facts::new();
+        let (fams, word) = families_of(f, &free)?;
+        put(&mut sx, "families", fams);
+        put(&mut sx, "family_word", word);
+        put(&mut sx, "moved", free.len());
+        let dir = |d: Direction| {
+            free.iter()
+                .filter(|t| t.versus.is_some_and(|v| v.direction == d))
+                .count()
+        };
+        put(&mut sx, "better", dir(Direction::Above));
+        put(&mut sx, "mixed", dir(Direction::Within));
+        let clause = |key: &str, k: usize| -> Result<String> {
+            if k == 0 {
+                return Ok(String::new());
+            }
+            let mut kx = Facts::new();
+            put(&mut kx, "k", k);
+            phrase(key, &kx)
+        };
+        put(
+            &mut sx,
+            "worse",
+            clause("confirm-seed-free-worse", dir(Direction::Below))?,
+        );
+        put(
+            &mut sx,
+            "undefined",
+            clause("confirm-undefined", dir(Direction::Undefined))?,
+        );
+        phrase("confirm-seed-free", &sx)?
+    };
+    put(&mut cx, "seed_free", free_text);
+    phrase("confirm-counts", &cx)
 }
 
 /// The report's section.
@@ -546,14 +778,7 @@ pub fn scoreboard_markdown(f: &ScoreboardFacts) -> Result<String> {
     put(&mut fx, "held_in", seeds(&f.held_in));
     put(&mut fx, "held_out", seeds(&f.held_out));
     put(&mut fx, "n_held_out", f.held_out.len());
-    let count = |c: Confirm| f.tunings.iter().filter(|t| t.confirm == c).count();
-    let mut cx = Facts::new();
-    put(&mut cx, "n", f.tunings.len());
-    put(&mut cx, "kept", count(Confirm::Kept));
-    put(&mut cx, "confirmed", count(Confirm::Confirmed));
-    put(&mut cx, "inconclusive", count(Confirm::Inconclusive));
-    put(&mut cx, "reversed", count(Confirm::Reversed));
-    put(&mut fx, "confirm_counts", phrase("confirm-counts", &cx)?);
+    put(&mut fx, "confirm_counts", confirm_counts(f)?);
     put(&mut fx, "t_drop", num(f.thresholds[0]));
     put(&mut fx, "t_deg", num(f.thresholds[1]));
     put(&mut fx, "t_disp", num(f.thresholds[2]));

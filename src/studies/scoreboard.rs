@@ -14,8 +14,9 @@
 //! as `facts.json`, with every run in `tuning.csv` and `scoreboard.csv`);
 //! [`crate::present::scoreboard`] draws and describes them.
 
-use crate::analysis::scoreboard::{objective, pick, presence, Interval, Presence, Scored};
-use crate::analysis::stats::paired_diff;
+use crate::analysis::scoreboard::{
+    objective, pick, presence, versus, Direction, Interval, Presence, RunJ, Scored, Versus,
+};
 use crate::engine::train::{train, Keep};
 use crate::error::{Error, Result};
 use crate::io::config::{Config, DataConfig, LossConfig, PolicyConfig};
@@ -502,19 +503,63 @@ pub struct Entry {
     pub presence: [Presence; 3],
     /// Its π-space gradients.
     pub gradients: Gradients,
+    /// Every held-out run's objective, by scenario and seed (what
+    /// [`versus`] pairs).
+    pub runs: Vec<RunJ>,
+    /// Whether its runs do not depend on the seed: in every scenario, at
+    /// least two seeds and every seed's D-scores, final π* and objective
+    /// identical (a family without random initialisation).
+    pub seed_free: bool,
 }
 
-/// Whether the tuned setting beats the default on the held-out seeds.
+/// Whether the tuned setting beats the default on the held-out seeds
+/// (from the [`Versus`] of tuned against default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Confirm {
     /// Tuning kept the default.
     Kept,
     /// The paired difference's 95 % interval lies above 0.
     Confirmed,
-    /// It lies below 0: the held-in choice does not carry over.
+    /// The default scores J = −∞ on some held-out run and the tuned
+    /// setting on none: a clear improvement, not an interval.
+    Rescued,
+    /// The interval lies below 0 (or the tuned setting fails on some run
+    /// and the default on none): the held-in choice does not carry over.
     Reversed,
     /// It contains 0.
     Inconclusive,
+    /// Both fail on some run: the difference is not defined.
+    Undefined,
+    /// The runs do not depend on the seed, so the held-out seeds repeat the
+    /// held-in runs: no test of the tuning, only the exact differences
+    /// over the scenarios (the [`Versus`] says which way they go).
+    SeedFree,
+}
+
+/// The [`Confirm`] of a tuning whose tuned-against-default comparison is `v`.
+pub fn confirm_of(v: &Versus) -> Confirm {
+    match v.direction {
+        Direction::Undefined => Confirm::Undefined,
+        Direction::Above if v.b_failed > 0 => Confirm::Rescued,
+        _ if v.seed_free => Confirm::SeedFree,
+        Direction::Above => Confirm::Confirmed,
+        Direction::Below => Confirm::Reversed,
+        Direction::Within => Confirm::Inconclusive,
+    }
+}
+
+/// The held-out check of a tuning: `None` and [`Confirm::Kept`] when it
+/// kept the default, else the [`Versus`] of tuned against default.
+pub fn check_tuning(default: &Entry, tuned: &Entry, chosen: usize) -> (Option<Versus>, Confirm) {
+    if chosen == 0 {
+        return (None, Confirm::Kept);
+    }
+    let v = versus(
+        &tuned.runs,
+        &default.runs,
+        tuned.seed_free && default.seed_free,
+    );
+    (Some(v), confirm_of(&v))
 }
 
 /// The tuning of one method in one family.
@@ -532,9 +577,9 @@ pub struct Tuning {
     pub held_in: (f64, f64),
     /// Mean objective over the held-out runs, of the default and the chosen.
     pub held_out: (f64, f64),
-    /// Mean and 95 % bootstrap interval of tuned − default over the
-    /// held-out runs, paired on scenario and seed (`None` when kept).
-    pub paired: Option<(f64, f64, f64)>,
+    /// Tuned − default over the held-out runs, paired on scenario and
+    /// seed (`None` when kept).
+    pub versus: Option<Versus>,
     /// The held-out verdict.
     pub confirm: Confirm,
 }
@@ -611,6 +656,22 @@ impl ScoreboardFacts {
             .iter()
             .find(|e| e.family == family && e.method == method && e.variant == variant)
     }
+
+    /// The [`Versus`] of `method` at `variant` against DPO at `dpo` in
+    /// `family`, over their held-out runs.
+    pub fn versus_dpo(
+        &self,
+        family: &str,
+        method: &str,
+        variant: Variant,
+        dpo: Variant,
+    ) -> Option<Versus> {
+        let (a, b) = (
+            self.entry(family, method, variant)?,
+            self.entry(family, "dpo", dpo)?,
+        );
+        Some(versus(&a.runs, &b.runs, a.seed_free && b.seed_free))
+    }
 }
 
 /// The [`Entry`] of `rows` (one setting's held-out runs).
@@ -643,6 +704,24 @@ pub fn entry(
         let per: Vec<Interval> = cells.iter().map(|c| *c.d(p)).collect();
         presence(&per, THRESHOLDS[p])
     });
+    // Seed-free: in every scenario ≥ 2 seeds, all with the same numbers.
+    let same = |a: &RunRow, b: &RunRow| {
+        [
+            (a.drop, b.drop),
+            (a.degradation, b.degradation),
+            (a.dispersion, b.dispersion),
+            (a.final_optimal, b.final_optimal),
+            (a.objective, b.objective),
+        ]
+        .iter()
+        .all(|(x, y)| x.to_bits() == y.to_bits())
+    };
+    let seed_free = !rows.is_empty()
+        && SCENARIOS.iter().all(|sc| {
+            let g: Vec<&RunRow> = rows.iter().copied().filter(|r| r.scenario == *sc).collect();
+            let distinct = g.iter().any(|r| r.seed != g[0].seed);
+            g.is_empty() || (distinct && g.iter().all(|r| same(r, g[0])))
+        });
     Entry {
         method: method.into(),
         family: family.into(),
@@ -651,6 +730,15 @@ pub fn entry(
         objective: Interval::of(&rows.iter().map(|r| r.objective).collect::<Vec<_>>()),
         presence,
         gradients: Gradients::of(rows),
+        runs: rows
+            .iter()
+            .map(|r| RunJ {
+                scenario: r.scenario.clone(),
+                seed: r.seed,
+                j: r.objective,
+            })
+            .collect(),
+        seed_free,
         cells,
     }
 }
@@ -840,24 +928,8 @@ fn facts_of(
             let mean = |rows: &[&RunRow]| {
                 Interval::of(&rows.iter().map(|r| r.objective).collect::<Vec<_>>()).mean
             };
-            let (paired, confirm) = if best == 0 {
-                (None, Confirm::Kept)
-            } else {
-                // Paired on (scenario, seed): both lists are in job order.
-                let a: Vec<f64> = t_rows.iter().map(|r| r.objective).collect();
-                let b: Vec<f64> = d_rows.iter().map(|r| r.objective).collect();
-                let d = paired_diff(&a, &b);
-                let c = if d.n == 0 {
-                    Confirm::Inconclusive
-                } else if d.lo > 0.0 {
-                    Confirm::Confirmed
-                } else if d.hi < 0.0 {
-                    Confirm::Reversed
-                } else {
-                    Confirm::Inconclusive
-                };
-                (Some((d.mean, d.lo, d.hi)), c)
-            };
+            let n = entries.len();
+            let (versus, confirm) = check_tuning(&entries[n - 2], &entries[n - 1], best);
             tunings.push(Tuning {
                 method: m.to_string(),
                 family: fam.id.clone(),
@@ -865,7 +937,7 @@ fn facts_of(
                 chosen: best,
                 held_in: (held_in_default, held_in_best),
                 held_out: (mean(&d_rows), mean(&t_rows)),
-                paired,
+                versus,
                 confirm,
             });
         }
