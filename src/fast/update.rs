@@ -779,10 +779,28 @@ mod tests {
         let simd = token(Level::Avx512);
         let cases: [(f64, f64, f64, f64, f64); 4] = [
             // (β1, ε, step, p, m)
-            (0.99, 1e300, 1e300, f64::from_bits(0x0040_0000_0000_1001), f64::from_bits(48)),
-            (1.0 - 2f64.powi(-40), 1e40, 1e40, 1e-300, f64::from_bits(((1 << 52) - 1) >> 13)),
+            (
+                0.99,
+                1e300,
+                1e300,
+                f64::from_bits(0x0040_0000_0000_1001),
+                f64::from_bits(48),
+            ),
+            (
+                1.0 - 2f64.powi(-40),
+                1e40,
+                1e40,
+                1e-300,
+                f64::from_bits(((1 << 52) - 1) >> 13),
+            ),
             (0.9, 5e-324, 1e300, f64::INFINITY, f64::from_bits(5)),
-            (0.9, 1e-8, f64::INFINITY, f64::NEG_INFINITY, f64::from_bits(5)),
+            (
+                0.9,
+                1e-8,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::from_bits(5),
+            ),
         ];
         for (beta1, eps, step, p0, m0) in cases {
             let rule = Rule::Adam(AdamStep::new(beta1, 0.999, eps, step, 1.0));

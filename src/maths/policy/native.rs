@@ -858,7 +858,11 @@ mod tests {
                 fast::with_level(level, || f32::step(rule, &mut pb, &g, &mut mb, &mut vb))
                     .expect("an available level");
                 let same = pa[0].to_bits() == pb[0].to_bits() || (pa[0].is_nan() && pb[0].is_nan());
-                assert!(same, "ε {eps}, step {step}, p {p0} at {level}: {} vs {}", pa[0], pb[0]);
+                assert!(
+                    same,
+                    "ε {eps}, step {step}, p {p0} at {level}: {} vs {}",
+                    pa[0], pb[0]
+                );
                 (pb, mb, vb) = ([p0; 16], [f32::from_bits(4); 16], [0.0f32; 16]);
             }
         }
