@@ -296,11 +296,15 @@ where
 
     let mut opt = Optimizer::new(spec.optimizer, spec.lr, params.len());
     let mut scratch = vec![0.0; policy.scratch_len()];
-    let mut logits = vec![0.0; x * y];
+    let f32 = spec.precision == Precision::F32;
+    // A policy whose logits are its parameters is read in place and updated
+    // with the logit gradient (in f64): no logit copy, no parameter gradient.
+    let in_place = !f32 && policy.logits_are_params();
+    let mut logits = vec![0.0; if in_place { 0 } else { x * y }];
     let mut logp = vec![0.0; x * y];
     let mut probs = vec![0.0; x * y];
     let mut dlogits = vec![0.0; x * y];
-    let mut grad = vec![0.0; params.len()];
+    let mut grad = vec![0.0; if in_place { 0 } else { params.len() }];
     let mut evals = vec![
         LossEval {
             value: 0.0,
@@ -311,10 +315,9 @@ where
     ];
     let mut tracker = SummaryTracker::default();
     let mut diverged = None;
-    let f32 = spec.precision == Precision::F32;
 
     for epoch in 0..=spec.epochs {
-        let z: &[f64] = if !f32 && policy.logits_are_params() {
+        let z: &[f64] = if in_place {
             &params
         } else {
             policy.forward(&params, &mut scratch, &mut logits);
@@ -385,7 +388,7 @@ where
             round_f32(&mut grad);
             opt.step_f32(&mut params, &grad);
             all_finite_then_zero_split(&mut dlogits)
-        } else if policy.logits_are_params() {
+        } else if in_place {
             opt.step_clearing(&mut params, &mut dlogits)
         } else {
             policy.backward_step(&mut params, &mut scratch, &dlogits, &mut grad, &mut opt);
