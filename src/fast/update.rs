@@ -474,6 +474,29 @@ mod tests {
     use super::*;
     use crate::fast::testing::{assert_same_bits, token, Values};
 
+    /// `rule` on `(p, m, v)` `a` by the reference rules and on `b` by the
+    /// kernel `simd` dispatches to.
+    fn reference_and_simd(
+        rule: Rule,
+        simd: Simd,
+        a: (&mut [f64], &mut [f64], &mut [f64]),
+        b: (&mut [f64], &mut [f64], &mut [f64]),
+        g: &[f64],
+    ) {
+        Update {
+            rule,
+            m: a.1,
+            v: a.2,
+        }
+        .apply(0, a.0, g);
+        Update {
+            rule,
+            m: b.1,
+            v: b.2,
+        }
+        .apply_simd(simd, 0, b.0, g);
+    }
+
     fn adam(eps: f64, t: i32) -> Rule {
         let (b1, b2, lr) = (0.9f64, 0.999f64, 0.01);
         Rule::Adam(AdamStep::new(
@@ -738,18 +761,13 @@ mod tests {
                 ));
                 let g: Vec<f64> = (0..n).map(|i| grad(i, t as usize)).collect();
                 let before = mb.clone();
-                Update {
+                reference_and_simd(
                     rule,
-                    m: &mut ma,
-                    v: &mut va,
-                }
-                .apply(0, &mut pa, &g);
-                Update {
-                    rule,
-                    m: &mut mb,
-                    v: &mut vb,
-                }
-                .apply_simd(simd, 0, &mut pb, &g);
+                    simd,
+                    (&mut pa, &mut ma, &mut va),
+                    (&mut pb, &mut mb, &mut vb),
+                    &g,
+                );
                 quiet_seen |= (0..n).any(|i| {
                     let k = before[i].to_bits() << 1 >> 1;
                     k != 0 && k < 8 && g[i] == 0.0 && before[i] == mb[i]
@@ -807,18 +825,13 @@ mod tests {
             let g = vec![-0.0; 8];
             let (mut pa, mut ma, mut va) = (vec![p0; 8], vec![m0; 8], vec![0.0; 8]);
             let (mut pb, mut mb, mut vb) = (pa.clone(), ma.clone(), va.clone());
-            Update {
+            reference_and_simd(
                 rule,
-                m: &mut ma,
-                v: &mut va,
-            }
-            .apply(0, &mut pa, &g);
-            Update {
-                rule,
-                m: &mut mb,
-                v: &mut vb,
-            }
-            .apply_simd(simd, 0, &mut pb, &g);
+                simd,
+                (&mut pa, &mut ma, &mut va),
+                (&mut pb, &mut mb, &mut vb),
+                &g,
+            );
             let what = format!("β1 {beta1}, ε {eps}, step {step}, p {p0:e}");
             let same = |a: &[f64], b: &[f64]| {
                 a.iter()
@@ -883,18 +896,13 @@ mod tests {
             let (mut ma, mut mb, mut va, mut vb) =
                 (vec![0.0; 16], vec![0.0; 16], vec![0.0; 16], vec![0.0; 16]);
             let g = vec![0.0; 16];
-            Update {
+            reference_and_simd(
                 rule,
-                m: &mut ma,
-                v: &mut va,
-            }
-            .apply(0, &mut pa, &g);
-            Update {
-                rule,
-                m: &mut mb,
-                v: &mut vb,
-            }
-            .apply_simd(simd, 0, &mut pb, &g);
+                simd,
+                (&mut pa, &mut ma, &mut va),
+                (&mut pb, &mut mb, &mut vb),
+                &g,
+            );
             let same = |a: &[f64], b: &[f64]| {
                 a.iter()
                     .zip(b)
