@@ -17,13 +17,19 @@ use std::arch::x86_64::*;
 #[cfg(target_arch = "x86_64")]
 const X_MIN: f64 = f64::from_bits((1023 - 900) << 52);
 
+/// Smallest candidate root the check takes (`2^-970`, exponent field 53):
+/// from there up `2^(E−52)`, read off the bits, is a positive normal number.
+#[cfg(target_arch = "x86_64")]
+const S_MIN: f64 = f64::from_bits(53 << 52);
+
 /// The lanes where `s` is provably `RN(√x)`, the square root rounded to
 /// nearest.
 ///
 /// With `r = RN(x − s²)` (one FMA), `2^E ≤ s < 2^(E+1)` and `B = s·2^(E−52)`
 /// (exact: `B = 2sh` with `h = 2^(E−53)`, half the spacing around `s`), a
-/// lane passes when `2^-900 ≤ x` (ordered: no NaN), `s`'s significand field
-/// is not zero (its two neighbours are both `2h` away) and `|r| < B`.
+/// lane passes when `2^-900 ≤ x` and `2^-970 ≤ s` (ordered: no NaN, no
+/// negative `s`), `s`'s significand field is not zero (its two neighbours
+/// are both `2h` away) and `|r| < B`.
 ///
 /// Why that proves it, for `x` normal and `s` a positive normal number.
 /// `√x` is never a midpoint between two doubles (a midpoint has 54
@@ -38,10 +44,11 @@ const X_MIN: f64 = f64::from_bits((1023 - 900) << 52);
 /// takes the divider). If `|t| > 2^(2E−51)`, then `|r| ≥ 2^(2E−51) > B`
 /// (rounding is monotone; for `E < −511` that power is not a double, but
 /// then `s² < 2^-1020` and `r ≥ RN(x − 2^-1020) > 2^-1072 > B`): the lane
-/// fails. Any other `s` fails too: negative or with an exponent field
-/// `≤ 52`, `B` is not positive (`2^(E−52)` taken from the bits is not);
-/// `E > 537` makes `s²` overflow, `r = −∞`; NaN or infinite `s`, `r` is a
-/// NaN or `−∞`.
+/// fails. Both bounds are needed: with `s < 2^-970` the `2^(E−52)` read off
+/// the bits is not a positive number (negative, or `−∞` at exponent field
+/// 51), and for a negative `s` that made `B` positive (a cold review found
+/// such lanes accepted). For `E > 537`, `x − s²` rounds to `−∞`; an infinite
+/// `s` gives a NaN or `−∞` residual: the lane fails.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -59,6 +66,7 @@ pub(super) fn correctly_rounded(x: __m512d, s: __m512d) -> __mmask8 {
         _mm512_set1_epi64(i64::MAX),
     ));
     let k = _mm512_cmp_pd_mask::<_CMP_GE_OQ>(x, _mm512_set1_pd(X_MIN));
+    let k = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(k, s, _mm512_set1_pd(S_MIN));
     let k = _mm512_mask_test_epi64_mask(k, bits, _mm512_set1_epi64(0x000f_ffff_ffff_ffff));
     _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(k, abs_r, b)
 }
@@ -322,6 +330,21 @@ mod tests {
             2.0,
             1e-310f64.sqrt(),
             f64::INFINITY,
+        ];
+        assert_eq!(proven(xs, ss), 0);
+        // Negative candidates with an exponent field below 52, where the
+        // scale read off the bits is negative too (a cold review's finding).
+        let tiny_neg = -f64::from_bits(0x033f_0000_0000_0001);
+        let xs = [4.0, 1e300, 1.0, 2.0, 1e-200, 4.0, 4.0, 4.0];
+        let ss = [
+            -1e-300,
+            tiny_neg,
+            -1e-300,
+            -1e-300,
+            -1e-300,
+            -f64::from_bits(51 << 52 | 1),
+            -f64::from_bits(52 << 52 | 1),
+            -2.0,
         ];
         assert_eq!(proven(xs, ss), 0);
         // In range and a significand not zero: proven.

@@ -99,6 +99,7 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
     ));
     let mut ratios = Vec::new();
     let mut pcts = Vec::new();
+    let mut sgd = Vec::new();
     let divider = rows
         .iter()
         .find(|r| r.case == "bound" && r.policy == "sqrt+div")
@@ -143,6 +144,16 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
                 "{:.0} % (width {w})",
                 100.0 * bound / r.ns_per_step
             ));
+            if let Some(s) = rows.iter().find(|s| {
+                s.case == "paper-sgd" && s.policy == "mlp" && s.width == w && s.precision == "f64"
+            }) {
+                sgd.push(format!(
+                    "{:.1} µs, {:.0} % of the Adam step and {:.2}× the divider bound (width {w})",
+                    s.ns_per_step / 1e3,
+                    100.0 * s.ns_per_step / r.ns_per_step,
+                    s.ns_per_step / (divider * r.params as f64)
+                ));
+            }
         }
     }
     put(&mut f, "table", lines.join("\n"));
@@ -152,6 +163,14 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
     put(&mut f, "divider_ns", format!("{divider:.2}"));
     put(&mut f, "madd_ns", format!("{madd:.3}"));
     put(&mut f, "bound_pcts", list(&pcts));
+    let outside = if sgd.is_empty() {
+        render_line("bench/phrases", "sgd-none", &Facts::new())?
+    } else {
+        let mut g = Facts::new();
+        put(&mut g, "sgd_steps", list(&sgd));
+        render_line("bench/phrases", "sgd", &g)?
+    };
+    put(&mut f, "outside_divider", outside);
 
     // The big tabular step against its floors.
     let floors = floor_ratios(rows);

@@ -302,7 +302,7 @@ impl Mlp {
         act.scale_by_deriv(da1, h1);
         let (g_w1, g_b1) = grad[o.w1..o.w2].split_at_mut(o.b1 - o.w1);
         self.input_layer_grad(da1, g_w1, g_b1);
-        upd.apply(o.w1, &mut params[o.w1..o.w2], &grad[o.w1..o.w2]);
+        upd.apply_simd(simd, o.w1, &mut params[o.w1..o.w2], &grad[o.w1..o.w2]);
     }
 }
 

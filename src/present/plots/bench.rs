@@ -9,7 +9,7 @@ use super::style::{self, FONT};
 use super::{save, DrawResult, Figure};
 use crate::error::{Error, Result};
 use crate::studies::bench::{
-    BenchRow, TARGET_MLP64_SWEEP, TARGET_STREAM_FACTOR, TARGET_TABULAR_SWEEP,
+    BenchRow, JAX_MLP64_SWEEP, TARGET_MLP64_SWEEP, TARGET_STREAM_FACTOR, TARGET_TABULAR_SWEEP,
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -285,8 +285,9 @@ fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
         ),
         Line::new(
             &format!(
-                "target, 64 runs: MLP width 64 {} k steps/s",
-                TARGET_MLP64_SWEEP / 1e3
+                "target, 64 runs: MLP width 64 {} k steps/s (6× the issue's JAX {} k)",
+                TARGET_MLP64_SWEEP / 1e3,
+                JAX_MLP64_SWEEP / 1e3
             ),
             TARGET,
             Stroke::Dotted,
@@ -308,6 +309,19 @@ fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
             style::CHOSEN,
             Stroke::Dashed,
             all32.iter().map(|r| point(r)).collect(),
+        ));
+    }
+    let sgd: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.case == "paper-sgd" && r.policy == "mlp" && r.precision == "f64")
+        .map(point)
+        .collect();
+    if !sgd.is_empty() {
+        lines.push(Line::new(
+            &format!("MLP ({activation}), f64, plain SGD (no divider), one run on 1 thread"),
+            style::UNSEEN,
+            Stroke::Dotted,
+            sgd,
         ));
     }
     let y = decade_axis(&lines, "training steps per second");
