@@ -148,7 +148,7 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
                 s.case == "paper-sgd" && s.policy == "mlp" && s.width == w && s.precision == "f64"
             }) {
                 sgd.push(format!(
-                    "{:.1} µs, {:.0} % of the Adam step and {:.2}× the divider bound (width {w})",
+                    "{:.1} µs ({:.0} % of the Adam step, {:.2}× the divider bound) at width {w}",
                     s.ns_per_step / 1e3,
                     100.0 * s.ns_per_step / r.ns_per_step,
                     s.ns_per_step / (divider * r.params as f64)

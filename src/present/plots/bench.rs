@@ -18,6 +18,8 @@ use std::path::Path;
 
 /// Targets: a green distinct from every measured curve.
 const TARGET: RGBColor = style::UNSEEN;
+/// The MLP step without divider work (plain SGD): a hue no other line has.
+const NO_DIVIDER: RGBColor = RGBColor(0x6a, 0x3d, 0x9a);
 
 /// How a line is stroked.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -319,7 +321,7 @@ fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
     if !sgd.is_empty() {
         lines.push(Line::new(
             &format!("MLP ({activation}), f64, plain SGD (no divider), one run on 1 thread"),
-            style::UNSEEN,
+            NO_DIVIDER,
             Stroke::Dotted,
             sgd,
         ));
