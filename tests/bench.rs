@@ -171,3 +171,46 @@ fn floor_ratios_read_the_big_tabular_rows() {
         assert!(r.floor_split_ns <= r.floor_one_ns * 1.05 || r.threads == 1);
     }
 }
+
+/// The performance block's sentence on the steps without divider work
+/// follows the rows: "longer than the divider bound at every width" only
+/// when every `paper-sgd` row is, the plain sentence otherwise, and a
+/// sentence saying so when no such row was timed.
+#[test]
+fn the_no_divider_sentence_follows_the_rows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rows = dpo_lab::studies::bench::read_csv(&root.join("plots/bench/bench.csv")).unwrap();
+    let render = |rows: &[dpo_lab::studies::bench::BenchRow]| {
+        dpo_lab::present::bench::performance_markdown(rows).unwrap()
+    };
+    let longer = "at every width the work outside the divider alone is longer";
+    let sgd = |r: &dpo_lab::studies::bench::BenchRow| r.case == "paper-sgd";
+    assert!(
+        rows.iter().filter(|r| sgd(r)).count() >= 2,
+        "the record has paper-sgd rows"
+    );
+    let all = render(&rows);
+    let divider = rows
+        .iter()
+        .find(|r| r.case == "bound" && r.policy == "sqrt+div")
+        .unwrap()
+        .ns_per_step;
+    let over = rows.iter().filter(|r| sgd(r)).all(|s| {
+        let adam = rows
+            .iter()
+            .find(|r| {
+                r.case == "paper" && r.width == s.width && r.precision == "f64" && r.runs == s.runs
+            })
+            .unwrap();
+        s.ns_per_step > divider * adam.params as f64
+    });
+    assert_eq!(all.contains(longer), over);
+    // One no-divider step faster than its bound: the plain sentence.
+    let mut faster = rows.clone();
+    faster.iter_mut().find(|r| sgd(r)).unwrap().ns_per_step = 1.0;
+    let text = render(&faster);
+    assert!(text.contains("case `paper-sgd`) take") && !text.contains(longer));
+    // No such rows: said so.
+    let none: Vec<_> = rows.into_iter().filter(|r| !sgd(r)).collect();
+    assert!(render(&none).contains("No step was timed without Adam"));
+}
