@@ -111,8 +111,9 @@ impl Layer {
 
     /// [`Layer::backward_step_plain`] in AVX-512 registers, bit-identical to
     /// it. Row `j`'s gradient is computed while row `j - 1` is updated, eight
-    /// columns at a time: the optimiser's square roots and divisions (the
-    /// step's bottleneck) then run beside the multiply-adds, not after them.
+    /// columns at a time: the optimiser's square roots and divisions (which
+    /// bound this layer's time) then run beside the multiply-adds, not after
+    /// them.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     fn backward_step_avx512(

@@ -459,12 +459,17 @@ pub(crate) mod testing {
             Values(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x1234_5678)
         }
 
-        pub fn next_f64(&mut self) -> f64 {
+        /// The next 64 raw bits.
+        pub fn bits(&mut self) -> u64 {
             self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
             let mut z = self.0;
             z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
+            z ^ (z >> 31)
+        }
+
+        pub fn next_f64(&mut self) -> f64 {
+            let z = self.bits();
             match z % 23 {
                 0 => 0.0,
                 1 => -0.0,

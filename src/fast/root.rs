@@ -1,13 +1,15 @@
 //! Square roots of eight f64 at a time on the multiply-add units, with
 //! IEEE's bits. Adam needs a square root and a division per parameter; on
-//! this kind of CPU both run on one divider, which is then the step's
-//! bottleneck. [`sqrt8_avx512`] computes the root from the reciprocal-root
-//! estimate by Newton's method, then *proves* each lane correctly rounded
-//! with one fused multiply-add ([`correctly_rounded`]); a lane it cannot
-//! prove (none among 16 million random inputs; zeros, subnormals, infinities,
-//! NaNs, negative inputs by design) takes the hardware square root. So the
-//! result is `x.sqrt()`'s bits in every lane, whatever Newton's accuracy:
-//! that only decides how often the divider is used.
+//! this kind of CPU both run on one divider, which bounds a pass of Adam on
+//! its own (not the MLP step as a whole: see the `paper-sgd` rows of
+//! `dpo-lab bench`). [`sqrt8_avx512`] computes the root from the
+//! reciprocal-root estimate by Newton's method, then *proves* each lane
+//! correctly rounded with one fused multiply-add ([`correctly_rounded`]); a
+//! lane it cannot prove (none among the 400 000 ordinary inputs of its test;
+//! zeros, subnormals, infinities, NaNs, negative inputs by design) takes the
+//! hardware square root. So the result is `x.sqrt()`'s bits in every lane,
+//! whatever Newton's accuracy: that only decides how often the divider is
+//! used.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -143,17 +145,7 @@ fn sqrt_slice(xs: &mut [f64]) {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
-
-    /// xorshift64: deterministic bits.
-    struct Bits(u64);
-    impl Bits {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::fast::testing::Values;
 
     fn proven(x: [f64; 8], s: [f64; 8]) -> u8 {
         // SAFETY: the tests calling this are built only where the CPU has AVX-512F.
@@ -177,7 +169,7 @@ mod tests {
         ignore = "needs avx512f, which the CPU that built the tests lacks"
     )]
     fn sqrt8_gives_the_hardware_bits() {
-        let mut bits = Bits(0x9e37_79b9_7f4a_7c15);
+        let mut bits = Values::new(1);
         let specials = [
             0.0,
             -0.0,
@@ -194,7 +186,7 @@ mod tests {
         ];
         let mut xs: Vec<f64> = specials.to_vec();
         for i in 0..400_000u64 {
-            let b = bits.next();
+            let b = bits.bits();
             xs.push(match i % 4 {
                 // Any bits at all.
                 0 => f64::from_bits(b),
@@ -227,10 +219,10 @@ mod tests {
         ignore = "needs avx512f, which the CPU that built the tests lacks"
     )]
     fn the_check_accepts_the_root_and_rejects_its_neighbours() {
-        let mut bits = Bits(0x2545_f491_4f6c_dd1d);
+        let mut bits = Values::new(2);
         let (mut accepted, mut hard) = (0, 0);
         for i in 0..200_000u64 {
-            let b = bits.next();
+            let b = bits.bits();
             let x = if i % 2 == 0 {
                 // The square of a midpoint `s + ulp/2`, rounded, and nudged.
                 let s = f64::from_bits((b >> 12) | ((1023 + (b % 200) - 100) << 52));
@@ -293,10 +285,10 @@ mod tests {
         ignore = "needs avx512f, which the CPU that built the tests lacks"
     )]
     fn the_estimate_is_proven_on_ordinary_inputs() {
-        let mut bits = Bits(0x5851_f42d_4c95_7f2d);
+        let mut bits = Values::new(3);
         for _ in 0..50_000 {
             let xs: [f64; 8] = std::array::from_fn(|_| {
-                let b = bits.next();
+                let b = bits.bits();
                 f64::from_bits((b & 0x000f_ffff_ffff_ffff) | ((700 + (b >> 52) % 600) << 52))
             });
             // SAFETY: built only where the CPU has AVX-512F.
