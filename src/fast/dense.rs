@@ -4,8 +4,13 @@
 //! serialise), contiguous rows everywhere, and no fused multiply-add, so
 //! every level computes bit-identical results. [`affine_rows`] has an
 //! AVX-512 twin, selected by [`affine_rows_simd`].
+//!
+//! The native float32 path sums its dot products in its own order, over 16
+//! lanes ([`dot16`], [`affine_rows16`]); its AVX-512 twin for `f32` is
+//! selected by [`affine_rows16_simd`].
 
 use super::{Level, Simd};
+use std::ops::{Add, AddAssign, Mul};
 
 const LANES: usize = 8;
 
@@ -196,6 +201,184 @@ unsafe fn affine_rows_avx512(inp: &[f64], m: &[f64], bias: &[f64], k: usize, out
             }
         }
         r += 2;
+    }
+}
+
+/// The arithmetic [`dot16`] and [`affine_rows16`] need (f32, and f64 for
+/// the native path's tests).
+pub trait Lane: Copy + Default + Add<Output = Self> + Mul<Output = Self> + AddAssign {}
+impl Lane for f32 {}
+impl Lane for f64 {}
+
+/// `Σ a_i b_i` over 16 interleaved partial sums (lane `j` takes the
+/// products `a_i b_i` with `i ≡ j mod 16`, in order, the last partial chunk
+/// into lanes `0..k mod 16`), then the lanes added pairwise, halves first:
+/// `h8[j] = s[j] + s[j+8]`, `h4[j] = h8[j] + h8[j+4]`, then
+/// `(h4[0] + h4[2]) + (h4[1] + h4[3])`.
+#[inline(always)]
+pub fn dot16<T: Lane>(a: &[T], b: &[T]) -> T {
+    const L: usize = 16;
+    let mut acc = [T::default(); L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..L {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    for ((s, &x), &y) in acc.iter_mut().zip(ra).zip(rb) {
+        *s += x * y;
+    }
+    let mut h8 = [T::default(); 8];
+    for j in 0..8 {
+        h8[j] = acc[j] + acc[j + 8];
+    }
+    let mut h4 = [T::default(); 4];
+    for j in 0..4 {
+        h4[j] = h8[j] + h8[j + 4];
+    }
+    (h4[0] + h4[2]) + (h4[1] + h4[3])
+}
+
+/// `out[r][j] = bias[j] + dot16(inp[r], m[j])` (`inp` is `rows × k`, `m`
+/// is `n × k` row-major, `out` is `rows × n`). The reference for
+/// [`affine_rows16_simd`].
+#[inline(always)]
+pub fn affine_rows16<T: Lane>(inp: &[T], m: &[T], bias: &[T], k: usize, out: &mut [T]) {
+    let n = bias.len();
+    for (irow, orow) in inp.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+        for ((o, mrow), &b) in orow.iter_mut().zip(m.chunks_exact(k)).zip(bias) {
+            *o = b + dot16(irow, mrow);
+        }
+    }
+}
+
+/// [`affine_rows16`] in f32, by the AVX-512 kernel when `simd` is AVX-512
+/// (the same bits).
+#[inline(always)]
+pub fn affine_rows16_simd(
+    simd: Simd,
+    inp: &[f32],
+    m: &[f32],
+    bias: &[f32],
+    k: usize,
+    out: &mut [f32],
+) {
+    match simd.level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the token proves the CPU has AVX-512F.
+        Level::Avx512 => unsafe { affine_rows16_avx512(inp, m, bias, k, out) },
+        _ => affine_rows16(inp, m, bias, k, out),
+    }
+}
+
+/// [`affine_rows16`] in AVX-512 registers, bit-identical to it: one
+/// register per dot product holds its 16 lane sums, for a tile of four
+/// input rows × four outputs (each load serves four products), and the 16
+/// horizontal reductions of a tile are done together by lane shuffles, in
+/// the reference's tree.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn affine_rows16_avx512(inp: &[f32], m: &[f32], bias: &[f32], k: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = bias.len();
+    let rows = inp.len() / k;
+    assert!(m.len() >= n * k && out.len() >= rows * n && inp.len() == rows * k);
+    let k16 = k / 16 * 16;
+    // The last partial chunk's lanes (reference: into lanes 0..k mod 16 only).
+    let tail: __mmask16 = ((1u32 << (k - k16)) - 1) as __mmask16;
+
+    /// The 16 dot products of `acc` (lane sums) reduced by the reference's
+    /// tree: lane `4t + e` of the result holds dot product `4e + t`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn reduce16(a: &[__m512; 16]) -> __m512 {
+        // h8 of two dot products: quarters 0-1 + quarters 2-3 of each.
+        let h8 = |x: __m512, y: __m512| {
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x44>(x, y),
+                _mm512_shuffle_f32x4::<0xEE>(x, y),
+            )
+        };
+        // h4 of four: quarter 0 + quarter 1 of each h8 (and 2 + 3).
+        let h4 = |x: __m512, y: __m512| {
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x88>(x, y),
+                _mm512_shuffle_f32x4::<0xDD>(x, y),
+            )
+        };
+        let b: [__m512; 8] = std::array::from_fn(|p| h8(a[2 * p], a[2 * p + 1]));
+        // c[q]'s quarter t: the h4 of dot product 4q + t.
+        let c: [__m512; 4] = std::array::from_fn(|q| h4(b[2 * q], b[2 * q + 1]));
+        // h4[0] + h4[2] and h4[1] + h4[3], within each quarter.
+        let h2 = |x: __m512, y: __m512| {
+            _mm512_add_ps(
+                _mm512_shuffle_ps::<0x44>(x, y),
+                _mm512_shuffle_ps::<0xEE>(x, y),
+            )
+        };
+        let (d0, d1) = (h2(c[0], c[1]), h2(c[2], c[3]));
+        _mm512_add_ps(
+            _mm512_shuffle_ps::<0x88>(d0, d1),
+            _mm512_shuffle_ps::<0xDD>(d0, d1),
+        )
+    }
+
+    let (ip, mp) = (inp.as_ptr(), m.as_ptr());
+    for r0 in (0..rows).step_by(4) {
+        let rr = (rows - r0).min(4);
+        // A tile past the last row or output repeats its first one (computed,
+        // not stored).
+        let xr: [usize; 4] = std::array::from_fn(|r| (r0 + if r < rr { r } else { 0 }) * k);
+        for j0 in (0..n).step_by(4) {
+            let jj = (n - j0).min(4);
+            let wo: [usize; 4] = std::array::from_fn(|o| (j0 + if o < jj { o } else { 0 }) * k);
+            let mut acc = [_mm512_setzero_ps(); 16];
+            let mut c = 0;
+            while c < k16 {
+                // SAFETY: c + 16 <= k16 <= k; every row offset is of a row
+                // below `rows` (inp) or `n` (m), within the asserted lengths.
+                let (x, w): ([__m512; 4], [__m512; 4]) = unsafe {
+                    (
+                        std::array::from_fn(|r| _mm512_loadu_ps(ip.add(xr[r] + c))),
+                        std::array::from_fn(|o| _mm512_loadu_ps(mp.add(wo[o] + c))),
+                    )
+                };
+                for r in 0..4 {
+                    for o in 0..4 {
+                        acc[4 * r + o] = _mm512_add_ps(acc[4 * r + o], _mm512_mul_ps(x[r], w[o]));
+                    }
+                }
+                c += 16;
+            }
+            if c < k {
+                // SAFETY: masked loads touch only the lanes below k - c.
+                let (x, w): ([__m512; 4], [__m512; 4]) = unsafe {
+                    (
+                        std::array::from_fn(|r| _mm512_maskz_loadu_ps(tail, ip.add(xr[r] + c))),
+                        std::array::from_fn(|o| _mm512_maskz_loadu_ps(tail, mp.add(wo[o] + c))),
+                    )
+                };
+                for r in 0..4 {
+                    for o in 0..4 {
+                        let i = 4 * r + o;
+                        acc[i] = _mm512_mask_add_ps(acc[i], tail, acc[i], _mm512_mul_ps(x[r], w[o]));
+                    }
+                }
+            }
+            let mut v = [0f32; 16];
+            // SAFETY: `v` holds 16 values.
+            unsafe { _mm512_storeu_ps(v.as_mut_ptr(), reduce16(&acc)) };
+            for r in 0..rr {
+                for o in 0..jj {
+                    let i = 4 * r + o;
+                    out[(r0 + r) * n + j0 + o] = bias[j0 + o] + v[4 * (i % 4) + i / 4];
+                }
+            }
+        }
     }
 }
 

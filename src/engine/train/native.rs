@@ -129,8 +129,8 @@ pub fn train_native<T: NativeKernels, R: Recorder>(
         let row = (record && keep.metrics)
             .then(|| metrics::row(epoch, data, &logp, &ref_logp, &evals, loss, &dlogits, &core));
         if epoch < spec.epochs {
-            net.backward(&params, &mut scratch, &dlogits_t, &mut grad);
-            opt.step(&mut params, &grad);
+            let mut upd = opt.update();
+            net.backward_step(&mut params, &mut scratch, &dlogits_t, &mut grad, &mut upd);
         }
         tracker.update(epoch, &core, loss, data, &logp);
         record_epoch(rec, epoch, &logp, row, kept_logits)?;

@@ -19,7 +19,7 @@
 //! [`Net`] is what a policy declares it can run natively
 //! ([`crate::maths::policy::Policy::native`]).
 
-use crate::fast;
+use crate::fast::{self, Simd};
 use crate::maths::numerics::{exp_vectorizable, tanh_vectorizable};
 use crate::maths::optim::OptimizerKind;
 use crate::maths::policy::{Activation, Mlp};
@@ -28,7 +28,8 @@ use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 /// A float type the native path computes in (`f32`, or `f64` for the tests).
 pub trait Real:
-    Copy
+    fast::dense::Lane
+    + Copy
     + Debug
     + Default
     + PartialOrd
@@ -62,12 +63,16 @@ pub trait Real:
     fn exp_v(self) -> Self;
     /// The larger of two values (NaN-ignoring, as `f64::max`).
     fn max(self, other: Self) -> Self;
+    /// `out[r] = b + W inp[r]` for each row `r` of `inp` (`W` is `n × k`,
+    /// row-major), summed as [`fast::dense::affine_rows16`] does; f32 by
+    /// the kernel of `simd`'s level (the same bits).
+    fn affine_rows(simd: Simd, inp: &[Self], w: &[Self], b: &[Self], k: usize, out: &mut [Self]);
 }
 
 /// [`Real`] for a primitive float; `$of`/`$wide` convert from and to f64,
 /// and `tanh`/`exp` are the f64 vectorisable ones, rounded once.
 macro_rules! real {
-    ($t:ty, $name:literal, $of:expr, $wide:expr) => {
+    ($t:ty, $name:literal, $of:expr, $wide:expr, $affine:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -100,12 +105,24 @@ macro_rules! real {
             fn max(self, other: Self) -> Self {
                 <$t>::max(self, other)
             }
+            #[inline(always)]
+            fn affine_rows(simd: Simd, inp: &[Self], w: &[Self], b: &[Self], k: usize, out: &mut [Self]) {
+                $affine(simd, inp, w, b, k, out)
+            }
         }
     };
 }
 
-real!(f64, "f64", |x: f64| x, |x: f64| x);
-real!(f32, "f32", |x: f64| x as f32, f64::from);
+real!(f64, "f64", |x: f64| x, |x: f64| x, |_, inp, w, b, k, out| {
+    fast::dense::affine_rows16(inp, w, b, k, out)
+});
+real!(
+    f32,
+    "f32",
+    |x: f64| x as f32,
+    f64::from,
+    fast::dense::affine_rows16_simd
+);
 
 /// Adam's parameters that no longer move, updated without subnormal
 /// arithmetic. When a parameter's gradient is exactly zero (a dead ReLU
@@ -227,17 +244,23 @@ impl Net {
         }
     }
 
-    /// `grad = ∂L/∂params` given `dlogits`, for the last `forward`.
-    pub fn backward<T: NativeKernels>(
+    /// Back-propagates `dlogits` (for the last `forward`) into `grad` and
+    /// updates `params` with `upd`, layer by layer: each weight row is
+    /// updated as soon as its gradient is known (still in L1), after the
+    /// input gradient has read the old weights. Each value's update depends
+    /// only on its own gradient and state, so the bits are those of a whole
+    /// backward pass followed by one update.
+    pub fn backward_step<T: NativeKernels>(
         &self,
-        params: &[T],
+        params: &mut [T],
         scratch: &mut [T],
         dlogits: &[T],
         grad: &mut [T],
+        upd: &mut NativeUpdate<'_, T>,
     ) {
         match self {
-            Net::Tabular => grad.copy_from_slice(dlogits),
-            Net::Mlp(m) => T::mlp_backward(m, params, scratch, dlogits, grad),
+            Net::Tabular => T::step(upd, params, dlogits),
+            Net::Mlp(m) => T::mlp_backward_step(m, params, scratch, dlogits, grad, upd),
         }
     }
 }
@@ -249,72 +272,45 @@ fn mlp_blocks(m: &Mlp) -> [usize; 6] {
     [h * x, h, h * h, h, y * h, y]
 }
 
-/// `Σ a_i b_i` over 16 interleaved partial sums (lane `j` takes the
-/// products `i ≡ j mod 16`), then the lanes added pairwise, halves first: a
-/// fixed order the compiler keeps when it vectorises.
+/// Back-propagates `dout` (rows × n) through `out = b + W inp`, where `W`
+/// (`n × k`) is at offset `w` of `params` and `b` follows it, and updates
+/// both: `din[r] = Σ_i dout[r,i] W[i]` (if asked, from the old weights),
+/// then per row `gw[i] = Σ_r dout[r,i] inp[r]` into `grad` (same offsets)
+/// and its update, then `gb[i] = Σ_r dout[r,i]` and the biases' update;
+/// each sum in row order.
 #[inline(always)]
-fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    const L: usize = 16;
-    let mut acc = [T::ZERO; L];
-    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for j in 0..L {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    for ((s, &x), &y) in acc.iter_mut().zip(ra).zip(rb) {
-        *s += x * y;
-    }
-    let mut h8 = [T::ZERO; 8];
-    for j in 0..8 {
-        h8[j] = acc[j] + acc[j + 8];
-    }
-    let mut h4 = [T::ZERO; 4];
-    for j in 0..4 {
-        h4[j] = h8[j] + h8[j + 4];
-    }
-    (h4[0] + h4[2]) + (h4[1] + h4[3])
-}
-
-/// `out[r] = b + W inp[r]` for each row `r` of `inp` (`W` is `n × k`, row-major).
-#[inline(always)]
-fn dense<T: Real>(inp: &[T], w: &[T], b: &[T], k: usize, out: &mut [T]) {
-    let n = b.len();
-    for (irow, orow) in inp.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-        for ((o, wrow), &bi) in orow.iter_mut().zip(w.chunks_exact(k)).zip(b) {
-            *o = bi + dot(irow, wrow);
-        }
-    }
-}
-
-/// Back-propagates `dout` (rows × n) through `out = b + W inp`: `gw[i] =
-/// Σ_r dout[r,i] inp[r]`, `gb[i] = Σ_r dout[r,i]`, and, if asked,
-/// `din[r] = Σ_i dout[r,i] W[i]`, each sum in row order.
-#[inline(always)]
-fn dense_backward<T: Real>(
+#[allow(clippy::too_many_arguments)]
+fn dense_backward_step<T: QuietAdam>(
     inp: &[T],
-    w: &[T],
+    params: &mut [T],
+    w: usize,
     dout: &[T],
     k: usize,
-    gw: &mut [T],
-    gb: &mut [T],
+    grad: &mut [T],
     din: Option<&mut [T]>,
+    upd: &mut NativeUpdate<'_, T>,
 ) {
-    let n = gb.len();
-    for (i, (gwrow, gbi)) in gw.chunks_exact_mut(k).zip(gb.iter_mut()).enumerate() {
+    let n = dout.len() / (inp.len() / k);
+    if let Some(din) = din {
+        let wm = &params[w..w + n * k];
+        for (dinrow, drow) in din.chunks_exact_mut(k).zip(dout.chunks_exact(n)) {
+            combine(dinrow, drow, 1, wm, k);
+        }
+    }
+    for i in 0..n {
+        let at = w + i * k;
+        combine(&mut grad[at..at + k], &dout[i..], n, inp, k);
+        upd.apply(at, &mut params[at..at + k], &grad[at..at + k]);
+    }
+    let b = w + n * k;
+    for (i, gbi) in grad[b..b + n].iter_mut().enumerate() {
         let mut sb = T::ZERO;
         for drow in dout.chunks_exact(n) {
             sb += drow[i];
         }
         *gbi = sb;
-        combine(gwrow, &dout[i..], n, inp, k);
     }
-    if let Some(din) = din {
-        for (dinrow, drow) in din.chunks_exact_mut(k).zip(dout.chunks_exact(n)) {
-            combine(dinrow, drow, 1, w, k);
-        }
-    }
+    upd.apply(b, &mut params[b..b + n], &grad[b..b + n]);
 }
 
 /// `out[c] = Σ_j coef[j·stride] · src[j·k + c]` over the rows `j` of `src`
@@ -383,7 +379,13 @@ fn scale_by_deriv<T: Real>(act: Activation, g: &mut [T], h: &[T]) {
 
 /// The MLP's forward pass in `T` (the one-hot first layer is a column lookup).
 #[inline(always)]
-fn mlp_forward_generic<T: Real>(m: &Mlp, params: &[T], scratch: &mut [T], logits: &mut [T]) {
+fn mlp_forward_generic<T: Real>(
+    simd: Simd,
+    m: &Mlp,
+    params: &[T],
+    scratch: &mut [T],
+    logits: &mut [T],
+) {
     let (x, h) = (m.n_prompts, m.width);
     let [s_w1, s_b1, s_w2, s_b2, s_w3, _] = mlp_blocks(m);
     let (w1, rest) = params.split_at(s_w1);
@@ -399,36 +401,36 @@ fn mlp_forward_generic<T: Real>(m: &Mlp, params: &[T], scratch: &mut [T], logits
         }
     }
     activate(m.activation, h1);
-    dense(h1, w2, b2, h, h2);
+    T::affine_rows(simd, h1, w2, b2, h, h2);
     activate(m.activation, h2);
-    dense(h2, w3, b3, h, logits);
+    T::affine_rows(simd, h2, w3, b3, h, logits);
 }
 
-/// The MLP's backward pass in `T`, into `grad` (the parameter layout).
+/// The MLP's backward pass in `T` fused with the update
+/// ([`Net::backward_step`]); the gradient lands in `grad` (the parameter
+/// layout).
 #[inline(always)]
-fn mlp_backward_generic<T: Real>(
+fn mlp_backward_step_generic<T: QuietAdam>(
     m: &Mlp,
-    params: &[T],
+    params: &mut [T],
     scratch: &mut [T],
     dlogits: &[T],
     grad: &mut [T],
+    upd: &mut NativeUpdate<'_, T>,
 ) {
     let (x, h) = (m.n_prompts, m.width);
-    let [s_w1, s_b1, s_w2, s_b2, s_w3, _] = mlp_blocks(m);
-    let w2 = &params[s_w1 + s_b1..s_w1 + s_b1 + s_w2];
-    let w3 = &params[s_w1 + s_b1 + s_w2 + s_b2..][..s_w3];
+    let [s_w1, s_b1, s_w2, s_b2, ..] = mlp_blocks(m);
+    let w2 = s_w1 + s_b1;
+    let w3 = w2 + s_w2 + s_b2;
     let (acts, grads) = scratch.split_at_mut(2 * x * h);
     let (h1, h2) = acts.split_at(x * h);
     let (da2, da1) = grads.split_at_mut(x * h);
-    let (g_w1, rest) = grad.split_at_mut(s_w1);
-    let (g_b1, rest) = rest.split_at_mut(s_b1);
-    let (g_w2, rest) = rest.split_at_mut(s_w2);
-    let (g_b2, rest) = rest.split_at_mut(s_b2);
-    let (g_w3, g_b3) = rest.split_at_mut(s_w3);
-    dense_backward(h2, w3, dlogits, h, g_w3, g_b3, Some(&mut *da2));
+    dense_backward_step(h2, params, w3, dlogits, h, grad, Some(&mut *da2), upd);
     scale_by_deriv(m.activation, da2, h2);
-    dense_backward(h1, w2, da2, h, g_w2, g_b2, Some(&mut *da1));
+    dense_backward_step(h1, params, w2, da2, h, grad, Some(&mut *da1), upd);
     scale_by_deriv(m.activation, da1, h1);
+    let (g_w1, rest) = grad.split_at_mut(s_w1);
+    let g_b1 = &mut rest[..s_b1];
     g_b1.fill(T::ZERO);
     for (xi, row) in da1.chunks_exact(h).enumerate() {
         for (j, &g) in row.iter().enumerate() {
@@ -436,6 +438,7 @@ fn mlp_backward_generic<T: Real>(
             g_b1[j] += g;
         }
     }
+    upd.apply(0, &mut params[..w2], &grad[..w2]);
 }
 
 /// Row-wise log-softmax and softmax in `T`, as a float32 framework computes
@@ -521,7 +524,14 @@ pub enum NativeRule<T> {
 
 /// The element-wise update of one step, in `T`.
 #[inline(always)]
-fn step_generic<T: QuietAdam>(rule: NativeRule<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+fn step_generic<T: QuietAdam>(
+    rule: NativeRule<T>,
+    q: &QuietLimits<T>,
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+) {
     match rule {
         NativeRule::Sgd { lr } => {
             for (p, &g) in p.iter_mut().zip(g) {
@@ -543,9 +553,8 @@ fn step_generic<T: QuietAdam>(rule: NativeRule<T>, p: &mut [T], g: &[T], m: &mut
             step,
             inv_sqrt_bc2,
         } => {
-            let q = T::quiet_limits(step, eps, beta1, beta2);
             for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-                let quiet = T::quiet_lane(*p, g, *m, *v, &q);
+                let quiet = T::quiet_lane(*p, g, *m, *v, q);
                 // Quiet lanes: zeros through the arithmetic (no subnormal
                 // operand), the moment kept, the parameter `p - 0`.
                 let mq = if quiet { T::ZERO } else { *m };
@@ -633,10 +642,70 @@ impl<T: NativeKernels> NativeOptimizer<T> {
         }
     }
 
+    /// This step's update (advances Adam's `β^t`): apply it to every
+    /// parameter once, in any order of slices.
+    pub fn update(&mut self) -> NativeUpdate<'_, T> {
+        let rule = self.rule();
+        NativeUpdate::new(rule, &mut self.m, &mut self.v)
+    }
+
     /// One update of `params` along `grad`.
     pub fn step(&mut self, params: &mut [T], grad: &[T]) {
-        let rule = self.rule();
-        T::step(rule, params, grad, &mut self.m, &mut self.v);
+        T::step(&mut self.update(), params, grad);
+    }
+}
+
+/// One step of a [`NativeOptimizer`]: its rule, the rule's quiet-lane
+/// bounds (computed once a step) and the state it updates.
+#[derive(Debug)]
+pub struct NativeUpdate<'a, T> {
+    rule: NativeRule<T>,
+    quiet: QuietLimits<T>,
+    m: &'a mut [T],
+    v: &'a mut [T],
+}
+
+impl<'a, T: QuietAdam> NativeUpdate<'a, T> {
+    /// `rule` on the state `m`, `v`, with its quiet-lane bounds.
+    fn new(rule: NativeRule<T>, m: &'a mut [T], v: &'a mut [T]) -> Self {
+        let quiet = match rule {
+            NativeRule::Adam {
+                beta1,
+                beta2,
+                eps,
+                step,
+                ..
+            } => T::quiet_limits(step, eps, beta1, beta2),
+            _ => QuietLimits {
+                p_min: T::of(f64::INFINITY),
+                v_min: T::of(f64::INFINITY),
+                k_max: 0,
+            },
+        };
+        NativeUpdate { rule, quiet, m, v }
+    }
+
+    /// Updates `p`, the parameters at offset `at`, along their gradient `g`
+    /// (the state at the same offsets; a rule without one state vector
+    /// leaves it empty).
+    #[inline(always)]
+    pub fn apply(&mut self, at: usize, p: &mut [T], g: &[T]) {
+        let span = |s: &mut [T]| -> std::ops::Range<usize> {
+            if s.is_empty() {
+                0..0
+            } else {
+                at..at + p.len()
+            }
+        };
+        let (rm, rv) = (span(self.m), span(self.v));
+        step_generic(
+            self.rule,
+            &self.quiet,
+            p,
+            g,
+            &mut self.m[rm],
+            &mut self.v[rv],
+        );
     }
 }
 
@@ -646,30 +715,39 @@ impl<T: NativeKernels> NativeOptimizer<T> {
 pub trait NativeKernels: QuietAdam {
     /// [`Net::forward`] of an MLP.
     fn mlp_forward(m: &Mlp, params: &[Self], scratch: &mut [Self], logits: &mut [Self]);
-    /// [`Net::backward`] of an MLP.
-    fn mlp_backward(
+    /// [`Net::backward_step`] of an MLP.
+    fn mlp_backward_step(
         m: &Mlp,
-        params: &[Self],
+        params: &mut [Self],
         scratch: &mut [Self],
         dlogits: &[Self],
         grad: &mut [Self],
+        upd: &mut NativeUpdate<'_, Self>,
     );
     /// Row-wise log-softmax and softmax; whether every `|z| ≤ limit`.
     fn softmax(z: &[Self], y: usize, logp: &mut [Self], probs: &mut [Self], limit: Self) -> bool;
-    /// One optimiser update.
-    fn step(rule: NativeRule<Self>, p: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self]);
+    /// One optimiser update of all of `p`.
+    fn step(upd: &mut NativeUpdate<'_, Self>, p: &mut [Self], g: &[Self]);
 }
 
 macro_rules! native_kernels {
     ($t:ty, $fwd:ident, $bwd:ident, $soft:ident, $step:ident) => {
         fast::kernel! {
+            [simd]
             fn $fwd<'a>(m: &'a Mlp, params: &'a [$t], scratch: &'a mut [$t], logits: &'a mut [$t]) {
-                mlp_forward_generic(m, params, scratch, logits)
+                mlp_forward_generic(simd, m, params, scratch, logits)
             }
         }
         fast::kernel! {
-            fn $bwd<'a>(m: &'a Mlp, params: &'a [$t], scratch: &'a mut [$t], dlogits: &'a [$t], grad: &'a mut [$t]) {
-                mlp_backward_generic(m, params, scratch, dlogits, grad)
+            fn $bwd<'u, 'a, 's>(
+                m: &'a Mlp,
+                params: &'a mut [$t],
+                scratch: &'a mut [$t],
+                dlogits: &'a [$t],
+                grad: &'a mut [$t],
+                upd: &'u mut NativeUpdate<'s, $t>,
+            ) {
+                mlp_backward_step_generic(m, params, scratch, dlogits, grad, upd)
             }
         }
         fast::kernel! {
@@ -678,28 +756,29 @@ macro_rules! native_kernels {
             }
         }
         fast::kernel! {
-            fn $step<'a>(rule: NativeRule<$t>, p: &'a mut [$t], g: &'a [$t], m: &'a mut [$t], v: &'a mut [$t]) {
-                step_generic(rule, p, g, m, v)
+            fn $step<'u, 'a, 's>(upd: &'u mut NativeUpdate<'s, $t>, p: &'a mut [$t], g: &'a [$t]) {
+                upd.apply(0, p, g)
             }
         }
         impl NativeKernels for $t {
             fn mlp_forward(m: &Mlp, params: &[Self], scratch: &mut [Self], logits: &mut [Self]) {
                 $fwd(m, params, scratch, logits)
             }
-            fn mlp_backward(
+            fn mlp_backward_step(
                 m: &Mlp,
-                params: &[Self],
+                params: &mut [Self],
                 scratch: &mut [Self],
                 dlogits: &[Self],
                 grad: &mut [Self],
+                upd: &mut NativeUpdate<'_, Self>,
             ) {
-                $bwd(m, params, scratch, dlogits, grad)
+                $bwd(m, params, scratch, dlogits, grad, upd)
             }
             fn softmax(z: &[Self], y: usize, logp: &mut [Self], probs: &mut [Self], limit: Self) -> bool {
                 $soft(z, y, logp, probs, limit)
             }
-            fn step(rule: NativeRule<Self>, p: &mut [Self], g: &[Self], m: &mut [Self], v: &mut [Self]) {
-                $step(rule, p, g, m, v)
+            fn step(upd: &mut NativeUpdate<'_, Self>, p: &mut [Self], g: &[Self]) {
+                $step(upd, p, g)
             }
         }
     };
@@ -708,14 +787,14 @@ macro_rules! native_kernels {
 native_kernels!(
     f32,
     mlp_forward_f32,
-    mlp_backward_f32,
+    mlp_backward_step_f32,
     softmax_f32,
     step_f32
 );
 native_kernels!(
     f64,
     mlp_forward_f64,
-    mlp_backward_f64,
+    mlp_backward_step_f64,
     softmax_f64,
     step_f64
 );
@@ -815,7 +894,9 @@ mod tests {
                     let r = rule(beta1, 0.999, lr, eps, t);
                     let g: Vec<f32> = (0..n).map(|i| grad(i, t as usize)).collect();
                     ieee_adam(r, &mut pa, &g, &mut ma, &mut va);
-                    fast::with_level(level, || f32::step(r, &mut pb, &g, &mut mb, &mut vb))
+                    fast::with_level(level, || {
+                        f32::step(&mut NativeUpdate::new(r, &mut mb, &mut vb), &mut pb, &g)
+                    })
                         .expect("an available level");
                     for (what, a, b) in [("p", &pa, &pb), ("m", &ma, &mb), ("v", &va, &vb)] {
                         for i in 0..n {
@@ -855,7 +936,9 @@ mod tests {
             let (mut pb, mut mb, mut vb) = (pa, ma, va);
             ieee_adam(rule, &mut pa, &g, &mut ma, &mut va);
             for level in fast::available() {
-                fast::with_level(level, || f32::step(rule, &mut pb, &g, &mut mb, &mut vb))
+                fast::with_level(level, || {
+                    f32::step(&mut NativeUpdate::new(rule, &mut mb, &mut vb), &mut pb, &g)
+                })
                     .expect("an available level");
                 let same = pa[0].to_bits() == pb[0].to_bits() || (pa[0].is_nan() && pb[0].is_nan());
                 assert!(
