@@ -401,6 +401,81 @@ mod tests {
         assert_eq!(dot(a, b).to_bits(), want.to_bits());
     }
 
+    /// `dot16`'s order spelled out for a length of 18: lanes 0 and 1 take
+    /// two products each.
+    #[test]
+    fn dot16_sums_in_its_documented_order() {
+        let a: Vec<f32> = (0..18).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..18).map(|i| (i as f32 * 0.11).cos() * 1e3).collect();
+        let p: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
+        let mut s: Vec<f32> = p[..16].to_vec();
+        s[0] += p[16];
+        s[1] += p[17];
+        let h8: Vec<f32> = (0..8).map(|j| s[j] + s[j + 8]).collect();
+        let h4: Vec<f32> = (0..4).map(|j| h8[j] + h8[j + 4]).collect();
+        let want = (h4[0] + h4[2]) + (h4[1] + h4[3]);
+        assert_eq!(dot16(&a, &b).to_bits(), want.to_bits());
+    }
+
+    kernel! {
+        [simd at at]
+        /// [`affine_rows16_simd`] compiled for the level.
+        fn affine16_at<'a>(inp: &'a [f32], m: &'a [f32], bias: &'a [f32], k: usize, out: &'a mut [f32]) {
+            affine_rows16_simd(simd, inp, m, bias, k, out)
+        }
+    }
+
+    /// At `level`, the float32 affine kernel gives [`affine_rows16`]'s bits:
+    /// tiles cut short in rows and in outputs, partial 16-column chunks,
+    /// signed zeros.
+    fn affine16_matches_reference_at(level: Level) {
+        let simd = token(level);
+        let mut vals = Values::new(11);
+        let mut v32 = |n: usize| -> Vec<f32> { vals.vec(n).iter().map(|&x| x as f32).collect() };
+        for (rows, k, n) in [
+            (4, 64, 64),
+            (4, 64, 10),
+            (4, 16, 16),
+            (4, 256, 256),
+            (3, 13, 17),
+            (1, 8, 8),
+            (5, 3, 9),
+            (6, 33, 5),
+            (4, 67, 10),
+            (2, 1, 1),
+        ] {
+            let (inp, m, bias) = (v32(rows * k), v32(n * k), v32(n));
+            let (mut a, mut b) = (vec![1.0; rows * n], vec![2.0; rows * n]);
+            affine_rows16(&inp, &m, &bias, k, &mut a);
+            affine16_at(simd, &inp, &m, &bias, k, &mut b);
+            let wide = |x: &[f32]| x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+            assert_same_bits(&wide(&a), &wide(&b), &format!("affine16 {rows}x{k}x{n} at {level}"));
+        }
+    }
+
+    #[test]
+    fn affine16_matches_reference_plain() {
+        affine16_matches_reference_at(Level::Plain);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx2),
+        ignore = "needs avx2, which the CPU that built the tests lacks"
+    )]
+    fn affine16_matches_reference_avx2() {
+        affine16_matches_reference_at(Level::Avx2);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx512),
+        ignore = "needs avx512f, which the CPU that built the tests lacks"
+    )]
+    fn affine16_matches_reference_avx512() {
+        affine16_matches_reference_at(Level::Avx512);
+    }
+
     kernel! {
         [simd at at]
         /// [`affine_rows_simd`] compiled for the level.
