@@ -31,6 +31,7 @@ use std::sync::{Mutex, OnceLock};
 pub mod alloc;
 pub mod dense;
 pub mod layer;
+pub mod native;
 pub mod root;
 pub mod update;
 

@@ -143,6 +143,28 @@ pub trait QuietAdam: Real {
     fn quiet_limits(step: Self, eps: Self, beta1: Self, beta2: Self) -> QuietLimits<Self>;
     /// Whether the lane is quiet.
     fn quiet_lane(p: Self, g: Self, m: Self, v: Self, q: &QuietLimits<Self>) -> bool;
+    /// [`NativeUpdate::apply`] by a kernel of `simd`'s level, where one
+    /// exists for this type and rule (the same bits); `false`: none ran.
+    #[inline(always)]
+    fn apply_simd(_: Simd, _: &mut NativeUpdate<'_, Self>, _: usize, _: &mut [Self], _: &[Self]) -> bool {
+        false
+    }
+    /// [`dense_backward_step`] by a kernel of `simd`'s level, where one
+    /// exists for this type and rule (the same bits); `false`: none ran.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn backward_step_simd(
+        _: Simd,
+        _: fast::native::Affine,
+        _: &[Self],
+        _: &[Self],
+        _: &mut [Self],
+        _: Option<&mut [Self]>,
+        _: &mut [Self],
+        _: &mut NativeUpdate<'_, Self>,
+    ) -> bool {
+        false
+    }
 }
 
 /// One step's bounds of a quiet lane: `|p| ≥ p_min`, `v = 0` or `v ≥ v_min`
@@ -215,6 +237,31 @@ impl QuietAdam for f32 {
             && p.abs() >= q.p_min
             && (v.to_bits() == 0 || v >= q.v_min)
     }
+    #[inline(always)]
+    fn apply_simd(simd: Simd, upd: &mut NativeUpdate<'_, f32>, at: usize, p: &mut [f32], g: &[f32]) -> bool {
+        let Some(a) = upd.adam32() else {
+            return false;
+        };
+        let e = at + p.len();
+        fast::native::adam_simd(simd, &a, p, g, &mut upd.m[at..e], &mut upd.v[at..e])
+    }
+    #[inline(always)]
+    fn backward_step_simd(
+        simd: Simd,
+        layer: fast::native::Affine,
+        inp: &[f32],
+        dout: &[f32],
+        params: &mut [f32],
+        din: Option<&mut [f32]>,
+        grad: &mut [f32],
+        upd: &mut NativeUpdate<'_, f32>,
+    ) -> bool {
+        let Some(a) = upd.adam32() else {
+            return false;
+        };
+        let state = (&mut *upd.m, &mut *upd.v);
+        fast::native::backward_adam_simd(simd, layer, inp, dout, params, din, grad, state, &a)
+    }
 }
 
 /// A policy the native path can run: its shape and, for the MLP, its layers.
@@ -281,16 +328,21 @@ fn mlp_blocks(m: &Mlp) -> [usize; 6] {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn dense_backward_step<T: QuietAdam>(
+    simd: Simd,
     inp: &[T],
     params: &mut [T],
     w: usize,
     dout: &[T],
     k: usize,
     grad: &mut [T],
-    din: Option<&mut [T]>,
+    mut din: Option<&mut [T]>,
     upd: &mut NativeUpdate<'_, T>,
 ) {
     let n = dout.len() / (inp.len() / k);
+    let layer = fast::native::Affine { k, n, w };
+    if T::backward_step_simd(simd, layer, inp, dout, params, din.as_deref_mut(), grad, upd) {
+        return;
+    }
     if let Some(din) = din {
         let wm = &params[w..w + n * k];
         for (dinrow, drow) in din.chunks_exact_mut(k).zip(dout.chunks_exact(n)) {
@@ -411,6 +463,7 @@ fn mlp_forward_generic<T: Real>(
 /// layout).
 #[inline(always)]
 fn mlp_backward_step_generic<T: QuietAdam>(
+    simd: Simd,
     m: &Mlp,
     params: &mut [T],
     scratch: &mut [T],
@@ -425,9 +478,9 @@ fn mlp_backward_step_generic<T: QuietAdam>(
     let (acts, grads) = scratch.split_at_mut(2 * x * h);
     let (h1, h2) = acts.split_at(x * h);
     let (da2, da1) = grads.split_at_mut(x * h);
-    dense_backward_step(h2, params, w3, dlogits, h, grad, Some(&mut *da2), upd);
+    dense_backward_step(simd, h2, params, w3, dlogits, h, grad, Some(&mut *da2), upd);
     scale_by_deriv(m.activation, da2, h2);
-    dense_backward_step(h1, params, w2, da2, h, grad, Some(&mut *da1), upd);
+    dense_backward_step(simd, h1, params, w2, da2, h, grad, Some(&mut *da1), upd);
     scale_by_deriv(m.activation, da1, h1);
     let (g_w1, rest) = grad.split_at_mut(s_w1);
     let g_b1 = &mut rest[..s_b1];
@@ -438,7 +491,7 @@ fn mlp_backward_step_generic<T: QuietAdam>(
             g_b1[j] += g;
         }
     }
-    upd.apply(0, &mut params[..w2], &grad[..w2]);
+    upd.apply_simd(simd, 0, &mut params[..w2], &grad[..w2]);
 }
 
 /// Row-wise log-softmax and softmax in `T`, as a float32 framework computes
@@ -685,6 +738,47 @@ impl<'a, T: QuietAdam> NativeUpdate<'a, T> {
         NativeUpdate { rule, quiet, m, v }
     }
 
+    /// The rule as the float32 kernels take it, if it is Adam.
+    #[inline(always)]
+    fn adam32(&self) -> Option<fast::native::Adam32>
+    where
+        T: Into<f32>,
+    {
+        let NativeRule::Adam {
+            beta1,
+            one_minus_beta1,
+            beta2,
+            one_minus_beta2,
+            eps,
+            step,
+            inv_sqrt_bc2,
+        } = self.rule
+        else {
+            return None;
+        };
+        Some(fast::native::Adam32 {
+            beta1: beta1.into(),
+            one_minus_beta1: one_minus_beta1.into(),
+            beta2: beta2.into(),
+            one_minus_beta2: one_minus_beta2.into(),
+            eps: eps.into(),
+            step: step.into(),
+            inv_sqrt_bc2: inv_sqrt_bc2.into(),
+            p_min: self.quiet.p_min.into(),
+            v_min: self.quiet.v_min.into(),
+            k_max: self.quiet.k_max,
+        })
+    }
+
+    /// [`NativeUpdate::apply`], by a kernel of `simd`'s level where one
+    /// exists (the same bits).
+    #[inline(always)]
+    pub fn apply_simd(&mut self, simd: Simd, at: usize, p: &mut [T], g: &[T]) {
+        if !T::apply_simd(simd, self, at, p, g) {
+            self.apply(at, p, g);
+        }
+    }
+
     /// Updates `p`, the parameters at offset `at`, along their gradient `g`
     /// (the state at the same offsets; a rule without one state vector
     /// leaves it empty).
@@ -739,6 +833,7 @@ macro_rules! native_kernels {
             }
         }
         fast::kernel! {
+            [simd]
             fn $bwd<'u, 'a, 's>(
                 m: &'a Mlp,
                 params: &'a mut [$t],
@@ -747,7 +842,7 @@ macro_rules! native_kernels {
                 grad: &'a mut [$t],
                 upd: &'u mut NativeUpdate<'s, $t>,
             ) {
-                mlp_backward_step_generic(m, params, scratch, dlogits, grad, upd)
+                mlp_backward_step_generic(simd, m, params, scratch, dlogits, grad, upd)
             }
         }
         fast::kernel! {
@@ -756,8 +851,9 @@ macro_rules! native_kernels {
             }
         }
         fast::kernel! {
+            [simd]
             fn $step<'u, 'a, 's>(upd: &'u mut NativeUpdate<'s, $t>, p: &'a mut [$t], g: &'a [$t]) {
-                upd.apply(0, p, g)
+                upd.apply_simd(simd, 0, p, g)
             }
         }
         impl NativeKernels for $t {
