@@ -362,10 +362,10 @@ unsafe fn affine_rows16_avx512(inp: &[f32], m: &[f32], bias: &[f32], k: usize, o
                         std::array::from_fn(|o| _mm512_maskz_loadu_ps(tail, mp.add(wo[o] + c))),
                     )
                 };
-                for r in 0..4 {
-                    for o in 0..4 {
+                for (r, &xv) in x.iter().enumerate() {
+                    for (o, &wv) in w.iter().enumerate() {
                         let i = 4 * r + o;
-                        acc[i] = _mm512_mask_add_ps(acc[i], tail, acc[i], _mm512_mul_ps(x[r], w[o]));
+                        acc[i] = _mm512_mask_add_ps(acc[i], tail, acc[i], _mm512_mul_ps(xv, wv));
                     }
                 }
             }
@@ -449,7 +449,11 @@ mod tests {
             affine_rows16(&inp, &m, &bias, k, &mut a);
             affine16_at(simd, &inp, &m, &bias, k, &mut b);
             let wide = |x: &[f32]| x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
-            assert_same_bits(&wide(&a), &wide(&b), &format!("affine16 {rows}x{k}x{n} at {level}"));
+            assert_same_bits(
+                &wide(&a),
+                &wide(&b),
+                &format!("affine16 {rows}x{k}x{n} at {level}"),
+            );
         }
     }
 

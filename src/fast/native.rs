@@ -116,7 +116,14 @@ pub fn backward_adam_simd(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn adam16_avx512(a: &Adam32, lanes: usize, p: *mut f32, g: *const f32, m: *mut f32, v: *mut f32) {
+unsafe fn adam16_avx512(
+    a: &Adam32,
+    lanes: usize,
+    p: *mut f32,
+    g: *const f32,
+    m: *mut f32,
+    v: *mut f32,
+) {
     use std::arch::x86_64::*;
     let full = lanes >= 16;
     let all: __mmask16 = if full {
@@ -170,7 +177,10 @@ unsafe fn adam16_avx512(a: &Adam32, lanes: usize, p: *mut f32, g: *const f32, m:
         _mm512_mul_ps(c(a.beta2), v0),
         _mm512_mul_ps(_mm512_mul_ps(c(a.one_minus_beta2), gv), gv),
     );
-    let den = _mm512_add_ps(_mm512_mul_ps(_mm512_sqrt_ps(vv), c(a.inv_sqrt_bc2)), c(a.eps));
+    let den = _mm512_add_ps(
+        _mm512_mul_ps(_mm512_sqrt_ps(vv), c(a.inv_sqrt_bc2)),
+        c(a.eps),
+    );
     let upd = _mm512_div_ps(_mm512_mul_ps(c(a.step), mv), den);
     // SAFETY: as above.
     unsafe {
@@ -220,12 +230,21 @@ unsafe fn adam_avx512(a: &Adam32, p: &mut [f32], g: &[f32], m: &mut [f32], v: &m
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn input_grad_avx512<const R: usize>(layer: Affine, params: &[f32], dout: &[f32], din: &mut [f32]) {
+unsafe fn input_grad_avx512<const R: usize>(
+    layer: Affine,
+    params: &[f32],
+    dout: &[f32],
+    din: &mut [f32],
+) {
     use std::arch::x86_64::*;
     let Affine { k, n, w } = layer;
     let rows = if R > 0 { R } else { din.len() / k };
     assert!(w + n * k <= params.len() && dout.len() == rows * n && din.len() == rows * k);
-    let (wp, dp, op) = (params.as_ptr().wrapping_add(w), dout.as_ptr(), din.as_mut_ptr());
+    let (wp, dp, op) = (
+        params.as_ptr().wrapping_add(w),
+        dout.as_ptr(),
+        din.as_mut_ptr(),
+    );
     // Four rows at a time (R = 4), or one.
     let group = if R == 4 { 4 } else { 1 };
     for r0 in (0..rows).step_by(group) {
@@ -235,7 +254,8 @@ unsafe fn input_grad_avx512<const R: usize>(layer: Affine, params: &[f32], dout:
             for j in 0..n {
                 // SAFETY: j < n, c + 64 <= k, r0 + group <= rows: within the asserted lengths.
                 unsafe {
-                    let wv: [__m512; 4] = std::array::from_fn(|q| _mm512_loadu_ps(wp.add(j * k + c + 16 * q)));
+                    let wv: [__m512; 4] =
+                        std::array::from_fn(|q| _mm512_loadu_ps(wp.add(j * k + c + 16 * q)));
                     for (r, acc_r) in acc.iter_mut().enumerate().take(group) {
                         let s = _mm512_set1_ps(*dp.add((r0 + r) * n + j));
                         for q in 0..4 {
@@ -334,13 +354,17 @@ unsafe fn backward_adam_avx512<const R: usize>(
                 // SAFETY: j < n, c + 16 <= k and the lengths asserted above.
                 unsafe {
                     let mut acc = _mm512_setzero_ps();
+                    #[allow(clippy::needless_range_loop)] // `s` only when R = 4
                     for r in 0..rows {
                         let sr = if R == 4 {
                             s[r]
                         } else {
                             _mm512_set1_ps(*dp.add(r * n + j))
                         };
-                        acc = _mm512_add_ps(acc, _mm512_mul_ps(sr, _mm512_loadu_ps(ip.add(r * k + c))));
+                        acc = _mm512_add_ps(
+                            acc,
+                            _mm512_mul_ps(sr, _mm512_loadu_ps(ip.add(r * k + c))),
+                        );
                     }
                     _mm512_storeu_ps(gp.add(at + c), acc);
                 }

@@ -106,16 +106,27 @@ macro_rules! real {
                 <$t>::max(self, other)
             }
             #[inline(always)]
-            fn affine_rows(simd: Simd, inp: &[Self], w: &[Self], b: &[Self], k: usize, out: &mut [Self]) {
+            fn affine_rows(
+                simd: Simd,
+                inp: &[Self],
+                w: &[Self],
+                b: &[Self],
+                k: usize,
+                out: &mut [Self],
+            ) {
                 $affine(simd, inp, w, b, k, out)
             }
         }
     };
 }
 
-real!(f64, "f64", |x: f64| x, |x: f64| x, |_, inp, w, b, k, out| {
-    fast::dense::affine_rows16(inp, w, b, k, out)
-});
+real!(
+    f64,
+    "f64",
+    |x: f64| x,
+    |x: f64| x,
+    |_, inp, w, b, k, out| { fast::dense::affine_rows16(inp, w, b, k, out) }
+);
 real!(
     f32,
     "f32",
@@ -146,7 +157,13 @@ pub trait QuietAdam: Real {
     /// [`NativeUpdate::apply`] by a kernel of `simd`'s level, where one
     /// exists for this type and rule (the same bits); `false`: none ran.
     #[inline(always)]
-    fn apply_simd(_: Simd, _: &mut NativeUpdate<'_, Self>, _: usize, _: &mut [Self], _: &[Self]) -> bool {
+    fn apply_simd(
+        _: Simd,
+        _: &mut NativeUpdate<'_, Self>,
+        _: usize,
+        _: &mut [Self],
+        _: &[Self],
+    ) -> bool {
         false
     }
     /// [`dense_backward_step`] by a kernel of `simd`'s level, where one
@@ -238,7 +255,13 @@ impl QuietAdam for f32 {
             && (v.to_bits() == 0 || v >= q.v_min)
     }
     #[inline(always)]
-    fn apply_simd(simd: Simd, upd: &mut NativeUpdate<'_, f32>, at: usize, p: &mut [f32], g: &[f32]) -> bool {
+    fn apply_simd(
+        simd: Simd,
+        upd: &mut NativeUpdate<'_, f32>,
+        at: usize,
+        p: &mut [f32],
+        g: &[f32],
+    ) -> bool {
         let Some(a) = upd.adam32() else {
             return false;
         };
@@ -340,7 +363,16 @@ fn dense_backward_step<T: QuietAdam>(
 ) {
     let n = dout.len() / (inp.len() / k);
     let layer = fast::native::Affine { k, n, w };
-    if T::backward_step_simd(simd, layer, inp, dout, params, din.as_deref_mut(), grad, upd) {
+    if T::backward_step_simd(
+        simd,
+        layer,
+        inp,
+        dout,
+        params,
+        din.as_deref_mut(),
+        grad,
+        upd,
+    ) {
         return;
     }
     if let Some(din) = din {
@@ -898,7 +930,7 @@ native_kernels!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fast;
+    use crate::fast::{self, Level};
 
     /// Adam on f32 lanes as IEEE arithmetic does it, without quiet lanes:
     /// the update the quiet ones must reproduce bit for bit.
@@ -993,7 +1025,7 @@ mod tests {
                     fast::with_level(level, || {
                         f32::step(&mut NativeUpdate::new(r, &mut mb, &mut vb), &mut pb, &g)
                     })
-                        .expect("an available level");
+                    .expect("an available level");
                     for (what, a, b) in [("p", &pa, &pb), ("m", &ma, &mb), ("v", &va, &vb)] {
                         for i in 0..n {
                             assert!(
@@ -1035,7 +1067,7 @@ mod tests {
                 fast::with_level(level, || {
                     f32::step(&mut NativeUpdate::new(rule, &mut mb, &mut vb), &mut pb, &g)
                 })
-                    .expect("an available level");
+                .expect("an available level");
                 let same = pa[0].to_bits() == pb[0].to_bits() || (pa[0].is_nan() && pb[0].is_nan());
                 assert!(
                     same,
@@ -1073,5 +1105,105 @@ mod tests {
             .p_min
             .is_infinite());
         assert!(f32::quiet_limits(1e-3, 0.0, 0.9, 0.999).p_min.is_infinite());
+    }
+
+    fast::kernel! {
+        [simd at at]
+        /// [`dense_backward_step`] compiled for the level; `at` is `W`'s offset.
+        fn layer_step_at<'u, 'a, 's>(
+            shape: (usize, usize, &'a [f32], &'a [f32]),
+            params: &'a mut [f32],
+            din: Option<&'a mut [f32]>,
+            grad: &'a mut [f32],
+            upd: &'u mut NativeUpdate<'s, f32>
+        ) {
+            let (w, k, inp, dout) = shape;
+            dense_backward_step(simd, inp, params, w, dout, k, grad, din, upd)
+        }
+    }
+
+    /// One layer's backward fused with the update, at every SIMD level,
+    /// gives the plain path's parameters, state, gradient and input
+    /// gradient bit for bit, step after step: four rows and three, widths
+    /// with and without multiples of 16 and 64, an output unit that dies (its
+    /// weights' moments decay through the subnormal range into quiet lanes),
+    /// every rule.
+    #[test]
+    fn fused_layer_step_gives_the_plain_bits_at_every_level() {
+        let mut vals = fast::testing::Values::new(5);
+        let mut v32 = |n: usize| -> Vec<f32> { vals.vec(n).iter().map(|&x| x as f32).collect() };
+        let kinds = [
+            OptimizerKind::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            OptimizerKind::Adam {
+                beta1: 0.5,
+                beta2: 0.9,
+                eps: 1e-3,
+            },
+            OptimizerKind::Sgd { momentum: 0.9 },
+            OptimizerKind::RmsProp {
+                alpha: 0.99,
+                eps: 1e-8,
+            },
+        ];
+        for (rows, k, n) in [
+            (4, 64, 64),
+            (4, 16, 10),
+            (4, 67, 10),
+            (3, 130, 17),
+            (4, 5, 3),
+            (1, 16, 1),
+        ] {
+            let w = 3;
+            let len = w + n * k + n + 2;
+            let inp = v32(rows * k);
+            let live = v32(rows * n);
+            // Output unit 0 dies after 100 steps: its weights' gradients are
+            // then exactly zero and their first moments decay.
+            let mut dead = live.clone();
+            dead.iter_mut().step_by(n).for_each(|d| *d = 0.0);
+            let p0 = v32(len);
+            for kind in kinds {
+                let run = |level: Level| {
+                    let simd = fast::Simd::new(level).expect("an available level");
+                    let mut p = p0.clone();
+                    let mut opt = NativeOptimizer::<f32>::new(kind, 1e-2, len);
+                    let (mut grad, mut din) = (vec![9.0; len], vec![7.0; rows * k]);
+                    for t in 0..1200 {
+                        let dout = if t < 100 { &live } else { &dead };
+                        let mut upd = opt.update();
+                        layer_step_at(
+                            simd,
+                            (w, k, &inp, dout),
+                            &mut p,
+                            Some(&mut din),
+                            &mut grad,
+                            &mut upd,
+                        );
+                    }
+                    (p, opt.m, opt.v, grad, din)
+                };
+                let want = run(Level::Plain);
+                for level in fast::available() {
+                    let got = run(level);
+                    let what = format!("{rows}x{k}x{n} {kind:?} at {level}");
+                    for (name, a, b) in [
+                        ("params", &want.0, &got.0),
+                        ("m", &want.1, &got.1),
+                        ("v", &want.2, &got.2),
+                        ("grad", &want.3, &got.3),
+                        ("din", &want.4, &got.4),
+                    ] {
+                        assert_eq!(a.len(), b.len(), "{name} {what}");
+                        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                            assert_eq!(x.to_bits(), y.to_bits(), "{name}[{i}] {what}: {x} vs {y}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }
