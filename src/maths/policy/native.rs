@@ -21,7 +21,7 @@
 
 use crate::fast::{self, Simd};
 use crate::maths::numerics::{exp_vectorizable, tanh_vectorizable};
-use crate::maths::optim::OptimizerKind;
+use crate::maths::optim::{decay, OptimizerKind};
 use crate::maths::policy::{Activation, Mlp};
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
@@ -214,7 +214,8 @@ impl QuietAdam for f64 {
 
 impl QuietAdam for f32 {
     fn quiet_limits(step: f32, eps: f32, beta1: f32, beta2: f32) -> QuietLimits<f32> {
-        let two = |e: i32| 2f64.powi(e);
+        // 2^e built from its bits (exact; `powi` is a library call, once a step).
+        let two = |e: i32| f64::from_bits(((1023 + e) as u64) << 52);
         let loose = 1.0 + two(-20);
         // |m| < 2^-126 and den ≥ eps bound the update `RN(RN(step·m) / den)`,
         // each rounding allowed a relative 2^-23 and the subnormal spacing on top.
@@ -706,7 +707,7 @@ impl<T: NativeKernels> NativeOptimizer<T> {
                 momentum: T::of(momentum),
             },
             OptimizerKind::Adam { beta1, beta2, eps } => {
-                self.beta_pow = (self.beta_pow.0 * beta1, self.beta_pow.1 * beta2);
+                self.beta_pow = (decay(self.beta_pow.0, beta1), decay(self.beta_pow.1, beta2));
                 let (bc1, bc2) = (1.0 - self.beta_pow.0, 1.0 - self.beta_pow.1);
                 NativeRule::Adam {
                     beta1: T::of(beta1),
