@@ -369,13 +369,31 @@ unsafe fn affine_rows16_avx512(inp: &[f32], m: &[f32], bias: &[f32], k: usize, o
                     }
                 }
             }
-            let mut v = [0f32; 16];
-            // SAFETY: `v` holds 16 values.
-            unsafe { _mm512_storeu_ps(v.as_mut_ptr(), reduce16(&acc)) };
-            for r in 0..rr {
-                for o in 0..jj {
-                    let i = 4 * r + o;
-                    out[(r0 + r) * n + j0 + o] = bias[j0 + o] + v[4 * (i % 4) + i / 4];
+            let e = reduce16(&acc);
+            if rr == 4 && jj == 4 {
+                // Quarter r: the four outputs of row r (lane 4r + o from e's 4o + r),
+                // plus the four biases.
+                let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+                // SAFETY: j0 + 4 <= n biases; rows r0..r0 + 4 have outputs j0..j0 + 4.
+                unsafe {
+                    let b = _mm512_broadcast_f32x4(_mm_loadu_ps(bias.as_ptr().add(j0)));
+                    let o = _mm512_add_ps(b, _mm512_permutexvar_ps(idx, e));
+                    let op = out.as_mut_ptr();
+                    let at = |r: usize| op.add((r0 + r) * n + j0);
+                    _mm_storeu_ps(at(0), _mm512_extractf32x4_ps::<0>(o));
+                    _mm_storeu_ps(at(1), _mm512_extractf32x4_ps::<1>(o));
+                    _mm_storeu_ps(at(2), _mm512_extractf32x4_ps::<2>(o));
+                    _mm_storeu_ps(at(3), _mm512_extractf32x4_ps::<3>(o));
+                }
+            } else {
+                let mut v = [0f32; 16];
+                // SAFETY: `v` holds 16 values.
+                unsafe { _mm512_storeu_ps(v.as_mut_ptr(), e) };
+                for r in 0..rr {
+                    for o in 0..jj {
+                        let i = 4 * r + o;
+                        out[(r0 + r) * n + j0 + o] = bias[j0 + o] + v[4 * (i % 4) + i / 4];
+                    }
                 }
             }
         }
