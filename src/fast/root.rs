@@ -2,9 +2,9 @@
 //! IEEE's bits. Adam needs a square root and a division per parameter; on
 //! this kind of CPU both run on one divider, which bounds a pass of Adam on
 //! its own (not the MLP step as a whole: see the `paper-sgd` rows of
-//! `dpo-lab bench`). [`sqrt8_avx512`] computes the root from the
+//! `dpo-lab bench`). `sqrt8_avx512` computes the root from the
 //! reciprocal-root estimate by Newton's method, then *proves* each lane
-//! correctly rounded with one fused multiply-add ([`correctly_rounded`]); a
+//! correctly rounded with one fused multiply-add (`correctly_rounded`); a
 //! lane it cannot prove (none among the 400 000 ordinary inputs of its test;
 //! zeros, subnormals, infinities, NaNs, negative inputs by design) takes the
 //! hardware square root. So the result is `x.sqrt()`'s bits in every lane,
@@ -115,7 +115,7 @@ fn estimate(x: __m512d) -> __m512d {
     _mm512_fmadd_pd(_mm512_fnmadd_pd(g, g, x), h, g)
 }
 
-/// `xs[i] ← √xs[i]` by [`sqrt8_avx512`] (a tail shorter than eight by the
+/// `xs[i] ← √xs[i]` by `sqrt8_avx512` (a tail shorter than eight by the
 /// scalar root): the bits of `f64::sqrt`. `None` (nothing done) on a CPU
 /// without AVX-512F.
 pub fn sqrt_in_place_avx512(xs: &mut [f64]) -> Option<()> {

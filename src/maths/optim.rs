@@ -506,7 +506,11 @@ mod tests {
             for t in 1..=20_000 {
                 plain *= beta;
                 ours = decay(ours, beta);
-                assert_eq!((1.0 - plain).to_bits(), (1.0 - ours).to_bits(), "β {beta}, t {t}");
+                assert_eq!(
+                    (1.0 - plain).to_bits(),
+                    (1.0 - ours).to_bits(),
+                    "β {beta}, t {t}"
+                );
                 assert!(ours == 0.0 || ours.is_normal(), "β {beta}, t {t}: {ours:e}");
             }
         }

@@ -2,7 +2,7 @@
 //! ([`template`]) and the rendering of the studies' facts into figures,
 //! tables and sentences: [`calibration`], [`scenarios`], [`robustness`],
 //! [`report`], [`findings`] (policy families, similarity, on-policy),
-//! [`zoo`], [`precision`] (float precision and the late jump), [`bench`]
+//! [`zoo`], [`precision`] (float precision and the late jump), [`bench`](mod@bench)
 //! (README's performance numbers); the figures ([`plots`]); how names are written ([`names`]).
 //! Nothing here trains or runs a sweep: each function takes a study's
 //! facts ([`crate::studies`]). Prose lives in `templates/`; this layer only

@@ -15,6 +15,12 @@
 //! float32: it is scalar work per pair, as in the emulation
 //! ([`crate::maths::precision`]).
 //!
+//! At AVX-512, float32 has kernels of its own for the hot loops
+//! ([`crate::fast::native`], [`crate::fast::dense::affine_rows16_simd`]):
+//! the forward's dot products, each layer's backward fused with Adam, and
+//! Adam alone. They give this generic code's bits (tested at every level);
+//! it is their reference and runs at every other level.
+//!
 //! Supported families: tabular and the MLP (the paper's network); a
 //! [`Net`] is what a policy declares it can run natively
 //! ([`crate::maths::policy::Policy::native`]).
@@ -166,7 +172,7 @@ pub trait QuietAdam: Real {
     ) -> bool {
         false
     }
-    /// [`dense_backward_step`] by a kernel of `simd`'s level, where one
+    /// `dense_backward_step` by a kernel of `simd`'s level, where one
     /// exists for this type and rule (the same bits); `false`: none ran.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
@@ -307,7 +313,7 @@ impl Net {
     }
 
     /// Row-major `X × Y` logits at `params` (the MLP caches its activations
-    /// in `scratch` for [`Net::backward`]).
+    /// in `scratch` for [`Net::backward_step`]).
     pub fn forward<T: NativeKernels>(&self, params: &[T], scratch: &mut [T], logits: &mut [T]) {
         match self {
             Net::Tabular => logits.copy_from_slice(params),
@@ -837,8 +843,9 @@ impl<'a, T: QuietAdam> NativeUpdate<'a, T> {
 }
 
 /// The native kernels of one float type, each compiled per SIMD level
-/// ([`crate::fast::Kernel`]; plain Rust without FMA, so every level gives
-/// the same bits).
+/// ([`crate::fast::Kernel`]; plain Rust without FMA, or for f32 at AVX-512
+/// the explicit kernels of [`crate::fast::native`]: every level gives the
+/// same bits).
 pub trait NativeKernels: QuietAdam {
     /// [`Net::forward`] of an MLP.
     fn mlp_forward(m: &Mlp, params: &[Self], scratch: &mut [Self], logits: &mut [Self]);
