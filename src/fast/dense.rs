@@ -122,7 +122,8 @@ unsafe fn affine_rows_avx512(inp: &[f64], m: &[f64], bias: &[f64], k: usize, out
     const PERM: [usize; 8] = [0, 2, 1, 3, 4, 6, 5, 7];
     let n = bias.len();
     let rows = inp.len() / k;
-    assert!(m.len() >= n * k && out.len() >= rows * n && inp.len() == rows * k);
+    let fits = |len: usize, a: usize, b: usize| a.checked_mul(b).is_some_and(|ab| ab <= len);
+    assert!(fits(m.len(), n, k) && fits(out.len(), rows, n) && rows * k == inp.len());
     let k8 = k / LANES * LANES;
     let n8 = n / LANES * LANES;
 
@@ -286,7 +287,8 @@ unsafe fn affine_rows16_avx512(inp: &[f32], m: &[f32], bias: &[f32], k: usize, o
     use std::arch::x86_64::*;
     let n = bias.len();
     let rows = inp.len() / k;
-    assert!(m.len() >= n * k && out.len() >= rows * n && inp.len() == rows * k);
+    let fits = |len: usize, a: usize, b: usize| a.checked_mul(b).is_some_and(|ab| ab <= len);
+    assert!(fits(m.len(), n, k) && fits(out.len(), rows, n) && rows * k == inp.len());
     let k16 = k / 16 * 16;
     // The last partial chunk's lanes (reference: into lanes 0..k mod 16 only).
     let tail: __mmask16 = ((1u32 << (k - k16)) - 1) as __mmask16;

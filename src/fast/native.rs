@@ -96,7 +96,7 @@ pub fn backward_adam_simd(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the token proves the CPU has AVX-512F.
         Level::Avx512 => unsafe {
-            if inp.len() == 4 * layer.k {
+            if layer.k.checked_mul(4) == Some(inp.len()) {
                 backward_adam_avx512::<4>(layer, inp, dout, params, dinp, grad, state, a);
             } else {
                 backward_adam_avx512::<0>(layer, inp, dout, params, dinp, grad, state, a);
@@ -105,6 +105,16 @@ pub fn backward_adam_simd(
         },
         _ => false,
     }
+}
+
+/// `Σ extra + n·k`, or `usize::MAX` if it overflows: the bounds checks of
+/// these safe entry points must not wrap around for absurd shapes.
+fn size(extra: &[usize], n: usize, k: usize) -> usize {
+    let mut s = n.checked_mul(k);
+    for &e in extra {
+        s = s.and_then(|s| s.checked_add(e));
+    }
+    s.unwrap_or(usize::MAX)
 }
 
 /// Adam on the first `lanes` (≤ 16) values at `p`, `g`, `m`, `v`, as the
@@ -239,7 +249,8 @@ unsafe fn input_grad_avx512<const R: usize>(
     use std::arch::x86_64::*;
     let Affine { k, n, w } = layer;
     let rows = if R > 0 { R } else { din.len() / k };
-    assert!(w + n * k <= params.len() && dout.len() == rows * n && din.len() == rows * k);
+    assert!(size(&[w], n, k) <= params.len() && Some(dout.len()) == rows.checked_mul(n));
+    assert!(Some(din.len()) == rows.checked_mul(k));
     let (wp, dp, op) = (
         params.as_ptr().wrapping_add(w),
         dout.as_ptr(),
@@ -327,9 +338,9 @@ unsafe fn backward_adam_avx512<const R: usize>(
     let Affine { k, n, w } = layer;
     let rows = if R > 0 { R } else { inp.len() / k };
     let k16 = k / 16 * 16;
-    let end = w + n * k + n;
+    let end = size(&[w, n], n, k);
     assert!(end <= params.len() && end <= grad.len() && end <= m.len() && end <= v.len());
-    assert!(inp.len() == rows * k && dout.len() == rows * n);
+    assert!(Some(inp.len()) == rows.checked_mul(k) && Some(dout.len()) == rows.checked_mul(n));
     if let Some(d) = dinp {
         // SAFETY: the CPU has AVX-512F (this function's contract).
         unsafe { input_grad_avx512::<R>(layer, params, dout, d) };
@@ -417,4 +428,56 @@ unsafe fn backward_adam_avx512<const R: usize>(
             std::slice::from_raw_parts_mut(vp.add(b), n),
         )
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shape whose sizes overflow (`4·k` and `n·k` wrap to small numbers)
+    /// is refused by the bounds checks, at every level, before any access
+    /// (a cold review's reproducer: the unchecked products let the kernel
+    /// read past an empty input).
+    #[test]
+    fn wrapping_shapes_are_refused() {
+        let a = Adam32 {
+            beta1: 0.9,
+            one_minus_beta1: 0.1,
+            beta2: 0.999,
+            one_minus_beta2: 0.001,
+            eps: 1e-8,
+            step: 1e-3,
+            inv_sqrt_bc2: 1.0,
+            p_min: f32::INFINITY,
+            v_min: f32::INFINITY,
+            k_max: 0,
+        };
+        let layer = Affine {
+            k: 1 << (usize::BITS - 2),
+            n: 4,
+            w: 0,
+        };
+        for level in super::super::available() {
+            let simd = Simd::new(level).expect("an available level");
+            let refused = std::panic::catch_unwind(|| {
+                let (mut p, mut g, mut m, mut v) = ([0f32; 4], [0f32; 4], [0f32; 4], [0f32; 4]);
+                backward_adam_simd(
+                    simd,
+                    layer,
+                    &[],
+                    &[1.0; 16],
+                    &mut p,
+                    None,
+                    &mut g,
+                    (&mut m, &mut v),
+                    &a,
+                )
+            });
+            // Below AVX-512 nothing runs (`false`); at AVX-512 the checks panic.
+            assert!(
+                matches!(refused, Err(_) | Ok(false)),
+                "{level}: ran on a wrapping shape"
+            );
+        }
+    }
 }

@@ -374,7 +374,9 @@ impl Optimizer {
 #[inline]
 pub fn decay(pow: f64, beta: f64) -> f64 {
     let next = pow * beta;
-    if next < 1.0 / (1u64 << 60) as f64 {
+    // |·|: the configs allow β in [0, 1), but the type does not stop a
+    // negative one, whose powers alternate in sign (1 - β^t is 1.0 there too).
+    if next.abs() < 1.0 / (1u64 << 60) as f64 {
         0.0
     } else {
         next
