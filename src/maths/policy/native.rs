@@ -321,8 +321,9 @@ impl Net {
         }
     }
 
-    /// Back-propagates `dlogits` (for the last `forward`) into `grad` and
-    /// updates `params` with `upd`, layer by layer: each weight row is
+    /// Back-propagates `dlogits` (for the last `forward`) into `grad` (the
+    /// MLP's; the tabular policy's gradient is `dlogits` itself, `grad` is
+    /// left alone) and updates `params` with `upd`, layer by layer: each weight row is
     /// updated as soon as its gradient is known (still in L1), after the
     /// input gradient has read the old weights. Each value's update depends
     /// only on its own gradient and state, so the bits are those of a whole
