@@ -451,7 +451,6 @@ mod tests {
     fn affine16_matches_reference_at(level: Level) {
         let simd = token(level);
         let mut vals = Values::new(11);
-        let mut v32 = |n: usize| -> Vec<f32> { vals.vec(n).iter().map(|&x| x as f32).collect() };
         for (rows, k, n) in [
             (4, 64, 64),
             (4, 64, 10),
@@ -464,7 +463,7 @@ mod tests {
             (4, 67, 10),
             (2, 1, 1),
         ] {
-            let (inp, m, bias) = (v32(rows * k), v32(n * k), v32(n));
+            let (inp, m, bias) = (vals.vec32(rows * k), vals.vec32(n * k), vals.vec32(n));
             let (mut a, mut b) = (vec![1.0; rows * n], vec![2.0; rows * n]);
             affine_rows16(&inp, &m, &bias, k, &mut a);
             affine16_at(simd, &inp, &m, &bias, k, &mut b);

@@ -481,6 +481,11 @@ pub(crate) mod testing {
         pub fn vec(&mut self, n: usize) -> Vec<f64> {
             (0..n).map(|_| self.next_f64()).collect()
         }
+
+        /// [`Values::vec`] rounded to float32 (signed zeros kept).
+        pub fn vec32(&mut self, n: usize) -> Vec<f32> {
+            self.vec(n).iter().map(|&x| x as f32).collect()
+        }
     }
 
     /// The token of `level`; panics (the test fails, loudly) if this CPU

@@ -1140,7 +1140,6 @@ mod tests {
     #[test]
     fn fused_layer_step_gives_the_plain_bits_at_every_level() {
         let mut vals = fast::testing::Values::new(5);
-        let mut v32 = |n: usize| -> Vec<f32> { vals.vec(n).iter().map(|&x| x as f32).collect() };
         let kinds = [
             OptimizerKind::Adam {
                 beta1: 0.9,
@@ -1168,13 +1167,13 @@ mod tests {
         ] {
             let w = 3;
             let len = w + n * k + n + 2;
-            let inp = v32(rows * k);
-            let live = v32(rows * n);
+            let inp = vals.vec32(rows * k);
+            let live = vals.vec32(rows * n);
             // Output unit 0 dies after 100 steps: its weights' gradients are
             // then exactly zero and their first moments decay.
             let mut dead = live.clone();
             dead.iter_mut().step_by(n).for_each(|d| *d = 0.0);
-            let p0 = v32(len);
+            let p0 = vals.vec32(len);
             for kind in kinds {
                 let run = |level: Level| {
                     let simd = fast::Simd::new(level).expect("an available level");
