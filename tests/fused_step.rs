@@ -1,6 +1,7 @@
 //! A policy's fused `backward_step` must change parameters and optimiser
-//! state exactly as `backward` followed by `Optimizer::step` does, bit for
-//! bit, for every policy and optimiser: speed must not change the numbers.
+//! state exactly as `backward` followed by `Optimizer::step` does, and
+//! `backward_step_ahead` must also leave the logits `forward` computes, bit
+//! for bit, for every policy and optimiser: speed must not change the numbers.
 
 use dpo_lab::maths::optim::{Optimizer, OptimizerKind};
 use dpo_lab::maths::policy::{Activation, Loglinear, Mlp, MlpInit, Policy, SharedBias, Tabular};
@@ -10,22 +11,40 @@ fn optimizers() -> Vec<OptimizerKind> {
     dpo_lab::maths::optim::test_kinds()
 }
 
-/// Three steps both ways from the same start; every bit must agree.
+/// Three steps three ways from the same start (`backward` then
+/// `Optimizer::step`, `backward_step`, `backward_step_ahead`); every bit of
+/// the parameters, the optimiser's state and the logits must agree.
 fn check(policy: &dyn Policy, seed: u64) -> Result<(), TestCaseError> {
     let (x, y) = (policy.n_prompts(), policy.n_responses());
     let n = policy.n_params();
+    let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
     for kind in optimizers() {
         let mut p_ref = policy.init_params(seed);
-        let mut p_fused = p_ref.clone();
+        let (mut p_fused, mut p_ahead) = (p_ref.clone(), p_ref.clone());
         let mut o_ref = Optimizer::new(kind, 0.05, n);
-        let mut o_fused = o_ref.clone();
-        let (mut s_ref, mut s_fused) = (
-            vec![0.0; policy.scratch_len()],
-            vec![0.0; policy.scratch_len()],
-        );
+        let (mut o_fused, mut o_ahead) = (o_ref.clone(), o_ref.clone());
+        let scratch = || vec![0.0; policy.scratch_len()];
+        let (mut s_ref, mut s_fused, mut s_ahead) = (scratch(), scratch(), scratch());
         let mut grad = vec![0.0; n];
-        let mut logits = vec![0.0; x * y];
-        for step in 0..3 {
+        let (mut logits, mut z_ahead) = (vec![0.0; x * y], vec![0.0; x * y]);
+        // Whether the last `backward_step_ahead` left the logits (and the
+        // scratch) of its result, so that no `forward` runs in between.
+        let mut fresh = false;
+        for step in 0..4 {
+            policy.forward(&p_ref, &mut s_ref, &mut logits);
+            if !fresh {
+                policy.forward(&p_ahead, &mut s_ahead, &mut z_ahead);
+            }
+            prop_assert!(
+                same(&logits, &z_ahead),
+                "{:?} {:?} logits at step {}",
+                policy,
+                kind,
+                step
+            );
+            if step == 3 {
+                break;
+            }
             // A deterministic, sign-mixed logit gradient of varied magnitude.
             let dlogits: Vec<f64> = (0..x * y)
                 .map(|i| {
@@ -33,7 +52,6 @@ fn check(policy: &dyn Policy, seed: u64) -> Result<(), TestCaseError> {
                         * 10f64.powi(i as i32 % 5 - 2)
                 })
                 .collect();
-            policy.forward(&p_ref, &mut s_ref, &mut logits);
             policy.backward(&p_ref, &mut s_ref, &dlogits, &mut grad);
             o_ref.step(&mut p_ref, &grad);
             policy.forward(&p_fused, &mut s_fused, &mut logits);
@@ -44,20 +62,36 @@ fn check(policy: &dyn Policy, seed: u64) -> Result<(), TestCaseError> {
                 &mut grad,
                 &mut o_fused,
             );
-            for (i, (a, b)) in p_ref.iter().zip(&p_fused).enumerate() {
-                prop_assert_eq!(
-                    a.to_bits(),
-                    b.to_bits(),
-                    "{:?} {:?} step {} param {}",
+            fresh = policy.backward_step_ahead(
+                &mut p_ahead,
+                &mut s_ahead,
+                &dlogits,
+                &mut grad,
+                &mut o_ahead,
+                &mut z_ahead,
+            );
+            for (what, p, o) in [("fused", &p_fused, &o_fused), ("ahead", &p_ahead, &o_ahead)] {
+                for (i, (a, b)) in p_ref.iter().zip(p).enumerate() {
+                    prop_assert_eq!(
+                        a.to_bits(),
+                        b.to_bits(),
+                        "{} {:?} {:?} step {} param {}",
+                        what,
+                        policy,
+                        kind,
+                        step,
+                        i
+                    );
+                }
+                let ((m1, v1), (m2, v2)) = (o_ref.state(), o.state());
+                prop_assert!(
+                    same(m1, m2) && same(v1, v2),
+                    "{} {:?} {:?} state",
+                    what,
                     policy,
-                    kind,
-                    step,
-                    i
+                    kind
                 );
             }
-            let ((m1, v1), (m2, v2)) = (o_ref.state(), o_fused.state());
-            prop_assert!(m1.iter().zip(m2).all(|(a, b)| a.to_bits() == b.to_bits()));
-            prop_assert!(v1.iter().zip(v2).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
     }
     Ok(())

@@ -41,6 +41,109 @@ pub fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     }
 }
 
+/// `dinp[r] = Σ_j dout[r][j] m[j]` (overwritten), summed over `j` in order:
+/// the input gradient of [`affine_rows`], as [`affine_rows_backward`] and
+/// the fused layer steps compute it.
+#[inline(always)]
+pub fn input_grad(m: &[f64], dout: &[f64], k: usize, dinp: &mut [f64]) {
+    let n = m.len() / k;
+    dinp.fill(0.0);
+    for (dir, dr) in dinp.chunks_exact_mut(k).zip(dout.chunks_exact(n)) {
+        for (mrow, &g) in m.chunks_exact(k).zip(dr) {
+            axpy(g, mrow, dir);
+        }
+    }
+}
+
+/// [`input_grad`], by the AVX-512 kernel when `simd` is AVX-512 (the same
+/// bits).
+#[inline(always)]
+pub fn input_grad_simd(simd: Simd, m: &[f64], dout: &[f64], k: usize, dinp: &mut [f64]) {
+    match simd.level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the token proves the CPU has AVX-512F.
+        Level::Avx512 => unsafe { input_grad_avx512(m, dout, k, dinp) },
+        _ => input_grad(m, dout, k, dinp),
+    }
+}
+
+/// [`input_grad`] in AVX-512 registers: four rows × 32 columns of `dinp`
+/// held in sixteen accumulators while `j` runs over `m`'s rows, so nothing
+/// is read back from memory between the terms of a sum (the reference's
+/// `axpy` stores and reloads each partial sum).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn input_grad_avx512(m: &[f64], dout: &[f64], k: usize, dinp: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let n = m.len() / k;
+    let rows = dinp.len() / k;
+    assert!(rows * k == dinp.len() && rows.checked_mul(n).is_some_and(|rn| rn <= dout.len()));
+    let k8 = k / LANES * LANES;
+    let (mp, dp, op) = (m.as_ptr(), dout.as_ptr(), dinp.as_mut_ptr());
+    /// Columns `c .. c + 8Q` of rows `r0 .. r0 + 4`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn block<const Q: usize>(
+        mp: *const f64,
+        dp: *const f64,
+        op: *mut f64,
+        k: usize,
+        n: usize,
+        r0: usize,
+        c: usize,
+    ) {
+        let mut acc = [[_mm512_setzero_pd(); Q]; 4];
+        for j in 0..n {
+            // SAFETY (all three blocks): j < n, c + 8Q <= k and r0 + 4 <= rows,
+            // within the lengths asserted by the caller.
+            let mut w = [_mm512_setzero_pd(); Q];
+            for (q, wq) in w.iter_mut().enumerate() {
+                *wq = unsafe { _mm512_loadu_pd(mp.add(j * k + c + 8 * q)) };
+            }
+            for (r, ar) in acc.iter_mut().enumerate() {
+                let a = _mm512_set1_pd(unsafe { *dp.add((r0 + r) * n + j) });
+                for (aq, &wq) in ar.iter_mut().zip(&w) {
+                    *aq = _mm512_add_pd(*aq, _mm512_mul_pd(a, wq));
+                }
+            }
+        }
+        for (r, ar) in acc.iter().enumerate() {
+            for (q, &aq) in ar.iter().enumerate() {
+                unsafe { _mm512_storeu_pd(op.add((r0 + r) * k + c + 8 * q), aq) };
+            }
+        }
+    }
+    let groups = rows / 4;
+    for g in 0..groups {
+        let r0 = 4 * g;
+        let mut c = 0;
+        while c + 4 * LANES <= k8 {
+            // SAFETY: as in `block`.
+            unsafe { block::<4>(mp, dp, op, k, n, r0, c) };
+            c += 4 * LANES;
+        }
+        while c < k8 {
+            // SAFETY: as in `block`.
+            unsafe { block::<1>(mp, dp, op, k, n, r0, c) };
+            c += LANES;
+        }
+        for r in r0..r0 + 4 {
+            for i in k8..k {
+                let mut d = 0.0;
+                for j in 0..n {
+                    d += dout[r * n + j] * m[j * k + i];
+                }
+                dinp[r * k + i] = d;
+            }
+        }
+    }
+    let r0 = groups * 4;
+    input_grad(m, &dout[r0 * n..rows * n], k, &mut dinp[r0 * k..]);
+}
+
 /// `out[r][j] = bias[j] + Σ_k m[j][k] inp[r][k]` for `rows` input rows:
 /// `inp` is `rows × k`, `m` is `n × k` (row-major, one row per output), `out`
 /// is `rows × n`. The reference for [`affine_rows_simd`].
@@ -97,12 +200,7 @@ pub fn affine_rows_backward(
         }
     }
     if let Some(dinp) = dinp {
-        dinp.fill(0.0);
-        for (dir, dr) in dinp.chunks_exact_mut(k).zip(dout.chunks_exact(n)) {
-            for (mrow, &g) in m.chunks_exact(k).zip(dr) {
-                axpy(g, mrow, dir);
-            }
-        }
+        input_grad(&m[..n * k], dout, k, dinp);
     }
 }
 
@@ -533,6 +631,8 @@ mod tests {
             (4, 7, 8),
             (4, 256, 256),
             (4, 67, 10),
+            (8, 40, 3),
+            (9, 100, 12),
         ] {
             let inp = vals.vec(rows * k);
             let m = vals.vec(n * k);
@@ -550,6 +650,14 @@ mod tests {
             backward_at(Simd::PLAIN, &inp, &m, &dout, k, &mut ga);
             backward_at(simd, &inp, &m, &dout, k, &mut gb);
             assert_same_bits(&ga, &gb, &format!("backward {rows}x{k}x{n} at {level}"));
+
+            // Signed zeros among the terms: a sum of -0 terms must stay +0.
+            let mut dout = dout;
+            dout.iter_mut().step_by(3).for_each(|d| *d = -0.0);
+            let (mut da, mut db) = (vec![1.0; rows * k], vec![2.0; rows * k]);
+            input_grad(&m, &dout, k, &mut da);
+            input_grad_simd(simd, &m, &dout, k, &mut db);
+            assert_same_bits(&da, &db, &format!("input_grad {rows}x{k}x{n} at {level}"));
         }
     }
 

@@ -4,11 +4,15 @@
 //! AVX-512 twin also overlaps the update of row `j - 1` with the gradient of
 //! row `j`.
 
-use super::dense::axpy;
+use super::dense::{affine_rows, axpy};
 use super::update::Update;
 #[cfg(target_arch = "x86_64")]
 use super::update::{adam8_avx512, Rule};
 use super::{Level, Simd};
+
+/// The next step's forward that a fused step may compute as it updates:
+/// `Some((next, out))` asks for `out[r] = b + W next[r]` from the new `W`, `b`.
+pub type Ahead<'a> = Option<(&'a [f64], &'a mut [f64])>;
 
 /// One affine layer `out[r] = b + W inp[r]` inside a flat parameter vector:
 /// `W` is `n × k` row-major at offset `w`, `b` at offset `b`.
@@ -49,6 +53,70 @@ impl Layer {
             },
             _ => self.backward_step_plain(inp, dout, params, dinp, grad, upd),
         }
+    }
+
+    /// [`Layer::backward_step`] without an input gradient, with two jobs
+    /// beside it: `side(t, params)` runs once for each `t` in `0..=n` (work
+    /// that must not touch this layer's parameters, given a view of them),
+    /// and, with `ahead = Some((next, out))`, the next step's forward
+    /// `out[r] = b + W next[r]` from the updated weights, in
+    /// [`affine_rows`]'s order. The AVX-512 kernel (four input rows, `k ≥ 8`)
+    /// runs both beside the optimiser's divisions; otherwise this is
+    /// [`Layer::step_fused_plain`] (the same bits).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_fused<S: FnMut(usize, &[f64])>(
+        &self,
+        simd: Simd,
+        inp: &[f64],
+        dout: &[f64],
+        params: &mut [f64],
+        grad: &mut [f64],
+        upd: &mut Update<'_>,
+        ahead: Ahead<'_>,
+        side: S,
+    ) {
+        match simd.level() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the token proves the CPU has AVX-512F.
+            Level::Avx512 if inp.len() == 4 * self.k && self.k >= 8 => unsafe {
+                self.step_fused_avx512(inp, dout, params, grad, upd, ahead, side)
+            },
+            _ => self.step_fused_plain(inp, dout, params, grad, upd, ahead, side),
+        }
+    }
+
+    /// The reference for [`Layer::step_fused`]: the side jobs, the layer's
+    /// step, then its forward.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_fused_plain<S: FnMut(usize, &[f64])>(
+        &self,
+        inp: &[f64],
+        dout: &[f64],
+        params: &mut [f64],
+        grad: &mut [f64],
+        upd: &mut Update<'_>,
+        ahead: Ahead<'_>,
+        mut side: S,
+    ) {
+        for t in 0..=self.n {
+            side(t, params);
+        }
+        self.backward_step_plain(inp, dout, params, None, grad, upd);
+        if let Some((next, out)) = ahead {
+            let (w, b) = self.weights_and_bias(params);
+            affine_rows(next, w, b, self.k, out);
+        }
+    }
+
+    /// `W` and `b` within `params`.
+    #[inline(always)]
+    fn weights_and_bias<'p>(&self, params: &'p [f64]) -> (&'p [f64], &'p [f64]) {
+        (
+            &params[self.w..self.w + self.n * self.k],
+            &params[self.b..self.b + self.n],
+        )
     }
 
     /// The reference for [`Layer::backward_step`]. Per element the sums run
@@ -179,30 +247,102 @@ impl Layer {
         grad: &mut [f64],
         update: U,
     ) {
+        let side = |_: usize, _: &[f64]| {};
         // Four rows (the paper's four prompts) get loops of known length:
         // unrolled, their broadcasts hoisted out of the column loop. With
         // Adam, the 64 × 64 layer 7.1 → 6.6 µs and the 256 × 256 one
         // 122 → 112 µs (interleaved timings against the loop of any length).
         if inp.len() == 4 * self.k {
-            self.rows_of_avx512::<4, U>(inp, dout, params, dinp, grad, update)
+            self.rows_of_avx512::<4, _, _>(inp, dout, params, dinp, grad, None, side, update)
         } else {
-            self.rows_of_avx512::<0, U>(inp, dout, params, dinp, grad, update)
+            self.rows_of_avx512::<0, _, _>(inp, dout, params, dinp, grad, None, side, update)
         }
     }
 
-    /// [`Layer::rows_avx512`] for `R` rows (`0`: as many as `inp` has).
+    /// [`Layer::step_fused`] at AVX-512, for four input rows and `k ≥ 8`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    fn step_fused_avx512<S: FnMut(usize, &[f64])>(
+        &self,
+        inp: &[f64],
+        dout: &[f64],
+        params: &mut [f64],
+        grad: &mut [f64],
+        upd: &mut Update<'_>,
+        mut ahead: Ahead<'_>,
+        side: S,
+    ) {
+        assert!(inp.len() == 4 * self.k && self.k >= 8);
+        let rule = upd.rule;
+        let rows_ahead = ahead.as_mut().map(|(next, out)| (&**next, &mut **out));
+        let (m, v) = (&mut *upd.m, &mut *upd.v);
+        if let Rule::Adam(a) = rule {
+            self.rows_of_avx512::<4, _, _>(
+                inp,
+                dout,
+                params,
+                None,
+                grad,
+                rows_ahead,
+                side,
+                |at, p, g| {
+                    if p.len() == 8 {
+                        adam8_avx512::<false>(a, p, g, &mut m[at..at + 8], &mut v[at..at + 8]);
+                    } else {
+                        Update { rule, m, v }.apply(at, p, g)
+                    }
+                },
+            );
+            let (b, end) = (self.b, self.b + self.n);
+            self.bias_grad(dout, &mut grad[b..end]);
+            Update { rule, m, v }.adam_avx512(b, &mut params[b..end], &grad[b..end]);
+        } else {
+            self.rows_of_avx512::<4, _, _>(
+                inp,
+                dout,
+                params,
+                None,
+                grad,
+                rows_ahead,
+                side,
+                |at, p, g| Update { rule, m, v }.apply(at, p, g),
+            );
+            self.bias_step(dout, params, grad, upd);
+        }
+        // The rows left `W next[r]`; the bias goes first, as in `affine_rows`.
+        if let Some((_, out)) = ahead {
+            let (_, b) = self.weights_and_bias(params);
+            for orow in out.chunks_exact_mut(self.n) {
+                for (o, &bj) in orow.iter_mut().zip(b) {
+                    *o += bj;
+                }
+            }
+        }
+    }
+
+    /// [`Layer::rows_avx512`] for `R` rows (`0`: as many as `inp` has), with
+    /// [`Layer::step_fused`]'s side jobs (`side(j, params)` before row `j`)
+    /// and, with `ahead` (`R = 4` only), `out[r][j] = W[j] next[r]` from each
+    /// row as soon as it is updated (the bias is left to the caller).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn rows_of_avx512<const R: usize, U: FnMut(usize, &mut [f64], &[f64])>(
+    #[allow(clippy::too_many_arguments)]
+    fn rows_of_avx512<const R: usize, S, U>(
         &self,
         inp: &[f64],
         dout: &[f64],
         params: &mut [f64],
         mut dinp: Option<&mut [f64]>,
         grad: &mut [f64],
+        ahead: Ahead<'_>,
+        mut side: S,
         mut update: U,
-    ) {
+    ) where
+        S: FnMut(usize, &[f64]),
+        U: FnMut(usize, &mut [f64], &[f64]),
+    {
         use std::arch::x86_64::*;
         let (k, n) = (self.k, self.n);
         let rows = if R > 0 { R } else { inp.len() / k };
@@ -214,9 +354,16 @@ impl Layer {
             d.fill(0.0);
         }
         let (ip, dp) = (inp.as_ptr(), dout.as_ptr());
+        let ahead = ahead.map(|(next, out)| {
+            assert!(R == 4 && next.len() == 4 * k && out.len() == 4 * n);
+            (next.as_ptr(), out.as_mut_ptr())
+        });
         for j in 0..=n {
+            side(j, params);
             let at = self.w + j * k;
             let prev = at.wrapping_sub(k);
+            // Row j - 1's four dot products with `next`, one lane sum each.
+            let mut fw = [_mm512_setzero_pd(); 4];
             for c in (0..k8).step_by(8) {
                 if j < n {
                     // SAFETY: j < n, c + 8 <= k and the lengths asserted above.
@@ -246,8 +393,20 @@ impl Layer {
                 if j > 0 {
                     let (p, g) = (prev + c, prev + c + 8);
                     update(p, &mut params[p..g], &grad[p..g]);
+                    if let Some((np, _)) = ahead {
+                        // SAFETY: `next` is 4 × k (asserted), c + 8 <= k.
+                        unsafe {
+                            let w = _mm512_loadu_pd(params.as_ptr().add(p));
+                            for (r, f) in fw.iter_mut().enumerate() {
+                                let x = _mm512_loadu_pd(np.add(r * k + c));
+                                *f = _mm512_add_pd(*f, _mm512_mul_pd(w, x));
+                            }
+                        }
+                    }
                 }
             }
+            // `dot`'s scalar tail, summed after the lanes.
+            let mut tail = [0.0f64; 4];
             if k8 < k {
                 if j < n {
                     if let Some(d) = dinp.as_deref_mut() {
@@ -268,10 +427,49 @@ impl Layer {
                 if j > 0 {
                     let (p, g) = (prev + k8, prev + k);
                     update(p, &mut params[p..g], &grad[p..g]);
+                    if let Some((np, _)) = ahead {
+                        for (r, t) in tail.iter_mut().enumerate() {
+                            for i in k8..k {
+                                // SAFETY: r < 4 and i < k: within `next`.
+                                *t += params[prev + i] * unsafe { *np.add(r * k + i) };
+                            }
+                        }
+                    }
+                }
+            }
+            if let (true, Some((_, op))) = (j > 0, ahead) {
+                let mut dots = [0.0f64; 4];
+                // SAFETY: `dots` and `tail` hold four values; r < 4 and
+                // j - 1 < n, within `out` (4 × n, asserted).
+                unsafe {
+                    let d = _mm256_add_pd(reduce4(&fw), _mm256_loadu_pd(tail.as_ptr()));
+                    _mm256_storeu_pd(dots.as_mut_ptr(), d);
+                    for (r, &d) in dots.iter().enumerate() {
+                        *op.add(r * n + j - 1) = d;
+                    }
                 }
             }
         }
     }
+}
+
+/// `dot`'s reduction tree, `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`,
+/// of four accumulators at once, in their order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn reduce4(a: &[std::arch::x86_64::__m512d; 4]) -> std::arch::x86_64::__m256d {
+    use std::arch::x86_64::*;
+    // (a_l + a_{l+4}) for l < 4.
+    let half =
+        |x: __m512d| _mm256_add_pd(_mm512_castpd512_pd256(x), _mm512_extractf64x4_pd::<1>(x));
+    // [t0+t1 of a0, of a1, t2+t3 of a0, of a1], and the same for a2, a3.
+    let x = _mm256_hadd_pd(half(a[0]), half(a[1]));
+    let y = _mm256_hadd_pd(half(a[2]), half(a[3]));
+    _mm256_add_pd(
+        _mm256_permute2f128_pd::<0x20>(x, y),
+        _mm256_permute2f128_pd::<0x31>(x, y),
+    )
 }
 
 #[cfg(test)]
@@ -381,6 +579,124 @@ mod tests {
                 }
             }
         }
+    }
+
+    kernel! {
+        [simd at at]
+        /// [`Layer::step_fused`] compiled for the level; the side job logs
+        /// each `t` with a value read outside the layer.
+        fn fused_at<'a, 'u>(
+            layer_upd: (Layer, &'a mut Update<'u>),
+            inp: &'a [f64],
+            dout: &'a [f64],
+            params: &'a mut [f64],
+            grad: &'a mut [f64],
+            ahead_log: (Ahead<'a>, &'a mut Vec<(usize, u64)>)
+        ) {
+            let (layer, upd) = layer_upd;
+            let (ahead, log) = ahead_log;
+            let side = |t: usize, p: &[f64]| log.push((t, p[1].to_bits()));
+            layer.step_fused(simd, inp, dout, params, grad, upd, ahead, side)
+        }
+    }
+
+    /// At `level`, [`Layer::step_fused`] gives its reference's parameters,
+    /// state, gradient, forward and side calls, bit for bit: four rows (the
+    /// fused kernel) and three (its fallback), widths on and off multiples of
+    /// eight, every rule, with and without the forward.
+    fn fused_step_matches_reference_at(level: Level) {
+        let simd = token(level);
+        let mut vals = Values::new(5);
+        for (rows, k, n) in [
+            (4, 64, 64),
+            (4, 64, 10),
+            (4, 67, 13),
+            (4, 8, 3),
+            (3, 16, 9),
+            (4, 5, 4),
+        ] {
+            for rule in rules() {
+                for with_ahead in [true, false] {
+                    let layer = Layer {
+                        k,
+                        n,
+                        w: 5,
+                        b: 5 + n * k,
+                    };
+                    let len = layer.b + n + 2;
+                    let (inp, next) = (vals.vec(rows * k), vals.vec(rows * k));
+                    let mut dout = vals.vec(rows * n);
+                    dout.iter_mut().step_by(n).for_each(|d| *d = 0.0);
+                    let p0 = vals.vec(len);
+                    let (m0, v0) = (
+                        vals.vec(len),
+                        vals.vec(len).iter().map(|x| x * x).collect::<Vec<_>>(),
+                    );
+                    let run = |simd: Option<Simd>| {
+                        let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+                        let mut grad = vec![9.0; len];
+                        let mut out = vec![7.0; rows * n];
+                        let mut log = Vec::new();
+                        let mut upd = Update {
+                            rule,
+                            m: &mut m,
+                            v: &mut v,
+                        };
+                        let ahead = with_ahead.then_some((&next[..], &mut out[..]));
+                        match simd {
+                            None => {
+                                let side = |t: usize, p: &[f64]| log.push((t, p[1].to_bits()));
+                                layer.step_fused_plain(
+                                    &inp, &dout, &mut p, &mut grad, &mut upd, ahead, side,
+                                )
+                            }
+                            Some(s) => fused_at(
+                                s,
+                                (layer, &mut upd),
+                                &inp,
+                                &dout,
+                                &mut p,
+                                &mut grad,
+                                (ahead, &mut log),
+                            ),
+                        }
+                        (p, m, v, grad, out, log)
+                    };
+                    let (want, got) = (run(None), run(Some(simd)));
+                    let what = format!("{rows}x{k}x{n} {rule:?} ahead={with_ahead} at {level}");
+                    assert_same_bits(&want.0, &got.0, &format!("params {what}"));
+                    assert_same_bits(&want.1, &got.1, &format!("m {what}"));
+                    assert_same_bits(&want.2, &got.2, &format!("v {what}"));
+                    assert_same_bits(&want.3, &got.3, &format!("grad {what}"));
+                    assert_same_bits(&want.4, &got.4, &format!("out {what}"));
+                    assert_eq!(want.5, got.5, "side calls {what}");
+                    assert_eq!(want.5.len(), n + 1, "side calls {what}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_step_matches_reference_plain() {
+        fused_step_matches_reference_at(Level::Plain);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx2),
+        ignore = "needs avx2, which the CPU that built the tests lacks"
+    )]
+    fn fused_step_matches_reference_avx2() {
+        fused_step_matches_reference_at(Level::Avx2);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(dpo_lab_cpu_avx512),
+        ignore = "needs avx512f, which the CPU that built the tests lacks"
+    )]
+    fn fused_step_matches_reference_avx512() {
+        fused_step_matches_reference_at(Level::Avx512);
     }
 
     #[test]

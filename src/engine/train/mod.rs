@@ -315,12 +315,16 @@ where
     ];
     let mut tracker = SummaryTracker::default();
     let mut diverged = None;
+    // The last update also ran the forward pass of its result.
+    let mut ahead = false;
 
     for epoch in 0..=spec.epochs {
         let z: &[f64] = if in_place {
             &params
         } else {
-            policy.forward(&params, &mut scratch, &mut logits);
+            if !ahead {
+                policy.forward(&params, &mut scratch, &mut logits);
+            }
             if f32 {
                 round_f32(&mut logits);
                 // What the policy keeps for `backward` (the MLP's activations).
@@ -391,7 +395,14 @@ where
         } else if in_place {
             opt.step_clearing(&mut params, &mut dlogits)
         } else {
-            policy.backward_step(&mut params, &mut scratch, &dlogits, &mut grad, &mut opt);
+            ahead = policy.backward_step_ahead(
+                &mut params,
+                &mut scratch,
+                &dlogits,
+                &mut grad,
+                &mut opt,
+                &mut logits,
+            );
             all_finite_then_zero_split(&mut dlogits)
         };
         if !finite {

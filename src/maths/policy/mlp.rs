@@ -3,7 +3,7 @@
 //! Every parameter is shared by all prompts' logits, unlike [`super::Tabular`].
 
 use super::Policy;
-use crate::fast::dense::{affine_rows_backward, affine_rows_simd};
+use crate::fast::dense::{affine_rows_backward, affine_rows_simd, input_grad_simd};
 use crate::fast::layer::Layer;
 use crate::fast::{self, Simd};
 use crate::maths::optim::Optimizer;
@@ -192,15 +192,7 @@ impl Mlp {
         let act = self.activation;
         let (h1, rest) = scratch.split_at_mut(x * h);
         let h2 = &mut rest[..x * h];
-        // Layer 1 on a one-hot input is a column lookup: h1[x] = φ(W1[:, x] + b1).
-        let w1 = &params[o.w1..o.b1];
-        let b1 = &params[o.b1..o.w2];
-        for (xi, row) in h1.chunks_exact_mut(h).enumerate() {
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = w1[j * x + xi] + b1[j];
-            }
-        }
-        act.apply_all(h1);
+        self.input_layer_forward(params, h1);
         affine_rows_simd(simd, h1, &params[o.w2..o.b2], &params[o.b2..o.w3], h, h2);
         act.apply_all(h2);
         affine_rows_simd(
@@ -211,6 +203,21 @@ impl Mlp {
             h,
             logits,
         );
+    }
+
+    /// Layer 1 on a one-hot input is a column lookup: `h1[x] = φ(W1[:, x] + b1)`.
+    #[inline(always)]
+    fn input_layer_forward(&self, params: &[f64], h1: &mut [f64]) {
+        let (x, h) = (self.n_prompts, self.width);
+        let o = self.offsets();
+        let w1 = &params[o.w1..o.b1];
+        let b1 = &params[o.b1..o.w2];
+        for (xi, row) in h1.chunks_exact_mut(h).enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = w1[j * x + xi] + b1[j];
+            }
+        }
+        self.activation.apply_all(h1);
     }
 
     #[inline(always)]
@@ -226,7 +233,8 @@ impl Mlp {
         let act = self.activation;
         let (acts, grads) = scratch.split_at_mut(2 * x * h);
         let (h1, h2) = acts.split_at(x * h);
-        let (da2, da1) = grads.split_at_mut(x * h);
+        let (da2, rest) = grads.split_at_mut(x * h);
+        let da1 = &mut rest[..x * h];
         let (g_w1, rest) = grad.split_at_mut(o.b1);
         let (g_b1, rest) = rest.split_at_mut(o.w2 - o.b1);
         let (g_w2, rest) = rest.split_at_mut(o.b2 - o.w2);
@@ -284,7 +292,8 @@ impl Mlp {
         let act = self.activation;
         let (acts, grads) = scratch.split_at_mut(2 * x * h);
         let (h1, h2) = acts.split_at(x * h);
-        let (da2, da1) = grads.split_at_mut(x * h);
+        let (da2, rest) = grads.split_at_mut(x * h);
+        let da1 = &mut rest[..x * h];
         let mut upd = opt.begin_step();
         // The hidden layer H → H and the output layer H → Y.
         let layer = |n, w, b| Layer { k: h, n, w, b };
@@ -303,6 +312,79 @@ impl Mlp {
         let (g_w1, g_b1) = grad[o.w1..o.w2].split_at_mut(o.b1 - o.w1);
         self.input_layer_grad(da1, g_w1, g_b1);
         upd.apply_simd(simd, o.w1, &mut params[o.w1..o.w2], &grad[o.w1..o.w2]);
+    }
+}
+
+impl Mlp {
+    /// [`Policy::backward_step_ahead`]: the same update as
+    /// [`Mlp::backward_step_generic`] and then the same forward pass, with the
+    /// layers updated in the order that lets the forward ride along. Both
+    /// input gradients come first, from the old weights: `da2` alone, `da1`
+    /// beside the output layer's update; then layer 1 and its new
+    /// activations; then the hidden layer, whose new pre-activations are
+    /// computed row by row as its rows are updated ([`Layer::step_fused`]);
+    /// then the logits. With AVX-512 the hidden layer's forward runs beside
+    /// Adam's divisions instead of after them.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn backward_step_ahead_generic(
+        &self,
+        simd: Simd,
+        params: &mut [f64],
+        scratch: &mut [f64],
+        dlogits: &[f64],
+        grad: &mut [f64],
+        opt: &mut Optimizer,
+        logits: &mut [f64],
+    ) {
+        let (x, h, y) = (self.n_prompts, self.width, self.n_responses);
+        let o = self.offsets();
+        let act = self.activation;
+        let (h1, rest) = scratch.split_at_mut(x * h);
+        let (h2, rest) = rest.split_at_mut(x * h);
+        let (da2, rest) = rest.split_at_mut(x * h);
+        let (da1, rest) = rest.split_at_mut(x * h);
+        let h1_new = &mut rest[..x * h];
+        let mut upd = opt.begin_step();
+        let layer = |n, w, b| Layer { k: h, n, w, b };
+        let (out_layer, hidden) = (layer(y, o.w3, o.b3), layer(h, o.w2, o.b2));
+        input_grad_simd(simd, &params[o.w3..o.b3], dlogits, h, da2);
+        act.scale_by_deriv(da2, h2);
+        input_grad_simd(simd, &params[o.w2..o.b2], da2, h, da1);
+        out_layer.step_fused(simd, h2, dlogits, params, grad, &mut upd, None, |_, _| {});
+        act.scale_by_deriv(da1, h1);
+        let (g_w1, g_b1) = grad[o.w1..o.w2].split_at_mut(o.b1 - o.w1);
+        self.input_layer_grad(da1, g_w1, g_b1);
+        upd.apply_simd(simd, o.w1, &mut params[o.w1..o.w2], &grad[o.w1..o.w2]);
+        self.input_layer_forward(params, h1_new);
+        let ahead = Some((&*h1_new, &mut *h2));
+        hidden.step_fused(simd, h1, da2, params, grad, &mut upd, ahead, |_, _| {});
+        act.apply_all(h2);
+        h1.copy_from_slice(h1_new);
+        affine_rows_simd(
+            simd,
+            h2,
+            &params[o.w3..o.b3],
+            &params[o.b3..o.end],
+            h,
+            logits,
+        );
+    }
+}
+
+fast::kernel! {
+    [simd]
+    /// [`Mlp::backward_step_ahead_generic`], compiled for each SIMD level.
+    fn mlp_backward_step_ahead<'a>(
+        m: &'a Mlp,
+        params: &'a mut [f64],
+        scratch: &'a mut [f64],
+        dlogits_logits: (&'a [f64], &'a mut [f64]),
+        grad: &'a mut [f64],
+        opt: &'a mut Optimizer
+    ) {
+        let (dlogits, logits) = dlogits_logits;
+        m.backward_step_ahead_generic(simd, params, scratch, dlogits, grad, opt, logits)
     }
 }
 
@@ -346,9 +428,10 @@ impl Policy for Mlp {
     fn n_params(&self) -> usize {
         self.offsets().end
     }
-    /// Hidden activations of both layers, and room for their gradients.
+    /// Hidden activations of both layers, room for their gradients, and
+    /// for layer 1's next activations (`backward_step_ahead`).
     fn scratch_len(&self) -> usize {
-        4 * self.n_prompts * self.width
+        5 * self.n_prompts * self.width
     }
 
     fn init_params(&self, seed: u64) -> Vec<f64> {
@@ -387,6 +470,19 @@ impl Policy for Mlp {
         opt: &mut Optimizer,
     ) {
         mlp_backward_step(self, params, scratch, dlogits, grad, opt)
+    }
+
+    fn backward_step_ahead(
+        &self,
+        params: &mut [f64],
+        scratch: &mut [f64],
+        dlogits: &[f64],
+        grad: &mut [f64],
+        opt: &mut Optimizer,
+        logits: &mut [f64],
+    ) -> bool {
+        mlp_backward_step_ahead(self, params, scratch, (dlogits, logits), grad, opt);
+        true
     }
 
     fn native(&self) -> Option<crate::maths::policy::native::Net> {

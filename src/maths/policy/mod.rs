@@ -64,6 +64,22 @@ pub trait Policy: Send + Sync + Debug {
         self.backward(params, scratch, dlogits, grad);
         opt.step(params, grad);
     }
+    /// [`Policy::backward_step`], then, if the policy can do it as part of
+    /// the step, the forward pass of the updated parameters: `logits` and the
+    /// scratch as [`Policy::forward`] would leave them (returns true, and the
+    /// caller skips its next `forward`). The default only steps (false).
+    fn backward_step_ahead(
+        &self,
+        params: &mut [f64],
+        scratch: &mut [f64],
+        dlogits: &[f64],
+        grad: &mut [f64],
+        opt: &mut Optimizer,
+        _logits: &mut [f64],
+    ) -> bool {
+        self.backward_step(params, scratch, dlogits, grad, opt);
+        false
+    }
     /// Parameters whose logits are exactly `logits` (row-major `X × Y`), when
     /// the policy can represent any logit table; `None` otherwise (the
     /// reference step then fits by gradient descent).
