@@ -214,3 +214,44 @@ fn the_no_divider_sentence_follows_the_rows() {
     let none: Vec<_> = rows.into_iter().filter(|r| !sgd(r)).collect();
     assert!(render(&none).contains("No step was timed without Adam"));
 }
+
+/// The bound's note and the JAX sentence follow the rows: "above 100 %"
+/// only when some one-thread step is shorter than its bound, the JAX ratio
+/// is the width-64 sweep's rate over the 36 k, and a sentence says
+/// so when no such sweep was timed.
+#[test]
+fn the_bound_note_and_jax_sentence_follow_the_rows() {
+    use dpo_lab::studies::bench::{BenchRow, JAX_MLP64_SWEEP};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rows = dpo_lab::studies::bench::read_csv(&root.join("plots/bench/bench.csv")).unwrap();
+    let render = |rows: &[BenchRow]| dpo_lab::present::bench::performance_markdown(rows).unwrap();
+    let note = "above 100 %, the step is shorter than the bound";
+    let is_step = |r: &BenchRow, runs: usize| {
+        r.case == "paper" && r.policy == "mlp" && r.precision == "f64" && r.runs == runs
+    };
+    // Every one-thread f64 step made longer than any bound: no note.
+    let mut slow = rows.clone();
+    slow.iter_mut()
+        .filter(|r| is_step(r, 4))
+        .for_each(|r| r.ns_per_step = 1e12);
+    assert!(!render(&slow).contains(note));
+    // One made shorter than its bound: the note.
+    let mut fast = slow.clone();
+    fast.iter_mut().find(|r| is_step(r, 4)).unwrap().ns_per_step = 1e-3;
+    assert!(render(&fast).contains(note));
+    // The JAX ratio of the width-64 sweep, with two decimals.
+    let sweep = rows
+        .iter()
+        .find(|r| is_step(r, 64) && r.width == 64)
+        .expect("the record has the width-64 sweep");
+    let ratio = format!(
+        "{:.2}× the 36.0 k steps/s",
+        sweep.steps_per_sec / JAX_MLP64_SWEEP
+    );
+    assert!(render(&rows).contains(&ratio), "{ratio}");
+    let none: Vec<_> = rows
+        .into_iter()
+        .filter(|r| !(is_step(r, 64) && r.width == 64))
+        .collect();
+    assert!(render(&none).contains("No 64-run sweep of the width-64 MLP was timed"));
+}

@@ -5,8 +5,8 @@
 use crate::error::{Error, Result};
 use crate::present::template::{list, render_file, render_line, Facts};
 use crate::studies::bench::{
-    floor_ratios, mlp_step_madds, BenchRow, LOGITS_LOGLINEAR_DIM, TARGET_F32_SPEEDUP,
-    TARGET_STREAM_FACTOR,
+    floor_ratios, mlp_step_madds, BenchRow, JAX_MLP64_SWEEP, LOGITS_LOGLINEAR_DIM,
+    TARGET_F32_SPEEDUP, TARGET_MLP64_SWEEP, TARGET_STREAM_FACTOR,
 };
 
 fn put(f: &mut Facts, k: &str, v: impl ToString) {
@@ -101,6 +101,8 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
     let mut pcts = Vec::new();
     let mut sgd = Vec::new();
     let mut sgd_over_bound = Vec::new();
+    // Whether some step is shorter than its bound.
+    let mut over_bound = false;
     let divider = rows
         .iter()
         .find(|r| r.case == "bound" && r.policy == "sqrt+div")
@@ -141,6 +143,7 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
         if let Some(r) = paper(rows, "mlp", w, "f64", false) {
             let bound = (divider * r.params as f64)
                 .max(madd * mlp_step_madds(r.prompts, r.width, r.responses, r.params));
+            over_bound |= bound > r.ns_per_step;
             pcts.push(format!(
                 "{:.0} % (width {w})",
                 100.0 * bound / r.ns_per_step
@@ -165,6 +168,28 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
     put(&mut f, "divider_ns", format!("{divider:.2}"));
     put(&mut f, "madd_ns", format!("{madd:.3}"));
     put(&mut f, "bound_pcts", list(&pcts));
+    let note = if over_bound {
+        render_line("bench/phrases", "over-bound", &Facts::new())?
+    } else {
+        String::new()
+    };
+    put(&mut f, "bound_note", note);
+    let jax = match paper(rows, "mlp", 64, "f64", true) {
+        Some(r) => {
+            let mut g = Facts::new();
+            put(&mut g, "sweep_rate", rate(r.steps_per_sec));
+            put(
+                &mut g,
+                "jax_ratio",
+                format!("{:.2}", r.steps_per_sec / JAX_MLP64_SWEEP),
+            );
+            put(&mut g, "jax_rate", rate(JAX_MLP64_SWEEP));
+            put(&mut g, "jax_target", TARGET_MLP64_SWEEP / JAX_MLP64_SWEEP);
+            render_line("bench/phrases", "jax", &g)?
+        }
+        None => render_line("bench/phrases", "jax-none", &Facts::new())?,
+    };
+    put(&mut f, "jax", jax);
     let outside = if sgd.is_empty() {
         render_line("bench/phrases", "sgd-none", &Facts::new())?
     } else {
