@@ -1,8 +1,9 @@
-//! One affine layer's back-propagation fused with the optimiser's update of
-//! its weights, row by row while each gradient row is still in L1 (the MLP's
-//! `backward_step`). [`Layer::backward_step_plain`] is the reference; the
-//! AVX-512 twin also overlaps the update of row `j - 1` with the gradient of
-//! row `j`.
+//! One affine layer's weight gradient fused with the optimiser's update of
+//! its weights, row by row while each gradient row is still in L1, and with
+//! the next step's forward of the layer (the MLP's `backward_step_ahead`).
+//! [`Layer::step_fused_plain`] is the reference; the AVX-512 twin overlaps
+//! the update of row `j - 1` with the gradient of row `j` and sums row
+//! `j - 1`'s forward as it is updated.
 
 use super::dense::{affine_rows, axpy};
 use super::update::Update;
@@ -29,43 +30,16 @@ pub struct Layer {
 }
 
 impl Layer {
-    /// Writes `dinp[r] = Σ_j dout[r][j] W[j]` (if given) from the old weights,
-    /// the gradients of `W` and `b` into `grad` (same offsets as `params`),
-    /// and updates `W` and `b` with `upd`; by the AVX-512 kernel when `simd`
-    /// is AVX-512 (the same bits).
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_step(
-        &self,
-        simd: Simd,
-        inp: &[f64],
-        dout: &[f64],
-        params: &mut [f64],
-        dinp: Option<&mut [f64]>,
-        grad: &mut [f64],
-        upd: &mut Update<'_>,
-    ) {
-        match simd.level() {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the token proves the CPU has AVX-512F.
-            Level::Avx512 => unsafe {
-                self.backward_step_avx512(inp, dout, params, dinp, grad, upd)
-            },
-            _ => self.backward_step_plain(inp, dout, params, dinp, grad, upd),
-        }
-    }
-
-    /// [`Layer::backward_step`] without an input gradient, with two jobs
-    /// beside it: `side(t, params)` runs once for each `t` in `0..=n` (work
-    /// that must not touch this layer's parameters, given a view of them),
-    /// and, with `ahead = Some((next, out))`, the next step's forward
-    /// `out[r] = b + W next[r]` from the updated weights, in
-    /// [`affine_rows`]'s order. The AVX-512 kernel (four input rows, `k ≥ 8`)
-    /// runs both beside the optimiser's divisions; otherwise this is
+    /// Writes the gradients of `W` and `b` into `grad` (same offsets as
+    /// `params`) and updates `W` and `b` with `upd`; with `ahead = Some((next,
+    /// out))`, also the next step's forward `out[r] = b + W next[r]` from the
+    /// updated weights, in [`affine_rows`]'s order. The AVX-512 kernel (four
+    /// input rows, `k ≥ 8`) sums each row's forward as the row is updated,
+    /// beside the optimiser's divisions; otherwise this is
     /// [`Layer::step_fused_plain`] (the same bits).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub fn step_fused<S: FnMut(usize, &[f64])>(
+    pub fn step_fused(
         &self,
         simd: Simd,
         inp: &[f64],
@@ -74,23 +48,22 @@ impl Layer {
         grad: &mut [f64],
         upd: &mut Update<'_>,
         ahead: Ahead<'_>,
-        side: S,
     ) {
         match simd.level() {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the token proves the CPU has AVX-512F.
             Level::Avx512 if inp.len() == 4 * self.k && self.k >= 8 => unsafe {
-                self.step_fused_avx512(inp, dout, params, grad, upd, ahead, side)
+                self.step_fused_avx512(inp, dout, params, grad, upd, ahead)
             },
-            _ => self.step_fused_plain(inp, dout, params, grad, upd, ahead, side),
+            _ => self.step_fused_plain(inp, dout, params, grad, upd, ahead),
         }
     }
 
-    /// The reference for [`Layer::step_fused`]: the side jobs, the layer's
-    /// step, then its forward.
+    /// The reference for [`Layer::step_fused`]: the layer's step, then its
+    /// forward.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub fn step_fused_plain<S: FnMut(usize, &[f64])>(
+    pub fn step_fused_plain(
         &self,
         inp: &[f64],
         dout: &[f64],
@@ -98,12 +71,8 @@ impl Layer {
         grad: &mut [f64],
         upd: &mut Update<'_>,
         ahead: Ahead<'_>,
-        mut side: S,
     ) {
-        for t in 0..=self.n {
-            side(t, params);
-        }
-        self.backward_step_plain(inp, dout, params, None, grad, upd);
+        self.backward_step_plain(inp, dout, params, grad, upd);
         if let Some((next, out)) = ahead {
             let (w, b) = self.weights_and_bias(params);
             affine_rows(next, w, b, self.k, out);
@@ -119,32 +88,22 @@ impl Layer {
         )
     }
 
-    /// The reference for [`Layer::backward_step`]. Per element the sums run
-    /// in the order of `dense::affine_rows_backward`: over `j` for `dinp`,
-    /// over `r` for the weight and bias gradients.
+    /// The layer's gradient and update. Per element
+    /// the sums run in the order of `dense::affine_rows_backward`: over `r`
+    /// for the weight and bias gradients.
     #[inline(always)]
     pub fn backward_step_plain(
         &self,
         inp: &[f64],
         dout: &[f64],
         params: &mut [f64],
-        mut dinp: Option<&mut [f64]>,
         grad: &mut [f64],
         upd: &mut Update<'_>,
     ) {
         let (k, n) = (self.k, self.n);
-        if let Some(d) = dinp.as_deref_mut() {
-            d.fill(0.0);
-        }
         let rows = inp.len() / k;
         for j in 0..n {
             let at = self.w + j * k;
-            if let Some(d) = dinp.as_deref_mut() {
-                let row = &params[at..at + k];
-                for (dr, gr) in d.chunks_exact_mut(k).zip(dout.chunks_exact(n)) {
-                    axpy(gr[j], row, dr);
-                }
-            }
             let g = &mut grad[at..at + k];
             g.fill(0.0);
             for r in 0..rows {
@@ -177,93 +136,11 @@ impl Layer {
         );
     }
 
-    /// [`Layer::backward_step_plain`] in AVX-512 registers, bit-identical to
-    /// it. Row `j`'s gradient is computed while row `j - 1` is updated, eight
-    /// columns at a time: the optimiser's square roots and divisions (which
-    /// bound this layer's time) then run beside the multiply-adds, not after
-    /// them.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn backward_step_avx512(
-        &self,
-        inp: &[f64],
-        dout: &[f64],
-        params: &mut [f64],
-        dinp: Option<&mut [f64]>,
-        grad: &mut [f64],
-        upd: &mut Update<'_>,
-    ) {
-        let rule = upd.rule;
-        let (m, v) = (&mut *upd.m, &mut *upd.v);
-        // A copy of the loop per rule: Adam's then tests no rule per chunk and
-        // keeps fewer values live (one loop matching the rule per chunk was
-        // measurably slower on the paper's MLP).
-        if let Rule::Adam(a) = rule {
-            // Rows narrower than eight (the first layer's, one per one-hot
-            // input) would each be updated one value at a time: the whole
-            // block is updated after the rows instead, eight at a time. Each
-            // value's update depends only on its own gradient and state, and
-            // every row's input gradient has read its old weights by then.
-            let defer = self.k < 8;
-            self.rows_avx512(inp, dout, params, dinp, grad, |at, p, g| {
-                if p.len() == 8 {
-                    // The hardware square root: here the divider runs beside
-                    // the gradient's multiply-adds, and the software root's
-                    // extra ones (`root`) made the 64 × 64 layer slower
-                    // (6.6 → 7.8 µs; 7.1 with every second chunk's root in
-                    // software; interleaved timings of the three builds).
-                    adam8_avx512::<false>(a, p, g, &mut m[at..at + 8], &mut v[at..at + 8]);
-                } else if !defer {
-                    Update { rule, m, v }.apply(at, p, g)
-                }
-            });
-            let mut u = Update { rule, m, v };
-            if defer {
-                let (w, end) = (self.w, self.w + self.n * self.k);
-                u.adam_avx512(w, &mut params[w..end], &grad[w..end]);
-            }
-            let (b, end) = (self.b, self.b + self.n);
-            self.bias_grad(dout, &mut grad[b..end]);
-            return u.adam_avx512(b, &mut params[b..end], &grad[b..end]);
-        } else {
-            self.rows_avx512(inp, dout, params, dinp, grad, |at, p, g| {
-                Update { rule, m, v }.apply(at, p, g)
-            });
-        }
-        self.bias_step(dout, params, grad, upd);
-    }
-
-    /// The rows of [`Layer::backward_step_avx512`]; `update(at, p, g)`
-    /// updates the parameters from offset `at`, `p`, along `g`.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn rows_avx512<U: FnMut(usize, &mut [f64], &[f64])>(
-        &self,
-        inp: &[f64],
-        dout: &[f64],
-        params: &mut [f64],
-        dinp: Option<&mut [f64]>,
-        grad: &mut [f64],
-        update: U,
-    ) {
-        let side = |_: usize, _: &[f64]| {};
-        // Four rows (the paper's four prompts) get loops of known length:
-        // unrolled, their broadcasts hoisted out of the column loop. With
-        // Adam, the 64 × 64 layer 7.1 → 6.6 µs and the 256 × 256 one
-        // 122 → 112 µs (interleaved timings against the loop of any length).
-        if inp.len() == 4 * self.k {
-            self.rows_of_avx512::<4, _, _>(inp, dout, params, dinp, grad, None, side, update)
-        } else {
-            self.rows_of_avx512::<0, _, _>(inp, dout, params, dinp, grad, None, side, update)
-        }
-    }
-
     /// [`Layer::step_fused`] at AVX-512, for four input rows and `k ≥ 8`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    fn step_fused_avx512<S: FnMut(usize, &[f64])>(
+    fn step_fused_avx512(
         &self,
         inp: &[f64],
         dout: &[f64],
@@ -271,43 +148,35 @@ impl Layer {
         grad: &mut [f64],
         upd: &mut Update<'_>,
         mut ahead: Ahead<'_>,
-        side: S,
     ) {
         assert!(inp.len() == 4 * self.k && self.k >= 8);
         let rule = upd.rule;
         let rows_ahead = ahead.as_mut().map(|(next, out)| (&**next, &mut **out));
         let (m, v) = (&mut *upd.m, &mut *upd.v);
+        // A copy of the loop per rule: Adam's then tests no rule per chunk and
+        // keeps fewer values live (one loop matching the rule per chunk was
+        // measurably slower on the paper's MLP).
         if let Rule::Adam(a) = rule {
-            self.rows_of_avx512::<4, _, _>(
-                inp,
-                dout,
-                params,
-                None,
-                grad,
-                rows_ahead,
-                side,
-                |at, p, g| {
-                    if p.len() == 8 {
-                        adam8_avx512::<false>(a, p, g, &mut m[at..at + 8], &mut v[at..at + 8]);
-                    } else {
-                        Update { rule, m, v }.apply(at, p, g)
-                    }
-                },
-            );
+            self.rows4_avx512(inp, dout, params, grad, rows_ahead, |at, p, g| {
+                if p.len() == 8 {
+                    // The hardware square root: here the divider runs
+                    // beside the gradient's multiply-adds, and the
+                    // software root's extra ones (`root`) made the 64 ×
+                    // 64 layer slower (6.6 → 7.8 µs; 7.1 with every
+                    // second chunk's root in software; interleaved
+                    // timings of the three builds).
+                    adam8_avx512::<false>(a, p, g, &mut m[at..at + 8], &mut v[at..at + 8]);
+                } else {
+                    Update { rule, m, v }.apply(at, p, g)
+                }
+            });
             let (b, end) = (self.b, self.b + self.n);
             self.bias_grad(dout, &mut grad[b..end]);
             Update { rule, m, v }.adam_avx512(b, &mut params[b..end], &grad[b..end]);
         } else {
-            self.rows_of_avx512::<4, _, _>(
-                inp,
-                dout,
-                params,
-                None,
-                grad,
-                rows_ahead,
-                side,
-                |at, p, g| Update { rule, m, v }.apply(at, p, g),
-            );
+            self.rows4_avx512(inp, dout, params, grad, rows_ahead, |at, p, g| {
+                Update { rule, m, v }.apply(at, p, g)
+            });
             self.bias_step(dout, params, grad, upd);
         }
         // The rows left `W next[r]`; the bias goes first, as in `affine_rows`.
@@ -321,45 +190,41 @@ impl Layer {
         }
     }
 
-    /// [`Layer::rows_avx512`] for `R` rows (`0`: as many as `inp` has), with
-    /// [`Layer::step_fused`]'s side jobs (`side(j, params)` before row `j`)
-    /// and, with `ahead` (`R = 4` only), `out[r][j] = W[j] next[r]` from each
-    /// row as soon as it is updated (the bias is left to the caller).
+    /// The rows of [`Layer::step_fused_avx512`] for four input rows (the
+    /// paper's four prompts: loops of known length, unrolled, their
+    /// broadcasts hoisted out of the column loop): row `j`'s gradient while
+    /// row `j - 1` is updated by `update(at, p, g)` (the parameters from
+    /// offset `at`, `p`, along `g`), and with `ahead` `out[r][j] = W[j]
+    /// next[r]` from each row as soon as it is updated (the bias is left to
+    /// the caller).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    fn rows_of_avx512<const R: usize, S, U>(
+    fn rows4_avx512<U>(
         &self,
         inp: &[f64],
         dout: &[f64],
         params: &mut [f64],
-        mut dinp: Option<&mut [f64]>,
         grad: &mut [f64],
         ahead: Ahead<'_>,
-        mut side: S,
         mut update: U,
     ) where
-        S: FnMut(usize, &[f64]),
         U: FnMut(usize, &mut [f64], &[f64]),
     {
         use std::arch::x86_64::*;
         let (k, n) = (self.k, self.n);
-        let rows = if R > 0 { R } else { inp.len() / k };
+        let rows = 4;
         let k8 = k / 8 * 8;
-        assert!(self.w + n * k <= params.len() && self.w + n * k <= grad.len());
-        assert!(inp.len() == rows * k && dout.len() == rows * n);
-        if let Some(d) = dinp.as_deref_mut() {
-            assert!(d.len() == rows * k);
-            d.fill(0.0);
-        }
+        let end = n.checked_mul(k).and_then(|nk| nk.checked_add(self.w));
+        assert!(end.is_some_and(|e| e <= params.len() && e <= grad.len()));
+        assert!(Some(inp.len()) == k.checked_mul(4) && Some(dout.len()) == n.checked_mul(4));
         let (ip, dp) = (inp.as_ptr(), dout.as_ptr());
         let ahead = ahead.map(|(next, out)| {
-            assert!(R == 4 && next.len() == 4 * k && out.len() == 4 * n);
+            assert!(next.len() == inp.len() && out.len() == dout.len());
             (next.as_ptr(), out.as_mut_ptr())
         });
         for j in 0..=n {
-            side(j, params);
             let at = self.w + j * k;
             let prev = at.wrapping_sub(k);
             // Row j - 1's four dot products with `next`, one lane sum each.
@@ -368,17 +233,6 @@ impl Layer {
                 if j < n {
                     // SAFETY: j < n, c + 8 <= k and the lengths asserted above.
                     unsafe {
-                        let w = _mm512_loadu_pd(params.as_ptr().add(at + c));
-                        if let Some(d) = dinp.as_deref_mut() {
-                            for r in 0..rows {
-                                let a = _mm512_set1_pd(*dp.add(r * n + j));
-                                let q = d.as_mut_ptr().add(r * k + c);
-                                _mm512_storeu_pd(
-                                    q,
-                                    _mm512_add_pd(_mm512_loadu_pd(q), _mm512_mul_pd(a, w)),
-                                );
-                            }
-                        }
                         let mut acc = _mm512_setzero_pd();
                         for r in 0..rows {
                             let a = _mm512_set1_pd(*dp.add(r * n + j));
@@ -409,14 +263,6 @@ impl Layer {
             let mut tail = [0.0f64; 4];
             if k8 < k {
                 if j < n {
-                    if let Some(d) = dinp.as_deref_mut() {
-                        for r in 0..rows {
-                            let a = dout[r * n + j];
-                            for i in k8..k {
-                                d[r * k + i] += a * params[at + i];
-                            }
-                        }
-                    }
                     for i in k8..k {
                         grad[at + i] = 0.0;
                         for r in 0..rows {
@@ -479,22 +325,6 @@ mod tests {
     use crate::fast::testing::{assert_same_bits, token, Values};
     use crate::fast::update::{AdamStep, Rule};
 
-    kernel! {
-        [simd at at]
-        /// [`Layer::backward_step`] compiled for the level.
-        fn step_at<'a, 'u>(
-            layer_upd: (Layer, &'a mut Update<'u>),
-            inp: &'a [f64],
-            dout: &'a [f64],
-            params: &'a mut [f64],
-            dinp: Option<&'a mut [f64]>,
-            grad: &'a mut [f64]
-        ) {
-            let (layer, upd) = layer_upd;
-            layer.backward_step(simd, inp, dout, params, dinp, grad, upd)
-        }
-    }
-
     fn rules() -> [Rule; 4] {
         [
             Rule::Sgd { lr: 0.1 },
@@ -517,91 +347,24 @@ mod tests {
         ]
     }
 
-    /// At `level`, the fused step gives the reference's parameters, state,
-    /// gradient and `dinp`, bit for bit, for shapes with and without
-    /// multiples of eight, with and without `dinp`, for every rule.
-    fn layer_step_matches_reference_at(level: Level) {
-        let simd = token(level);
-        let mut vals = Values::new(3);
-        for (rows, k, n) in [
-            (4, 64, 64),
-            (4, 4, 64),
-            (4, 67, 10),
-            (3, 5, 9),
-            (1, 8, 3),
-            (4, 256, 256),
-        ] {
-            for rule in rules() {
-                for with_dinp in [true, false] {
-                    // A little room before the layer, as inside an MLP's vector.
-                    let layer = Layer {
-                        k,
-                        n,
-                        w: 5,
-                        b: 5 + n * k,
-                    };
-                    let len = layer.b + n + 2;
-                    let inp = vals.vec(rows * k);
-                    let mut dout = vals.vec(rows * n);
-                    // A dead unit: a whole zero gradient row (skippable by Adam).
-                    dout.iter_mut().step_by(n).for_each(|d| *d = 0.0);
-                    let p0 = vals.vec(len);
-                    let (m0, v0) = (
-                        vals.vec(len),
-                        vals.vec(len).iter().map(|x| x * x).collect::<Vec<_>>(),
-                    );
-                    let run = |simd: Option<Simd>| {
-                        let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
-                        let mut grad = vec![9.0; len];
-                        let mut dinp = vec![7.0; rows * k];
-                        let mut upd = Update {
-                            rule,
-                            m: &mut m,
-                            v: &mut v,
-                        };
-                        let d = with_dinp.then_some(&mut dinp[..]);
-                        match simd {
-                            None => layer
-                                .backward_step_plain(&inp, &dout, &mut p, d, &mut grad, &mut upd),
-                            Some(s) => {
-                                step_at(s, (layer, &mut upd), &inp, &dout, &mut p, d, &mut grad)
-                            }
-                        }
-                        (p, m, v, grad, dinp)
-                    };
-                    let (want, got) = (run(None), run(Some(simd)));
-                    let what = format!("{rows}x{k}x{n} {rule:?} dinp={with_dinp} at {level}");
-                    assert_same_bits(&want.0, &got.0, &format!("params {what}"));
-                    assert_same_bits(&want.1, &got.1, &format!("m {what}"));
-                    assert_same_bits(&want.2, &got.2, &format!("v {what}"));
-                    assert_same_bits(&want.3, &got.3, &format!("grad {what}"));
-                    assert_same_bits(&want.4, &got.4, &format!("dinp {what}"));
-                }
-            }
-        }
-    }
-
     kernel! {
         [simd at at]
-        /// [`Layer::step_fused`] compiled for the level; the side job logs
-        /// each `t` with a value read outside the layer.
+        /// [`Layer::step_fused`] compiled for the level.
         fn fused_at<'a, 'u>(
             layer_upd: (Layer, &'a mut Update<'u>),
             inp: &'a [f64],
             dout: &'a [f64],
             params: &'a mut [f64],
             grad: &'a mut [f64],
-            ahead_log: (Ahead<'a>, &'a mut Vec<(usize, u64)>)
+            ahead: Ahead<'a>
         ) {
             let (layer, upd) = layer_upd;
-            let (ahead, log) = ahead_log;
-            let side = |t: usize, p: &[f64]| log.push((t, p[1].to_bits()));
-            layer.step_fused(simd, inp, dout, params, grad, upd, ahead, side)
+            layer.step_fused(simd, inp, dout, params, grad, upd, ahead)
         }
     }
 
     /// At `level`, [`Layer::step_fused`] gives its reference's parameters,
-    /// state, gradient, forward and side calls, bit for bit: four rows (the
+    /// state, gradient and forward, bit for bit: four rows (the
     /// fused kernel) and three (its fallback), widths on and off multiples of
     /// eight, every rule, with and without the forward.
     fn fused_step_matches_reference_at(level: Level) {
@@ -636,7 +399,6 @@ mod tests {
                         let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
                         let mut grad = vec![9.0; len];
                         let mut out = vec![7.0; rows * n];
-                        let mut log = Vec::new();
                         let mut upd = Update {
                             rule,
                             m: &mut m,
@@ -644,12 +406,8 @@ mod tests {
                         };
                         let ahead = with_ahead.then_some((&next[..], &mut out[..]));
                         match simd {
-                            None => {
-                                let side = |t: usize, p: &[f64]| log.push((t, p[1].to_bits()));
-                                layer.step_fused_plain(
-                                    &inp, &dout, &mut p, &mut grad, &mut upd, ahead, side,
-                                )
-                            }
+                            None => layer
+                                .step_fused_plain(&inp, &dout, &mut p, &mut grad, &mut upd, ahead),
                             Some(s) => fused_at(
                                 s,
                                 (layer, &mut upd),
@@ -657,10 +415,10 @@ mod tests {
                                 &dout,
                                 &mut p,
                                 &mut grad,
-                                (ahead, &mut log),
+                                ahead,
                             ),
                         }
-                        (p, m, v, grad, out, log)
+                        (p, m, v, grad, out)
                     };
                     let (want, got) = (run(None), run(Some(simd)));
                     let what = format!("{rows}x{k}x{n} {rule:?} ahead={with_ahead} at {level}");
@@ -669,8 +427,6 @@ mod tests {
                     assert_same_bits(&want.2, &got.2, &format!("v {what}"));
                     assert_same_bits(&want.3, &got.3, &format!("grad {what}"));
                     assert_same_bits(&want.4, &got.4, &format!("out {what}"));
-                    assert_eq!(want.5, got.5, "side calls {what}");
-                    assert_eq!(want.5.len(), n + 1, "side calls {what}");
                 }
             }
         }
@@ -697,28 +453,5 @@ mod tests {
     )]
     fn fused_step_matches_reference_avx512() {
         fused_step_matches_reference_at(Level::Avx512);
-    }
-
-    #[test]
-    fn layer_step_matches_reference_plain() {
-        layer_step_matches_reference_at(Level::Plain);
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(dpo_lab_cpu_avx2),
-        ignore = "needs avx2, which the CPU that built the tests lacks"
-    )]
-    fn layer_step_matches_reference_avx2() {
-        layer_step_matches_reference_at(Level::Avx2);
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(dpo_lab_cpu_avx512),
-        ignore = "needs avx512f, which the CPU that built the tests lacks"
-    )]
-    fn layer_step_matches_reference_avx512() {
-        layer_step_matches_reference_at(Level::Avx512);
     }
 }
