@@ -213,7 +213,13 @@ pub fn affine_rows_backward(
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn affine_rows_avx512(inp: &[f64], m: &[f64], bias: &[f64], k: usize, out: &mut [f64]) {
+pub(super) unsafe fn affine_rows_avx512(
+    inp: &[f64],
+    m: &[f64],
+    bias: &[f64],
+    k: usize,
+    out: &mut [f64],
+) {
     use std::arch::x86_64::*;
     // Accumulator slot s holds output j0 + PERM[s]: the shuffles below then
     // leave the eight results in output order (PERM is its own inverse).
