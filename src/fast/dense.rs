@@ -144,6 +144,157 @@ unsafe fn input_grad_avx512(m: &[f64], dout: &[f64], k: usize, dinp: &mut [f64])
     input_grad(m, &dout[r0 * n..rows * n], k, &mut dinp[r0 * k..]);
 }
 
+/// A one-hot layer's pre-activations, `out[x][j] = w[j][x] + b[j]` (`w` is
+/// `h × xn` row-major, `out` is `xn × h`): the first layer of the MLP, whose
+/// inputs are one-hot prompts. The reference for [`one_hot_forward_simd`].
+#[inline(always)]
+pub fn one_hot_forward(w: &[f64], b: &[f64], xn: usize, out: &mut [f64]) {
+    let h = b.len();
+    for (xi, row) in out.chunks_exact_mut(h).enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = w[j * xn + xi] + b[j];
+        }
+    }
+}
+
+/// The gradients of [`one_hot_forward`] from `d = ∂L/∂out`: `gw[j][x] =
+/// d[x][j]` and `gb[j] = Σ_x d[x][j]` (from +0, in `x` order). The reference
+/// for [`one_hot_grad_simd`].
+#[inline(always)]
+pub fn one_hot_grad(d: &[f64], xn: usize, gw: &mut [f64], gb: &mut [f64]) {
+    let h = gb.len();
+    gb.fill(0.0);
+    for (xi, row) in d.chunks_exact(h).enumerate() {
+        for (j, &g) in row.iter().enumerate() {
+            gw[j * xn + xi] = g;
+            gb[j] += g;
+        }
+    }
+}
+
+/// [`one_hot_forward`], by an AVX-512 transpose when `simd` is AVX-512 and
+/// there are four prompts (the same bits: each value is one addition).
+#[inline(always)]
+pub fn one_hot_forward_simd(simd: Simd, w: &[f64], b: &[f64], xn: usize, out: &mut [f64]) {
+    match simd.level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the token proves the CPU has AVX-512F.
+        Level::Avx512 if xn == 4 => unsafe { one_hot4_forward_avx512(w, b, out) },
+        _ => one_hot_forward(w, b, xn, out),
+    }
+}
+
+/// [`one_hot_grad`], by an AVX-512 transpose when `simd` is AVX-512 and
+/// there are four prompts (the same bits).
+#[inline(always)]
+pub fn one_hot_grad_simd(simd: Simd, d: &[f64], xn: usize, gw: &mut [f64], gb: &mut [f64]) {
+    match simd.level() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the token proves the CPU has AVX-512F.
+        Level::Avx512 if xn == 4 => unsafe { one_hot4_grad_avx512(d, gw, gb) },
+        _ => one_hot_grad(d, xn, gw, gb),
+    }
+}
+
+/// [`one_hot_forward`] for four prompts: eight rows of `w` (32 values) are
+/// transposed into four columns of eight by two-source permutes.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn one_hot4_forward_avx512(w: &[f64], b: &[f64], out: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let h = b.len();
+    assert!(Some(w.len()) == h.checked_mul(4) && w.len() == out.len());
+    let h8 = h / LANES * LANES;
+    let (wp, bp, op) = (w.as_ptr(), b.as_ptr(), out.as_mut_ptr());
+    for j0 in (0..h8).step_by(LANES) {
+        // SAFETY: j0 + 8 <= h: rows j0..j0 + 8 of `w` (4 values each), of
+        // `b`, and columns j0..j0 + 8 of each of `out`'s four rows.
+        unsafe {
+            let q = |i: usize| _mm512_loadu_pd(wp.add(4 * j0 + 8 * i));
+            let (a, bb, c, d) = (q(0), q(1), q(2), q(3));
+            let bias = _mm512_loadu_pd(bp.add(j0));
+            for xi in 0..4 {
+                let x = xi as i64;
+                // Lanes 0..4: w[j][xi] of the two sources' four rows.
+                let idx = _mm512_setr_epi64(x, 4 + x, 8 + x, 12 + x, x, x, x, x);
+                let lo = _mm512_permutex2var_pd(a, idx, bb);
+                let hi = _mm512_permutex2var_pd(c, idx, d);
+                let col = _mm512_shuffle_f64x2::<0x44>(lo, hi);
+                _mm512_storeu_pd(op.add(xi * h + j0), _mm512_add_pd(col, bias));
+            }
+        }
+    }
+    for j in h8..h {
+        for xi in 0..4 {
+            out[xi * h + j] = w[j * 4 + xi] + b[j];
+        }
+    }
+}
+
+/// [`one_hot_grad`] for four prompts: four rows of eight of `d` transposed
+/// into eight rows of four of `gw`, and `gb` summed down them.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn one_hot4_grad_avx512(d: &[f64], gw: &mut [f64], gb: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let h = gb.len();
+    assert!(Some(d.len()) == h.checked_mul(4) && d.len() == gw.len());
+    let h8 = h / LANES * LANES;
+    let (dp, gp, bp) = (d.as_ptr(), gw.as_mut_ptr(), gb.as_mut_ptr());
+    for j0 in (0..h8).step_by(LANES) {
+        // SAFETY: j0 + 8 <= h: columns j0..j0 + 8 of `d`'s four rows, rows
+        // j0..j0 + 8 of `gw` (32 values) and values j0..j0 + 8 of `gb`.
+        unsafe {
+            let r: [__m512d; 4] = std::array::from_fn(|xi| _mm512_loadu_pd(dp.add(xi * h + j0)));
+            let sum = _mm512_add_pd(
+                _mm512_add_pd(
+                    _mm512_add_pd(_mm512_add_pd(_mm512_setzero_pd(), r[0]), r[1]),
+                    r[2],
+                ),
+                r[3],
+            );
+            _mm512_storeu_pd(bp.add(j0), sum);
+            // Rows 0 and 1 interleaved, and rows 2 and 3: lanes (j, x) pairs.
+            let lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+            let hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+            let (p01l, p23l) = (
+                _mm512_permutex2var_pd(r[0], lo, r[1]),
+                _mm512_permutex2var_pd(r[2], lo, r[3]),
+            );
+            let (p01h, p23h) = (
+                _mm512_permutex2var_pd(r[0], hi, r[1]),
+                _mm512_permutex2var_pd(r[2], hi, r[3]),
+            );
+            // Two output rows (j, j + 1) of four from each pair.
+            let first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+            let second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+            let outs = [
+                _mm512_permutex2var_pd(p01l, first, p23l),
+                _mm512_permutex2var_pd(p01l, second, p23l),
+                _mm512_permutex2var_pd(p01h, first, p23h),
+                _mm512_permutex2var_pd(p01h, second, p23h),
+            ];
+            for (i, &o) in outs.iter().enumerate() {
+                _mm512_storeu_pd(gp.add(4 * j0 + 8 * i), o);
+            }
+        }
+    }
+    for j in h8..h {
+        let mut s = 0.0;
+        for xi in 0..4 {
+            gw[j * 4 + xi] = d[xi * h + j];
+            s += d[xi * h + j];
+        }
+        gb[j] = s;
+    }
+}
+
 /// `out[r][j] = bias[j] + Σ_k m[j][k] inp[r][k]` for `rows` input rows:
 /// `inp` is `rows × k`, `m` is `n × k` (row-major, one row per output), `out`
 /// is `rows × n`. The reference for [`affine_rows_simd`].
@@ -656,6 +807,21 @@ mod tests {
             backward_at(Simd::PLAIN, &inp, &m, &dout, k, &mut ga);
             backward_at(simd, &inp, &m, &dout, k, &mut gb);
             assert_same_bits(&ga, &gb, &format!("backward {rows}x{k}x{n} at {level}"));
+
+            // The one-hot layer for `rows` prompts and `n` units.
+            let (w1, b1) = (vals.vec(n * rows), vals.vec(n));
+            let (mut fa, mut fb) = (vec![1.0; rows * n], vec![2.0; rows * n]);
+            one_hot_forward(&w1, &b1, rows, &mut fa);
+            one_hot_forward_simd(simd, &w1, &b1, rows, &mut fb);
+            assert_same_bits(&fa, &fb, &format!("one_hot_forward {rows}x{n} at {level}"));
+            let mut d1 = vals.vec(rows * n);
+            d1.iter_mut().step_by(5).for_each(|d| *d = -0.0);
+            let (mut ga, mut gb) = (vec![1.0; n * rows + n], vec![2.0; n * rows + n]);
+            let (gwa, gba) = ga.split_at_mut(n * rows);
+            one_hot_grad(&d1, rows, gwa, gba);
+            let (gwb, gbb) = gb.split_at_mut(n * rows);
+            one_hot_grad_simd(simd, &d1, rows, gwb, gbb);
+            assert_same_bits(&ga, &gb, &format!("one_hot_grad {rows}x{n} at {level}"));
 
             // Signed zeros among the terms: a sum of -0 terms must stay +0.
             let mut dout = dout;

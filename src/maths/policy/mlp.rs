@@ -3,7 +3,10 @@
 //! Every parameter is shared by all prompts' logits, unlike [`super::Tabular`].
 
 use super::Policy;
-use crate::fast::dense::{affine_rows_backward, affine_rows_simd, input_grad_simd};
+use crate::fast::dense::{
+    affine_rows_backward, affine_rows_simd, input_grad_simd, one_hot_forward_simd,
+    one_hot_grad_simd,
+};
 use crate::fast::layer::Layer;
 use crate::fast::{self, Simd};
 use crate::maths::optim::Optimizer;
@@ -192,7 +195,7 @@ impl Mlp {
         let act = self.activation;
         let (h1, rest) = scratch.split_at_mut(x * h);
         let h2 = &mut rest[..x * h];
-        self.input_layer_forward(params, h1);
+        self.input_layer_forward(simd, params, h1);
         affine_rows_simd(simd, h1, &params[o.w2..o.b2], &params[o.b2..o.w3], h, h2);
         act.apply_all(h2);
         affine_rows_simd(
@@ -207,16 +210,15 @@ impl Mlp {
 
     /// Layer 1 on a one-hot input is a column lookup: `h1[x] = φ(W1[:, x] + b1)`.
     #[inline(always)]
-    fn input_layer_forward(&self, params: &[f64], h1: &mut [f64]) {
-        let (x, h) = (self.n_prompts, self.width);
+    fn input_layer_forward(&self, simd: Simd, params: &[f64], h1: &mut [f64]) {
         let o = self.offsets();
-        let w1 = &params[o.w1..o.b1];
-        let b1 = &params[o.b1..o.w2];
-        for (xi, row) in h1.chunks_exact_mut(h).enumerate() {
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = w1[j * x + xi] + b1[j];
-            }
-        }
+        one_hot_forward_simd(
+            simd,
+            &params[o.w1..o.b1],
+            &params[o.b1..o.w2],
+            self.n_prompts,
+            h1,
+        );
         self.activation.apply_all(h1);
     }
 
@@ -253,21 +255,14 @@ impl Mlp {
         act.scale_by_deriv(da2, h2);
         affine_rows_backward(h1, &params[o.w2..o.b2], da2, h, g_w2, g_b2, Some(&mut *da1));
         act.scale_by_deriv(da1, h1);
-        self.input_layer_grad(da1, g_w1, g_b1);
+        self.input_layer_grad(Simd::PLAIN, da1, g_w1, g_b1);
     }
 
     /// The first layer's gradient: the one-hot input makes `dW1[:, x] =
     /// da1[x, :]`, and `db1 = Σ_x da1[x, :]`.
     #[inline(always)]
-    fn input_layer_grad(&self, da1: &[f64], g_w1: &mut [f64], g_b1: &mut [f64]) {
-        let x = self.n_prompts;
-        g_b1.fill(0.0);
-        for (xi, row) in da1.chunks_exact(self.width).enumerate() {
-            for (j, &g) in row.iter().enumerate() {
-                g_w1[j * x + xi] = g;
-                g_b1[j] += g;
-            }
-        }
+    fn input_layer_grad(&self, simd: Simd, da1: &[f64], g_w1: &mut [f64], g_b1: &mut [f64]) {
+        one_hot_grad_simd(simd, da1, self.n_prompts, g_w1, g_b1);
     }
 }
 
@@ -311,9 +306,9 @@ impl Mlp {
         out_layer.step_fused(simd, h2, dlogits, params, grad, &mut upd, None);
         act.scale_by_deriv(da1, h1);
         let (g_w1, g_b1) = grad[o.w1..o.w2].split_at_mut(o.b1 - o.w1);
-        self.input_layer_grad(da1, g_w1, g_b1);
+        self.input_layer_grad(simd, da1, g_w1, g_b1);
         upd.apply_simd(simd, o.w1, &mut params[o.w1..o.w2], &grad[o.w1..o.w2]);
-        self.input_layer_forward(params, h1_new);
+        self.input_layer_forward(simd, params, h1_new);
         let ahead = Some((&*h1_new, &mut *h2));
         hidden.step_fused(simd, h1, da2, params, grad, &mut upd, ahead);
         act.apply_all(h2);
