@@ -255,3 +255,33 @@ fn the_bound_note_and_jax_sentence_follow_the_rows() {
         .collect();
     assert!(render(&none).contains("No 64-run sweep of the width-64 MLP was timed"));
 }
+
+/// The float32 sentence names exactly the ratios under the target, with
+/// three decimals, and says so when there are none.
+#[test]
+fn the_float32_sentence_names_the_ratios_under_the_target() {
+    use dpo_lab::studies::bench::{f32_speedups, BenchRow, TARGET_F32_SPEEDUP};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rows = dpo_lab::studies::bench::read_csv(&root.join("plots/bench/bench.csv")).unwrap();
+    let render = |rows: &[BenchRow]| dpo_lab::present::bench::performance_markdown(rows).unwrap();
+    let text = render(&rows);
+    let speedups = f32_speedups(&rows);
+    assert!(speedups.len() >= 6, "{speedups:?}");
+    let under = speedups
+        .iter()
+        .filter(|s| s.ratio < TARGET_F32_SPEEDUP)
+        .count();
+    assert_eq!(text.contains("Below the target:"), under > 0);
+    for s in speedups.iter().filter(|s| s.ratio < TARGET_F32_SPEEDUP) {
+        assert!(text.contains(&format!("{:.3}×", s.ratio)), "{s:?}");
+    }
+    // Every float32 row made ten times faster: none under the target.
+    let mut fast = rows.clone();
+    fast.iter_mut()
+        .filter(|r| r.precision == "f32-native")
+        .for_each(|r| r.steps_per_sec *= 10.0);
+    let text = render(&fast);
+    assert!(
+        text.contains("Every one is at or above the target") && !text.contains("Below the target")
+    );
+}
