@@ -198,14 +198,15 @@ impl Mlp {
         self.input_layer_forward(simd, params, h1);
         affine_rows_simd(simd, h1, &params[o.w2..o.b2], &params[o.b2..o.w3], h, h2);
         act.apply_all(h2);
-        affine_rows_simd(
-            simd,
-            h2,
-            &params[o.w3..o.b3],
-            &params[o.b3..o.end],
-            h,
-            logits,
-        );
+        self.output_layer_forward(simd, params, h2, logits);
+    }
+
+    /// The logits from the second hidden layer's activations `h2`.
+    #[inline(always)]
+    fn output_layer_forward(&self, simd: Simd, params: &[f64], h2: &[f64], logits: &mut [f64]) {
+        let o = self.offsets();
+        let (w3, b3) = (&params[o.w3..o.b3], &params[o.b3..o.end]);
+        affine_rows_simd(simd, h2, w3, b3, self.width, logits);
     }
 
     /// Layer 1 on a one-hot input is a column lookup: `h1[x] = φ(W1[:, x] + b1)`.
@@ -314,14 +315,7 @@ impl Mlp {
         hidden.step_fused(simd, h1, da2, params, grad, &mut upd, ahead);
         act.apply_all(h2);
         h1.copy_from_slice(h1_new);
-        affine_rows_simd(
-            simd,
-            h2,
-            &params[o.w3..o.b3],
-            &params[o.b3..o.end],
-            h,
-            logits,
-        );
+        self.output_layer_forward(simd, params, h2, logits);
     }
 }
 
