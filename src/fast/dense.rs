@@ -824,12 +824,22 @@ mod tests {
             assert_same_bits(&ga, &gb, &format!("one_hot_grad {rows}x{n} at {level}"));
 
             // Signed zeros among the terms: a sum of -0 terms must stay +0.
+            // Row 0 of `dout` all -0 and column 0 of `m` all positive make
+            // every term of `dinp[0][0]` -0: only a sum from +0 gives +0.
             let mut dout = dout;
             dout.iter_mut().step_by(3).for_each(|d| *d = -0.0);
+            dout[..n].fill(-0.0);
+            let mut m = m;
+            m.iter_mut().step_by(k).for_each(|w| *w = w.abs() + 0.5);
             let (mut da, mut db) = (vec![1.0; rows * k], vec![2.0; rows * k]);
             input_grad(&m, &dout, k, &mut da);
             input_grad_simd(simd, &m, &dout, k, &mut db);
             assert_same_bits(&da, &db, &format!("input_grad {rows}x{k}x{n} at {level}"));
+            assert_eq!(
+                db[0].to_bits(),
+                0,
+                "input_grad {rows}x{k}x{n} at {level}: +0"
+            );
         }
     }
 
