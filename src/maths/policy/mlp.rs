@@ -226,6 +226,7 @@ impl Mlp {
     #[inline(always)]
     fn backward_generic(
         &self,
+        simd: Simd,
         params: &[f64],
         scratch: &mut [f64],
         dlogits: &[f64],
@@ -244,19 +245,14 @@ impl Mlp {
         let (g_b2, rest) = rest.split_at_mut(o.w3 - o.b2);
         let (g_w3, g_b3) = rest.split_at_mut(o.b3 - o.w3);
 
-        affine_rows_backward(
-            h2,
-            &params[o.w3..o.b3],
-            dlogits,
-            h,
-            g_w3,
-            g_b3,
-            Some(&mut *da2),
-        );
+        let (w2, w3) = (&params[o.w2..o.b2], &params[o.w3..o.b3]);
+        affine_rows_backward(h2, w3, dlogits, h, g_w3, g_b3, None);
+        input_grad_simd(simd, w3, dlogits, h, da2);
         act.scale_by_deriv(da2, h2);
-        affine_rows_backward(h1, &params[o.w2..o.b2], da2, h, g_w2, g_b2, Some(&mut *da1));
+        affine_rows_backward(h1, w2, da2, h, g_w2, g_b2, None);
+        input_grad_simd(simd, w2, da2, h, da1);
         act.scale_by_deriv(da1, h1);
-        self.input_layer_grad(Simd::PLAIN, da1, g_w1, g_b1);
+        self.input_layer_grad(simd, da1, g_w1, g_b1);
     }
 
     /// The first layer's gradient: the one-hot input makes `dW1[:, x] =
@@ -345,8 +341,10 @@ fast::kernel! {
 }
 
 fast::kernel! {
+    [simd]
+    /// [`Mlp::backward_generic`], compiled for each SIMD level.
     fn mlp_backward<'a>(m: &'a Mlp, params: &'a [f64], scratch: &'a mut [f64], dlogits: &'a [f64], grad: &'a mut [f64]) {
-        m.backward_generic(params, scratch, dlogits, grad)
+        m.backward_generic(simd, params, scratch, dlogits, grad)
     }
 }
 
