@@ -90,11 +90,11 @@ impl Layer {
         )
     }
 
-    /// The layer's gradient and update. Per element
-    /// the sums run in the order of `dense::affine_rows_backward`: over `r`
-    /// for the weight and bias gradients.
+    /// The layer's gradient and update, row by row. Per element the sums
+    /// run in the order of `dense::affine_rows_backward`: over `r` for the
+    /// weight and bias gradients.
     #[inline(always)]
-    pub fn backward_step_plain(
+    fn backward_step_plain(
         &self,
         inp: &[f64],
         dout: &[f64],
