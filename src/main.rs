@@ -107,6 +107,11 @@ enum Command {
         /// Redraw DIR/bench.png from an earlier bench.csv (no timing)
         #[arg(long, value_name = "BENCH.csv", conflicts_with = "quick")]
         from: Option<PathBuf>,
+        /// Also time the JAX peer (experiments/peers/jax_dpo.py) with this
+        /// Python, which must import jax; its rows join bench.csv as case
+        /// `peer` and its own CSV is kept as DIR/peer.csv
+        #[arg(long, value_name = "PYTHON", conflicts_with = "from")]
+        jax: Option<PathBuf>,
     },
     /// Search the knobs the paper leaves unstated
     ///
@@ -216,7 +221,7 @@ fn calibrate(file: &Path, out: &Path) -> Result<()> {
 }
 
 /// Reads the rows of a `bench.csv`.
-fn bench(quick: bool, out: &Path, from: Option<&Path>) -> Result<()> {
+fn bench(quick: bool, out: &Path, from: Option<&Path>, jax: Option<&Path>) -> Result<()> {
     if let Some(csv) = from {
         let rows = dpo_lab::studies::bench::read_csv(csv)?;
         dpo_lab::present::plots::bench::bench_figure(&out.join("bench"), &rows)?;
@@ -296,7 +301,44 @@ fn bench(quick: bool, out: &Path, from: Option<&Path>) -> Result<()> {
             dpo_lab::studies::bench::TARGET_F32_SPEEDUP
         );
     }
-    dpo_lab::io::output::write_files(out, &[("bench.csv", dpo_lab::io::output::csv_bytes(&rows))])?;
+    let peer_csv = match jax {
+        Some(python) => {
+            let text = jax_peer(python, quick)?;
+            let peer = dpo_lab::studies::bench::peer_rows(
+                &text,
+                &out.join("peer.csv"),
+                rayon::current_num_threads(),
+            )?;
+            for p in &peer {
+                let ours = rows.iter().find(|r| {
+                    r.case == "paper"
+                        && r.precision == "f64"
+                        && r.policy == p.policy
+                        && r.width == p.width
+                        && r.runs == p.runs
+                });
+                eprintln!(
+                    "{} {} width {}: {:.0} steps/s; dpo-lab {}",
+                    p.peer,
+                    p.policy,
+                    p.width,
+                    p.steps_per_sec,
+                    ours.map_or("has no such case".into(), |r| format!(
+                        "{:.2}× that",
+                        r.steps_per_sec / p.steps_per_sec
+                    ))
+                );
+            }
+            rows.extend(peer);
+            Some(text)
+        }
+        None => None,
+    };
+    let mut files = vec![("bench.csv", dpo_lab::io::output::csv_bytes(&rows))];
+    if let Some(text) = peer_csv {
+        files.push(("peer.csv", text.into_bytes()));
+    }
+    dpo_lab::io::output::write_files(out, &files)?;
     dpo_lab::present::plots::bench::bench_figure(&out.join("bench"), &rows)?;
     eprintln!(
         "wrote {0}/bench.csv and {0}/bench.png ({1})",
@@ -304,6 +346,37 @@ fn bench(quick: bool, out: &Path, from: Option<&Path>) -> Result<()> {
         rows.first().map_or("", |r| r.machine.as_str())
     );
     Ok(())
+}
+
+/// Runs the JAX peer with `python` (its progress on this process's
+/// stderr) and returns the CSV it wrote; `quick` shortens its cases tenfold
+/// as `--quick` does the bench's.
+fn jax_peer(python: &Path, quick: bool) -> Result<String> {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(dpo_lab::studies::bench::JAX_PEER_SCRIPT);
+    let fail = |why: String| {
+        Error::config(
+            "--jax",
+            format!(
+                "`{}` {script} failed: {why}; give a Python that can `import jax`",
+                python.display(),
+                script = script.display()
+            ),
+        )
+    };
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(&script).args(["--runs", "64"]);
+    if quick {
+        cmd.args(["--scale", "0.1"]);
+    }
+    let got = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| fail(e.to_string()))?;
+    if !got.status.success() {
+        return Err(fail(got.status.to_string()));
+    }
+    String::from_utf8(got.stdout).map_err(|e| fail(e.to_string()))
 }
 
 /// Counts heap bytes for the benchmark's memory cases (`fast::alloc`).
@@ -329,7 +402,12 @@ fn main() -> ExitCode {
             quiet,
         } => sweep(file, out, *shard, *force, *quiet),
         Command::Merge { out, shards } => merge(shards, out),
-        Command::Bench { quick, out, from } => bench(*quick, out, from.as_deref()),
+        Command::Bench {
+            quick,
+            out,
+            from,
+            jax,
+        } => bench(*quick, out, from.as_deref(), jax.as_deref()),
         Command::Calibrate { plan, out } => calibrate(plan, out),
     };
     match res {

@@ -122,6 +122,7 @@ fn f32_speedups_pair_like_rows() {
         memory_slope: None,
         machine: String::new(),
         identical_to_run: true,
+        peer: String::new(),
     };
     let rows = [
         row("f64", 64, 4, 1, 100.0),
@@ -248,7 +249,9 @@ fn the_bound_note_and_jax_sentence_follow_the_rows() {
         "{:.2}× the 36.0 k steps/s",
         sweep.steps_per_sec / JAX_MLP64_SWEEP
     );
-    assert!(render(&rows).contains(&ratio), "{ratio}");
+    // Without a peer's rows the sentence quotes the issue's JAX number.
+    let unpeered: Vec<_> = rows.iter().filter(|r| r.case != "peer").cloned().collect();
+    assert!(render(&unpeered).contains(&ratio), "{ratio}");
     let none: Vec<_> = rows
         .into_iter()
         .filter(|r| !(is_step(r, 64) && r.width == 64))
@@ -289,4 +292,134 @@ fn the_float32_sentence_names_the_ratios_under_the_target() {
     assert!(
         text.contains("Every one is at or above the target") && !text.contains("Below the target")
     );
+}
+
+/// A CSV in the JAX peer's format (`experiments/peers/jax_dpo.py`): the
+/// columns its `fields` list names, in that order.
+fn peer_csv(mlp64_steps_per_sec: f64) -> String {
+    let script = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(dpo_lab::studies::bench::JAX_PEER_SCRIPT),
+    )
+    .unwrap();
+    let start = script
+        .find("fields = [")
+        .expect("the script lists its columns");
+    let fields = &script[start..start + script[start..].find(']').unwrap()];
+    let names: Vec<&str> = fields.split('"').skip(1).step_by(2).collect();
+    assert_eq!(
+        names,
+        [
+            "peer",
+            "version",
+            "policy",
+            "width",
+            "runs",
+            "epochs",
+            "seconds",
+            "steps_per_sec",
+            "machine"
+        ],
+        "the script's columns"
+    );
+    let row = |policy: &str, width: usize, epochs: usize, sps: f64| {
+        let seconds = 64.0 * epochs as f64 / sps;
+        format!("jax,0.10.2,{policy},{width},64,{epochs},{seconds},{sps},\"Test CPU, 2 cores\"\n")
+    };
+    format!(
+        "{}\n{}{}{}",
+        names.join(","),
+        row("tabular", 0, 1000, 2e6),
+        row("mlp", 16, 1000, 2e5),
+        row("mlp", 64, 1000, mlp64_steps_per_sec)
+    )
+}
+
+/// The peer's CSV becomes `peer` rows: its steps/s from its timing, its
+/// name and version kept, ns a step per thread as for a sweep; a malformed
+/// one is refused with the field named.
+#[test]
+fn peer_rows_read_the_scripts_csv() {
+    use dpo_lab::studies::bench::peer_rows;
+    let src = Path::new("peer.csv");
+    let rows = peer_rows(&peer_csv(40e3), src, 2).unwrap();
+    assert_eq!(rows.len(), 3);
+    let r = &rows[2];
+    assert_eq!(
+        (r.case.as_str(), r.policy.as_str(), r.width),
+        ("peer", "mlp", 64)
+    );
+    assert_eq!(
+        (r.peer.as_str(), r.runs, r.epochs, r.threads),
+        ("jax 0.10.2", 64, 1000, 2)
+    );
+    assert!((r.steps_per_sec - 40e3).abs() < 1e-6, "{}", r.steps_per_sec);
+    assert!((r.ns_per_step - 2.0 * 1e9 / 40e3).abs() < 1e-6);
+    assert_eq!(r.params, policy_for("mlp", 64, 4, 10).n_params());
+    assert!(!r.identical_to_run);
+    assert_eq!(rows[0].activation, "");
+    let bad = peer_csv(40e3).replace("mlp,16", "conv,16");
+    let e = peer_rows(&bad, src, 2).unwrap_err().to_string();
+    assert!(e.contains("policy") && e.contains("tabular, mlp"), "{e}");
+    let zero = peer_csv(40e3).replacen(",1000,", ",0,", 1);
+    let e = peer_rows(&zero, src, 2).unwrap_err().to_string();
+    assert!(e.contains("seconds") || e.contains("epochs"), "{e}");
+    assert!(peer_rows("peer,version\n", src, 2).is_err());
+}
+
+/// With a peer's rows, the table gains its column and dpo-lab's 64-run
+/// rate over it, and the width-64 sentence is the ratio to the peer (its
+/// name given); the ratio follows the peer's rate.
+#[test]
+fn the_peer_columns_and_sentence_follow_its_rows() {
+    use dpo_lab::studies::bench::{peer_rows, BenchRow};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let own: Vec<BenchRow> = dpo_lab::studies::bench::read_csv(&root.join("plots/bench/bench.csv"))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.case != "peer")
+        .collect();
+    let render = |rows: &[BenchRow]| dpo_lab::present::bench::performance_markdown(rows).unwrap();
+    let sweep = |policy: &str, width: usize| {
+        own.iter()
+            .find(|r| {
+                r.case == "paper"
+                    && r.precision == "f64"
+                    && r.runs == 64
+                    && r.policy == policy
+                    && r.width == width
+            })
+            .unwrap()
+            .steps_per_sec
+    };
+    let plain = render(&own);
+    assert!(!plain.contains("JAX peer, 64 runs") && plain.contains("|---|---|---|\n"));
+    for jax in [40e3, 80e3] {
+        let mut rows = own.clone();
+        rows.extend(peer_rows(&peer_csv(jax), Path::new("peer.csv"), 2).unwrap());
+        let text = render(&rows);
+        assert!(text.contains("| JAX peer, 64 runs | 64 runs ÷ peer |\n|---|---|---|---|---|\n"));
+        let ratio = sweep("mlp", 64) / jax;
+        assert!(
+            text.contains(&format!(
+                "{ratio:.2}× the {} steps/s of the JAX peer (jax 0.10.2",
+                dpo_lab::present::bench::rate(jax)
+            )),
+            "{text}"
+        );
+        let line64 = text
+            .lines()
+            .find(|l| l.starts_with("| MLP width 64, f64 |"))
+            .unwrap();
+        assert!(line64.ends_with(&format!(" | {ratio:.2}× |")), "{line64}");
+        assert!(text.contains(&format!("{:.2}× (tabular)", sweep("tabular", 0) / 2e6)));
+        assert!(text.contains(&format!("{:.2}× (width 16)", sweep("mlp", 16) / 2e5)));
+        // The float32 lines have no peer.
+        assert!(
+            text.contains("f32-native |")
+                && text
+                    .lines()
+                    .filter(|l| l.contains("f32-native |"))
+                    .all(|l| l.ends_with("| – | – |"))
+        );
+    }
 }

@@ -92,10 +92,34 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
             rate(r.steps_per_sec)
         })
     };
+    // The peer's rows, if it was timed: two more columns (its rate, and
+    // dpo-lab's 64-run rate over it) on the f64 lines.
+    let peer_of = |policy: &str, width: usize| {
+        rows.iter()
+            .find(|r| r.case == "peer" && r.policy == policy && r.width == width)
+    };
+    let has_peer = rows.iter().any(|r| r.case == "peer");
+    let peer_cells = |policy: &str, width: usize, precision: &str| -> String {
+        if !has_peer {
+            return String::new();
+        }
+        let p = peer_of(policy, width).filter(|_| precision == "f64");
+        let ours = paper(rows, policy, width, precision, true);
+        match (p, ours) {
+            (Some(p), Some(o)) => format!(
+                " {} | {:.2}× |",
+                rate(p.steps_per_sec),
+                o.steps_per_sec / p.steps_per_sec
+            ),
+            (Some(p), None) => format!(" {} | – |", rate(p.steps_per_sec)),
+            _ => " – | – |".into(),
+        }
+    };
     lines.push(format!(
-        "| tabular, f64 | {} | {} |",
+        "| tabular, f64 | {} | {} |{}",
         cell(paper(rows, "tabular", 0, "f64", false)),
-        cell(paper(rows, "tabular", 0, "f64", true))
+        cell(paper(rows, "tabular", 0, "f64", true)),
+        peer_cells("tabular", 0, "f64")
     ));
     let mut ratios = Vec::new();
     // The float32 ratios under the target, with three decimals (two can
@@ -126,9 +150,10 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
                 continue;
             }
             lines.push(format!(
-                "| MLP width {w}, {precision} | {} | {} |",
+                "| MLP width {w}, {precision} | {} | {} |{}",
                 cell(one),
-                cell(all)
+                cell(all),
+                peer_cells("mlp", w, precision)
             ));
         }
         for sweep in [false, true] {
@@ -170,6 +195,19 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
     }
     put(&mut f, "table", lines.join("\n"));
     put(&mut f, "sweep_threads", sweep_threads);
+    let mut g = Facts::new();
+    put(&mut g, "sweep_threads", sweep_threads);
+    let head = render_line(
+        "bench/phrases",
+        if has_peer { "head-peer" } else { "head" },
+        &g,
+    )?;
+    let columns = head.matches('|').count().saturating_sub(1);
+    put(
+        &mut f,
+        "table_head",
+        format!("{head}\n{}|", "|---".repeat(columns)),
+    );
     put(&mut f, "f32_ratios", list(&ratios));
     let f32_below = if below.is_empty() {
         render_line("bench/phrases", "f32-all", &Facts::new())?
@@ -209,7 +247,36 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
             );
             put(&mut g, "jax_rate", rate(JAX_MLP64_SWEEP));
             put(&mut g, "jax_target", TARGET_MLP64_SWEEP / JAX_MLP64_SWEEP);
-            render_line("bench/phrases", "jax", &g)?
+            match peer_of("mlp", 64) {
+                Some(p) => {
+                    put(&mut g, "peer", &p.peer);
+                    put(&mut g, "peer_rate", rate(p.steps_per_sec));
+                    put(
+                        &mut g,
+                        "peer_ratio",
+                        format!("{:.2}", r.steps_per_sec / p.steps_per_sec),
+                    );
+                    let others: Vec<String> = rows
+                        .iter()
+                        .filter(|q| q.case == "peer" && !(q.policy == "mlp" && q.width == 64))
+                        .filter_map(|q| {
+                            let o = paper(rows, &q.policy, q.width, "f64", true)?;
+                            let what = if q.policy == "tabular" {
+                                "tabular".to_string()
+                            } else {
+                                format!("width {}", q.width)
+                            };
+                            Some(format!(
+                                "{:.2}× ({what})",
+                                o.steps_per_sec / q.steps_per_sec
+                            ))
+                        })
+                        .collect();
+                    put(&mut g, "peer_others", list(&others));
+                    render_line("bench/phrases", "jax-peer", &g)?
+                }
+                None => render_line("bench/phrases", "jax", &g)?,
+            }
         }
         None => render_line("bench/phrases", "jax-none", &Facts::new())?,
     };
@@ -312,10 +379,13 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
         format!("{:.0}", many.ns_per_step / 1e3),
     );
 
-    let n = rows.iter().filter(|r| r.case != "bound").count();
+    // dpo-lab's own timed rows (not the bounds, not a peer's).
+    let own = |r: &&BenchRow| r.case != "bound" && r.case != "peer";
+    let n = rows.iter().filter(own).count();
     let k = rows
         .iter()
-        .filter(|r| r.case != "bound" && r.identical_to_run)
+        .filter(own)
+        .filter(|r| r.identical_to_run)
         .count();
     let mut g = Facts::new();
     put(&mut g, "n", n);

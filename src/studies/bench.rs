@@ -47,7 +47,8 @@ fn f64_name() -> String {
 pub struct BenchRow {
     /// `paper` (the toy, 4 × 10), `scale-responses` / `scale-prompts` /
     /// `scale-logits` (one thread), `split-responses` (one run split over
-    /// every thread, [`crate::maths::split`]) or `bound`.
+    /// every thread, [`crate::maths::split`]), `bound`, or `peer` (the
+    /// same `paper` steps timed by another program, [`peer_rows`]).
     pub case: String,
     /// The policy kind timed: `tabular` or `mlp`.
     pub policy: String,
@@ -108,7 +109,12 @@ pub struct BenchRow {
     /// Whether the first timed run's summary is bit for bit the one
     /// [`crate::engine::train::train`] (what `dpo-lab run` calls, recording every
     /// output) gives for the same spec: speed must not change the numbers.
+    /// False in `peer` rows (another program's numbers).
     pub identical_to_run: bool,
+    /// For `peer` rows: the program and its version, e.g. `jax 0.10.2`
+    /// (empty in dpo-lab's own rows).
+    #[serde(default)]
+    pub peer: String,
 }
 
 crate::fast::kernel! {
@@ -211,6 +217,7 @@ pub fn bound_rows(b: &Bounds) -> Vec<BenchRow> {
             memory_slope: None,
             machine: machine_name(),
             identical_to_run: true,
+            peer: String::new(),
         })
         .collect()
 }
@@ -477,7 +484,102 @@ fn measure(sh: Shape, runs: usize, epochs: usize, threads: Threads) -> BenchRow 
         memory_slope: None,
         machine: machine_name(),
         identical_to_run,
+        peer: String::new(),
     }
+}
+
+/// The JAX peer (`experiments/peers/jax_dpo.py`): the `paper` cases'
+/// training steps, written in JAX, run by `dpo-lab bench --jax PYTHON`.
+pub const JAX_PEER_SCRIPT: &str = "experiments/peers/jax_dpo.py";
+
+/// One row of a peer's CSV (`experiments/peers/jax_dpo.py --out`).
+#[derive(Debug, Clone, Deserialize)]
+struct PeerCsvRow {
+    peer: String,
+    version: String,
+    policy: String,
+    width: usize,
+    runs: usize,
+    epochs: usize,
+    seconds: f64,
+    machine: String,
+}
+
+/// A peer's CSV (read from `source`, named in errors) as `bench.csv` rows of
+/// case `peer`: the same paper-toy steps in f64 (4 prompts × 10 responses,
+/// the bench's MLP setting), timed by another program. `threads` is what
+/// the peer had (all of them: its runtime decides how many it uses), and
+/// `ns_per_step` is wall time × `threads` / steps, as for a sweep.
+pub fn peer_rows(
+    text: &str,
+    source: &std::path::Path,
+    threads: usize,
+) -> crate::error::Result<Vec<BenchRow>> {
+    use crate::error::Error;
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let rows = r
+        .deserialize::<PeerCsvRow>()
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::csv(source, "not a peer CSV", e))?;
+    if rows.is_empty() {
+        return Err(Error::config("peer CSV", "has no rows"));
+    }
+    rows.into_iter()
+        .map(|p| {
+            let (kind, width) = match p.policy.as_str() {
+                "tabular" => ("tabular", 0),
+                "mlp" if p.width > 0 => ("mlp", p.width),
+                other => {
+                    return Err(Error::config(
+                        "peer CSV policy",
+                        format!(
+                            "`{other}` (width {}); allowed: tabular, mlp with width ≥ 1",
+                            p.width
+                        ),
+                    ))
+                }
+            };
+            let steps = (p.runs * p.epochs) as f64;
+            if !(p.seconds.is_finite() && p.seconds > 0.0 && steps > 0.0) {
+                return Err(Error::config(
+                    "peer CSV seconds",
+                    format!(
+                        "= {} for {} runs × {} epochs; must be > 0",
+                        p.seconds, p.runs, p.epochs
+                    ),
+                ));
+            }
+            Ok(BenchRow {
+                case: "peer".into(),
+                policy: kind.into(),
+                precision: Precision::F64.name().into(),
+                width,
+                activation: if kind == "tabular" {
+                    String::new()
+                } else {
+                    activation_name(mlp_setting().0).into()
+                },
+                prompts: 4,
+                responses: 10,
+                threads,
+                runs: p.runs,
+                epochs: p.epochs,
+                seconds: p.seconds,
+                // From the timing (the peer's own `steps_per_sec` column is
+                // the same quotient).
+                steps_per_sec: steps / p.seconds,
+                ns_per_step: p.seconds * 1e9 * threads as f64 / steps,
+                stream_ns: None,
+                params: policy_for(kind, width, 4, 10).n_params(),
+                peak_bytes: None,
+                time_slope: None,
+                memory_slope: None,
+                machine: p.machine,
+                identical_to_run: false,
+                peer: format!("{} {}", p.peer, p.version),
+            })
+        })
+        .collect()
 }
 
 /// Reads a `bench.csv` written by `dpo-lab bench`.
@@ -807,6 +909,7 @@ fn measure_logits(kind: &str, x: usize, y: usize, epochs: usize) -> BenchRow {
         memory_slope: None,
         machine: machine_name(),
         identical_to_run,
+        peer: String::new(),
     }
 }
 

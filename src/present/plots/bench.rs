@@ -20,6 +20,8 @@ use std::path::Path;
 const TARGET: RGBColor = style::UNSEEN;
 /// The MLP step without divider work (plain SGD): a hue no other line has.
 const NO_DIVIDER: RGBColor = RGBColor(0x6a, 0x3d, 0x9a);
+/// The JAX peer's lines (another program's numbers: neutral ink).
+const PEER: RGBColor = style::UNSEEN_STRICT;
 
 /// How a line is stroked.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -285,20 +287,61 @@ fn throughput_panel(rows: &[BenchRow]) -> Option<BenchPanel> {
             Stroke::Dotted,
             across(TARGET_TABULAR_SWEEP),
         ),
-        Line::new(
-            &format!(
-                "target, 64 runs: MLP width 64 {} k steps/s (6× the issue's JAX {} k)",
+    ];
+    // The JAX peer, if it was timed: its MLP sweeps, its tabular sweep, and
+    // the width-64 target as 6× its rate (else 6× the quoted JAX).
+    let peer: Vec<&BenchRow> = rows.iter().filter(|r| r.case == "peer").collect();
+    let peer_mlp: Vec<(f64, f64)> = peer
+        .iter()
+        .filter(|r| r.policy == "mlp")
+        .map(|r| point(r))
+        .collect();
+    let peer64 = peer.iter().find(|r| r.policy == "mlp" && r.width == 64);
+    let factor = TARGET_MLP64_SWEEP / JAX_MLP64_SWEEP;
+    let (target64, target_label) = match peer64 {
+        Some(p) => (
+            factor * p.steps_per_sec,
+            format!(
+                "target, 64 runs: MLP width 64 {:.0} k steps/s ({factor}× the JAX peer)",
+                factor * p.steps_per_sec / 1e3
+            ),
+        ),
+        None => (
+            TARGET_MLP64_SWEEP,
+            format!(
+                "target, 64 runs: MLP width 64 {} k steps/s ({factor}× the issue's JAX {} k)",
                 TARGET_MLP64_SWEEP / 1e3,
                 JAX_MLP64_SWEEP / 1e3
             ),
-            TARGET,
-            Stroke::Dotted,
-            vec![
-                (w64 - 0.12, TARGET_MLP64_SWEEP.log10()),
-                (w64 + 0.12, TARGET_MLP64_SWEEP.log10()),
-            ],
         ),
-    ];
+    };
+    lines.push(Line::new(
+        &target_label,
+        TARGET,
+        Stroke::Dotted,
+        vec![
+            (w64 - 0.12, target64.log10()),
+            (w64 + 0.12, target64.log10()),
+        ],
+    ));
+    if let Some(name) = peer.first().map(|r| r.peer.as_str()) {
+        if !peer_mlp.is_empty() {
+            lines.push(Line::new(
+                &format!("JAX peer ({name}), MLP, f64, 64 runs"),
+                PEER,
+                Stroke::Solid,
+                peer_mlp,
+            ));
+        }
+        if let Some(t) = peer.iter().find(|r| r.policy == "tabular") {
+            lines.push(Line::new(
+                &format!("JAX peer ({name}), tabular, f64, 64 runs"),
+                PEER,
+                Stroke::Dashed,
+                across(t.steps_per_sec),
+            ));
+        }
+    }
     if !all32.is_empty() {
         lines.push(Line::new(
             &format!("MLP ({activation}), f32-native, one run on 1 thread"),
