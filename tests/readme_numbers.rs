@@ -189,13 +189,29 @@ const ALLOWED: &[(&str, &str, Why)] = &[
     ),
     (
         "36",
-        "runs) on this kind of machine at ",
-        Why::Typed("the performance issue's quote of a JAX loop (not run here)"),
+        "its JAX loop on this kind of machine at ",
+        Why::Code("the performance issue's quote of its JAX loop (JAX_MLP64_SWEEP, k)", || {
+            dpo_lab::studies::bench::JAX_MLP64_SWEEP / 1e3
+        }),
     ),
     (
         "1.9",
         "(MLP width 64) and ",
-        Why::Typed("the performance issue's quote of a JAX loop (not run here)"),
+        Why::Typed("the performance issue's quote of its JAX loop, tabular (M steps/s)"),
+    ),
+    (
+        "6",
+        "set its MLP target as ",
+        Why::Code("the issue's MLP target over its JAX quote", || {
+            dpo_lab::studies::bench::TARGET_MLP64_SWEEP / dpo_lab::studies::bench::JAX_MLP64_SWEEP
+        }),
+    ),
+    (
+        "6",
+        "so against it the ",
+        Why::Code("the issue's MLP target over its JAX quote", || {
+            dpo_lab::studies::bench::TARGET_MLP64_SWEEP / dpo_lab::studies::bench::JAX_MLP64_SWEEP
+        }),
     ),
 ];
 
