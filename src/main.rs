@@ -228,6 +228,24 @@ fn bench(quick: bool, out: &Path, from: Option<&Path>, jax: Option<&Path>) -> Re
         eprintln!("wrote {}/bench.png from {}", out.display(), csv.display());
         return Ok(());
     }
+    if let Some(python) = jax {
+        // Before minutes of timing: a Python without JAX fails now.
+        let ok = std::process::Command::new(python)
+            .args(["-c", "import jax"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(Error::config(
+                "--jax",
+                format!(
+                    "`{}` cannot `import jax`; give a Python that has JAX (e.g. a venv's bin/python after `pip install jax`)",
+                    python.display()
+                ),
+            ));
+        }
+    }
     eprintln!(
         "{:<16} {:<8} {:<10} {:>5} {:>7} {:>9} {:>7} {:>5} {:>14} {:>10}",
         "case",

@@ -792,3 +792,30 @@ fn empty_out_is_a_named_error() {
     assert!(e.to_string().contains("--out is empty"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `dpo-lab bench --jax PYTHON` with a Python that cannot import JAX (or
+/// does not exist) fails at once, before any timing: exit 2, the flag
+/// named, no output directory.
+#[test]
+fn bench_refuses_a_python_without_jax() {
+    let dir = temp_path("bench-jax");
+    for python in ["/nonexistent/python3", "false"] {
+        let out = dir.join("out");
+        let o = run_bin(&[
+            "bench".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--jax".as_ref(),
+            python.as_ref(),
+        ]);
+        assert_eq!(o.code, Some(2), "{python}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("--jax") && o.stderr.contains("import jax"),
+            "{}",
+            o.stderr
+        );
+        assert!(!out.exists(), "{} was created", out.display());
+        // Refused before the first case (its table header) was timed.
+        assert!(!o.stderr.contains("steps/s"), "{}", o.stderr);
+    }
+}
