@@ -296,7 +296,7 @@ fn the_float32_sentence_names_the_ratios_under_the_target() {
 
 /// A CSV in the JAX peer's format (`experiments/peers/jax_dpo.py`): the
 /// columns its `fields` list names, in that order.
-fn peer_csv(mlp64_steps_per_sec: f64) -> String {
+fn peer_csv(mlp64_steps_per_sec: f64, tabular_steps_per_sec: f64) -> String {
     let script = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(dpo_lab::studies::bench::JAX_PEER_SCRIPT),
     )
@@ -328,7 +328,7 @@ fn peer_csv(mlp64_steps_per_sec: f64) -> String {
     format!(
         "{}\n{}{}{}",
         names.join(","),
-        row("tabular", 0, 1000, 2e6),
+        row("tabular", 0, 1000, tabular_steps_per_sec),
         row("mlp", 16, 1000, 2e5),
         row("mlp", 64, 1000, mlp64_steps_per_sec)
     )
@@ -341,7 +341,7 @@ fn peer_csv(mlp64_steps_per_sec: f64) -> String {
 fn peer_rows_read_the_scripts_csv() {
     use dpo_lab::studies::bench::peer_rows;
     let src = Path::new("peer.csv");
-    let rows = peer_rows(&peer_csv(40e3), src, 2).unwrap();
+    let rows = peer_rows(&peer_csv(40e3, 2e6), src, 2).unwrap();
     assert_eq!(rows.len(), 3);
     let r = &rows[2];
     assert_eq!(
@@ -357,10 +357,10 @@ fn peer_rows_read_the_scripts_csv() {
     assert_eq!(r.params, policy_for("mlp", 64, 4, 10).n_params());
     assert!(!r.identical_to_run);
     assert_eq!(rows[0].activation, "");
-    let bad = peer_csv(40e3).replace("mlp,16", "conv,16");
+    let bad = peer_csv(40e3, 2e6).replace("mlp,16", "conv,16");
     let e = peer_rows(&bad, src, 2).unwrap_err().to_string();
     assert!(e.contains("policy") && e.contains("tabular, mlp"), "{e}");
-    let zero = peer_csv(40e3).replacen(",1000,", ",0,", 1);
+    let zero = peer_csv(40e3, 2e6).replacen(",1000,", ",0,", 1);
     let e = peer_rows(&zero, src, 2).unwrap_err().to_string();
     assert!(e.contains("seconds") || e.contains("epochs"), "{e}");
     assert!(peer_rows("peer,version\n", src, 2).is_err());
@@ -393,9 +393,27 @@ fn the_peer_columns_and_sentence_follow_its_rows() {
     };
     let plain = render(&own);
     assert!(!plain.contains("JAX peer, 64 runs") && plain.contains("|---|---|---|\n"));
-    for jax in [40e3, 80e3] {
+    // A peer faster than dpo-lab somewhere is named as such.
+    let mut rows = own.clone();
+    let fast_tabular = peer_csv(40e3, 20e6);
+    rows.extend(peer_rows(&fast_tabular, Path::new("peer.csv"), 2).unwrap());
+    assert!(
+        render(&rows).contains("The peer is the faster of the two at tabular."),
+        "{}",
+        render(&rows)
+    );
+    // Peer rates whose 6× asks a thread-step of 1.1× the record's bound
+    // (within it) and of half of it (beyond it).
+    let divider = own
+        .iter()
+        .find(|r| r.case == "bound" && r.policy == "sqrt+div")
+        .unwrap()
+        .ns_per_step;
+    let bound = divider * policy_for("mlp", 64, 4, 10).n_params() as f64;
+    let at = |share: f64| 2e9 / (share * bound) / 6.0;
+    for (jax, within) in [(at(1.1), true), (at(0.5), false)] {
         let mut rows = own.clone();
-        rows.extend(peer_rows(&peer_csv(jax), Path::new("peer.csv"), 2).unwrap());
+        rows.extend(peer_rows(&peer_csv(jax, 2e6), Path::new("peer.csv"), 2).unwrap());
         let text = render(&rows);
         assert!(text.contains("| JAX peer, 64 runs | 64 runs ÷ peer |\n|---|---|---|---|---|\n"));
         let ratio = sweep("mlp", 64) / jax;
@@ -413,6 +431,18 @@ fn the_peer_columns_and_sentence_follow_its_rows() {
         assert!(line64.ends_with(&format!(" | {ratio:.2}× |")), "{line64}");
         assert!(text.contains(&format!("{:.2}× (tabular)", sweep("tabular", 0) / 2e6)));
         assert!(text.contains(&format!("{:.2}× (width 16)", sweep("mlp", 16) / 2e5)));
+        // 6× the peer as a share of the bound: within it, or beyond it.
+        let six = text
+            .split_once("Six times the peer")
+            .map(|(_, rest)| rest.split_once("the peer.").map_or(rest, |(s, _)| s))
+            .expect("the sentence on six times the peer");
+        assert_eq!(six.contains("% of the bound on each"), within, "{six}");
+        assert_eq!(
+            six.contains("shorter than the divider bound itself"),
+            !within,
+            "{six}"
+        );
+        assert!(!text.contains("The peer is the faster"), "{text}");
         // The float32 lines have no peer.
         assert!(
             text.contains("f32-native |")

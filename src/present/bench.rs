@@ -271,6 +271,8 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
                         "six_pct",
                         format!("{:.0}", 100.0 * bound / six_step),
                     );
+                    put(&mut g, "six_us", format!("{:.1}", six_step / 1e3));
+                    put(&mut g, "bound_us", format!("{:.1}", bound / 1e3));
                     let at85 = 1e9 * r.threads as f64 / (bound / TARGET_BOUND_SHARE);
                     put(&mut g, "at85", format!("{:.2}", at85 / p.steps_per_sec));
                     put(
@@ -295,6 +297,35 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
                         })
                         .collect();
                     put(&mut g, "peer_others", list(&others));
+                    let six_key = if 100.0 * bound / six_step > 100.0 {
+                        "six-beyond"
+                    } else {
+                        "six-within"
+                    };
+                    let six = render_line("bench/phrases", six_key, &g)?;
+                    put(&mut g, "six", six);
+                    let faster: Vec<String> = rows
+                        .iter()
+                        .filter(|q| q.case == "peer")
+                        .filter_map(|q| {
+                            let o = paper(rows, &q.policy, q.width, "f64", true)?;
+                            (o.steps_per_sec < q.steps_per_sec).then(|| {
+                                if q.policy == "tabular" {
+                                    "tabular".to_string()
+                                } else {
+                                    format!("width {}", q.width)
+                                }
+                            })
+                        })
+                        .collect();
+                    let faster = if faster.is_empty() {
+                        String::new()
+                    } else {
+                        let mut h = Facts::new();
+                        put(&mut h, "cases", list(&faster));
+                        render_line("bench/phrases", "peer-faster", &h)?
+                    };
+                    put(&mut g, "peer_faster", faster);
                     render_line("bench/phrases", "jax-peer", &g)?
                 }
                 None => render_line("bench/phrases", "jax", &g)?,
