@@ -24,8 +24,8 @@ use std::time::Instant;
 /// policy on the paper's toy, in training steps per second.
 pub const TARGET_TABULAR_SWEEP: f64 = 5e6;
 /// The steps per second of the JAX loop the performance issue quotes for a
-/// 64-run sweep of the width-64 MLP (`jit` of `lax.scan`, `vmap` over the
-/// runs, measured by the issue's author; JAX is not run here).
+/// 64-run sweep of the width-64 MLP (measured by the issue's author, not
+/// here); the peer measured here is in `bench.csv`'s `peer` rows.
 pub const JAX_MLP64_SWEEP: f64 = 36e3;
 /// The performance issue's target for that sweep: six times the JAX loop.
 pub const TARGET_MLP64_SWEEP: f64 = 6.0 * JAX_MLP64_SWEEP;
