@@ -285,14 +285,10 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
                         .filter(|q| q.case == "peer" && !(q.policy == "mlp" && q.width == 64))
                         .filter_map(|q| {
                             let o = paper(rows, &q.policy, q.width, "f64", true)?;
-                            let what = if q.policy == "tabular" {
-                                "tabular".to_string()
-                            } else {
-                                format!("width {}", q.width)
-                            };
                             Some(format!(
-                                "{:.2}× ({what})",
-                                o.steps_per_sec / q.steps_per_sec
+                                "{:.2}× ({})",
+                                o.steps_per_sec / q.steps_per_sec,
+                                case_label(q)
                             ))
                         })
                         .collect();
@@ -309,13 +305,7 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
                         .filter(|q| q.case == "peer")
                         .filter_map(|q| {
                             let o = paper(rows, &q.policy, q.width, "f64", true)?;
-                            (o.steps_per_sec < q.steps_per_sec).then(|| {
-                                if q.policy == "tabular" {
-                                    "tabular".to_string()
-                                } else {
-                                    format!("width {}", q.width)
-                                }
-                            })
+                            (o.steps_per_sec < q.steps_per_sec).then(|| case_label(q))
                         })
                         .collect();
                     let faster = if faster.is_empty() {
@@ -450,6 +440,15 @@ pub fn performance_markdown(rows: &[BenchRow]) -> Result<String> {
     };
     put(&mut f, "identical", render_line("bench/phrases", key, &g)?);
     render_file("bench/performance", &f)
+}
+
+/// A paper-toy case as the README names it: `tabular` or `width 64`.
+fn case_label(r: &BenchRow) -> String {
+    if r.policy == "tabular" {
+        "tabular".into()
+    } else {
+        format!("width {}", r.width)
+    }
 }
 
 /// An integer with thin thousands groups, as the README writes them: `100 000`.
