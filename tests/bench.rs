@@ -409,9 +409,23 @@ fn the_peer_columns_and_sentence_follow_its_rows() {
         .find(|r| r.case == "bound" && r.policy == "sqrt+div")
         .unwrap()
         .ns_per_step;
-    let bound = divider * policy_for("mlp", 64, 4, 10).n_params() as f64;
-    let at = |share: f64| 2e9 / (share * bound) / 6.0;
-    for (jax, within) in [(at(1.1), true), (at(0.5), false)] {
+    let madd = own
+        .iter()
+        .find(|r| r.case == "bound" && r.policy == "mul+add")
+        .unwrap()
+        .ns_per_step;
+    let params = policy_for("mlp", 64, 4, 10).n_params();
+    let divider_ns = divider * params as f64;
+    let madd_ns = madd * dpo_lab::studies::bench::mlp_step_madds(4, 64, 10, params);
+    let (bound, looser) = (divider_ns.max(madd_ns), divider_ns.min(madd_ns));
+    let at = |step: f64| 2e9 / step / 6.0;
+    // 6× asks a thread-step past the tighter bound, between the two, and
+    // under both.
+    for (jax, within, both) in [
+        (at(1.1 * bound), true, false),
+        (at(0.5 * (bound + looser)), false, false),
+        (at(0.5 * looser), false, true),
+    ] {
         let mut rows = own.clone();
         rows.extend(peer_rows(&peer_csv(jax, 2e6), Path::new("peer.csv"), 2).unwrap());
         let text = render(&rows);
@@ -439,9 +453,10 @@ fn the_peer_columns_and_sentence_follow_its_rows() {
         assert_eq!(six.contains("% of the bound on each"), within, "{six}");
         assert_eq!(
             six.contains("shorter than the divider bound itself"),
-            !within,
+            !within && !both,
             "{six}"
         );
+        assert_eq!(six.contains("shorter than both bounds"), both, "{six}");
         assert!(!text.contains("The peer is the faster"), "{text}");
         // The float32 lines have no peer.
         assert!(
