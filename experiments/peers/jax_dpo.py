@@ -167,14 +167,6 @@ def shard(params, ref, policy, n):
     return tuple(lay(x) for x in state), lay(ref)
 
 
-def unshard(out, policy, width):
-    """Back to one dict of parameters with the runs leading."""
-    if policy == "tabular":
-        z = jnp.moveaxis(out[0], -1, 1)
-        return {"z": z.reshape((-1,) + z.shape[2:])}
-    return {k: x.reshape((-1,) + x.shape[2:]) for k, x in zip(NAMES, out)}
-
-
 def chunked(policy, epochs, unroll, chunk):
     """One device's share: all its runs in one scan, or `chunk` runs at a time
     (lax.map over chunks), so that a chunk's parameters and Adam state stay in
